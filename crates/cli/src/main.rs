@@ -1,0 +1,170 @@
+//! `mamori`: the one binary. Thin by design: parses flags, then calls a service crate (offline
+//! and `--data-dir` modes), the HTTP API (client mode) or the server.
+//!
+//! Exit codes: 0 success, 1 something was found or rejected, 2 usage or input error,
+//! 3 runtime failure (server unreachable, store error).
+
+mod bench;
+mod client;
+mod import;
+mod lookup;
+mod org;
+mod output;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "mamori", version, about = "Self-hosted audit trail, threat detection and vulnerability inspection")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// How the CLI reaches a server: flags, then MAMORI_* environment, then the profile.
+#[derive(Args, Clone, Debug, Default)]
+pub struct Remote {
+    /// Server URL, e.g. http://127.0.0.1:7878 [env: MAMORI_ENDPOINT]
+    #[arg(long, global = true)]
+    pub endpoint: Option<String>,
+    /// API key [env: MAMORI_KEY]
+    #[arg(long, global = true, hide_env_values = true)]
+    pub key: Option<String>,
+    /// Profile in ~/.config/mamori/config.toml [env: MAMORI_PROFILE; default: default]
+    #[arg(long, global = true)]
+    pub profile: Option<String>,
+    /// Act on this member account (management account admin keys only)
+    #[arg(long, global = true)]
+    pub account: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server: HTTP API and background workers, on the embedded store
+    Serve(ServeArgs),
+    /// Organizations: accounts and API keys
+    Org {
+        #[command(subcommand)]
+        command: org::OrgCommand,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// The audit trail: import, look up, channels
+    Trail {
+        #[command(subcommand)]
+        command: TrailCommand,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Benchmarks on generated data (figures for the closing notes)
+    Bench {
+        #[command(subcommand)]
+        command: bench::BenchCommand,
+    },
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// Address to listen on [default: 127.0.0.1:7878]
+    #[arg(long)]
+    listen: Option<String>,
+    /// Data directory [default: ./mamori-data]
+    #[arg(long, env = "MAMORI_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// TOML configuration file (flags override it)
+    #[arg(long, env = "MAMORI_CONFIG")]
+    config: Option<PathBuf>,
+    /// On first start, write the admin key to this file (mode 0600) instead of printing it
+    #[arg(long)]
+    bootstrap_key_file: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum TrailCommand {
+    /// Import CloudTrail log files (.json, .json.gz, AWSLogs/ trees) into the event history
+    Import(import::ImportArgs),
+    /// Look up events, newest first (CloudTrail's lookup attributes, AND-ed)
+    Lookup(lookup::LookupArgs),
+    /// Channels for application events (like CloudTrail Lake's PutAuditEvents)
+    Channels {
+        #[command(subcommand)]
+        command: org::ChannelCommand,
+    },
+}
+
+pub fn load_config(path: Option<&std::path::Path>) -> anyhow::Result<mamori_core::Config> {
+    Ok(match path {
+        Some(p) => mamori_core::Config::load(p)?,
+        None => mamori_core::Config::default(),
+    })
+}
+
+/// An error with the exit code it deserves.
+#[derive(Debug)]
+pub struct Exit(pub u8, pub String);
+
+impl std::fmt::Display for Exit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.1)
+    }
+}
+
+impl std::error::Error for Exit {}
+
+pub fn usage(msg: impl Into<String>) -> anyhow::Error {
+    Exit(2, msg.into()).into()
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("MAMORI_LOG").unwrap_or_else(|_| "warn,mamori=info".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(3);
+        }
+    };
+    match rt.block_on(run(cli)) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            let code = e.downcast_ref::<Exit>().map(|x| x.0).unwrap_or(3);
+            eprintln!("error: {}", output::sanitize(&format!("{e:#}")));
+            ExitCode::from(code)
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<u8> {
+    match cli.command {
+        Command::Serve(a) => {
+            let mut config = load_config(a.config.as_deref())?;
+            if let Some(l) = a.listen {
+                config.listen = l;
+            }
+            if let Some(d) = a.data_dir {
+                config.data_dir = d;
+            }
+            mamori_server::serve(mamori_server::ServeOptions { config, bootstrap_key_file: a.bootstrap_key_file }).await?;
+            Ok(0)
+        }
+        Command::Org { command, remote } => org::run(command, &remote).await,
+        Command::Trail { command, remote } => match command {
+            TrailCommand::Import(a) => import::run(a, &remote).await,
+            TrailCommand::Lookup(a) => lookup::run(a, &remote).await,
+            TrailCommand::Channels { command } => org::run_channels(command, &remote).await,
+        },
+        Command::Bench { command } => bench::run(command).await,
+    }
+}

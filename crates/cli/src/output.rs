@@ -1,0 +1,61 @@
+//! Terminal output: tables, and escaping of hostile strings.
+
+/// Escapes control characters (ANSI escapes, carriage returns, …) so that a string from an
+/// event cannot rewrite the terminal it is shown on.
+pub fn sanitize(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if c.is_control() && c != '\n' {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// One line of a table cell: control characters escaped, newlines too, long values cut.
+pub fn cell(s: &str, max: usize) -> String {
+    let clean = sanitize(s).replace('\n', "\\n");
+    if clean.chars().count() > max {
+        let cut: String = clean.chars().take(max.saturating_sub(1)).collect();
+        format!("{cut}…")
+    } else {
+        clean
+    }
+}
+
+/// Prints rows as aligned columns.
+pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    for r in rows {
+        for (i, c) in r.iter().enumerate() {
+            if i < widths.len() {
+                widths[i] = widths[i].max(c.chars().count());
+            }
+        }
+    }
+    let mut out = String::new();
+    let line = |cells: Vec<&str>, out: &mut String| {
+        let parts: Vec<String> = cells.iter().enumerate().map(|(i, c)| format!("{c:<w$}", w = widths[i])).collect();
+        out.push_str(parts.join("  ").trim_end());
+        out.push('\n');
+    };
+    line(headers.to_vec(), &mut out);
+    for r in rows {
+        line(r.iter().map(String::as_str).collect(), &mut out);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_terminal_control() {
+        assert_eq!(sanitize("a\u{1b}[31mred\r"), "a\\u{1b}[31mred\\r");
+        assert_eq!(cell("x\ny", 10), "x\\ny");
+        assert_eq!(cell("abcdef", 4), "abc…");
+    }
+}

@@ -1,0 +1,114 @@
+//! The SQLite handle: one writer, many readers, WAL, and a forward-only migration runner.
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use rusqlite::Connection;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("cannot open database {path}: {source}")]
+    Open { path: String, source: rusqlite::Error },
+    #[error("database {path} was written by a newer mamori (schema {found}, this build knows {known}); upgrade mamori")]
+    TooNew { path: String, found: i64, known: i64 },
+    #[error("migration {step} of {path} failed: {source}")]
+    Migrate { path: String, step: usize, source: rusqlite::Error },
+    #[error(transparent)]
+    Sql(#[from] rusqlite::Error),
+}
+
+/// Opens (creating if needed) a database file with the pragmas every mamori store uses:
+/// WAL (readers never block the writer), `synchronous=FULL` (a commit is on disk before it is
+/// acknowledged), incremental auto-vacuum (dropped partitions give their pages back to the OS),
+/// and a busy timeout so readers wait rather than fail during checkpoints.
+pub fn open(path: &Path) -> Result<Connection, DbError> {
+    let p = path.display().to_string();
+    let conn = Connection::open(path).map_err(|source| DbError::Open { path: p.clone(), source })?;
+    // auto_vacuum only takes effect before the first table exists; harmless afterwards.
+    conn.execute_batch(
+        "PRAGMA auto_vacuum = INCREMENTAL;
+         PRAGMA journal_mode = WAL;
+         PRAGMA synchronous = FULL;
+         PRAGMA foreign_keys = ON;
+         PRAGMA busy_timeout = 10000;
+         PRAGMA cache_size = -32768;",
+    )
+    .map_err(|source| DbError::Open { path: p, source })?;
+    Ok(conn)
+}
+
+/// Applies `steps[user_version..]` in one transaction each and bumps `user_version`.
+pub fn migrate(conn: &mut Connection, path: &Path, steps: &[&str]) -> Result<(), DbError> {
+    let p = path.display().to_string();
+    let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    let known = steps.len() as i64;
+    if current > known {
+        return Err(DbError::TooNew { path: p, found: current, known });
+    }
+    for (i, sql) in steps.iter().enumerate().skip(current as usize) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql).map_err(|source| DbError::Migrate { path: p.clone(), step: i + 1, source })?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+/// A small pool of read-only connections. SQLite readers in WAL mode see the last committed
+/// state and never block the writer.
+pub struct ReadPool {
+    path: std::path::PathBuf,
+    idle: Mutex<Vec<Connection>>,
+}
+
+impl ReadPool {
+    pub fn new(path: &Path) -> Self {
+        Self { path: path.to_path_buf(), idle: Mutex::new(Vec::new()) }
+    }
+
+    /// Runs `f` with a pooled connection (opened on demand, returned afterwards).
+    pub fn with<T>(&self, f: impl FnOnce(&Connection) -> Result<T, DbError>) -> Result<T, DbError> {
+        let conn = self.idle.lock().map_err(|_| poisoned())?.pop();
+        let conn = match conn {
+            Some(c) => c,
+            None => {
+                let c = Connection::open_with_flags(
+                    &self.path,
+                    rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )
+                .map_err(|source| DbError::Open { path: self.path.display().to_string(), source })?;
+                c.execute_batch("PRAGMA busy_timeout = 10000; PRAGMA cache_size = -16384;")?;
+                c
+            }
+        };
+        let out = f(&conn);
+        if let Ok(mut idle) = self.idle.lock()
+            && idle.len() < 8
+        {
+            idle.push(conn);
+        }
+        out
+    }
+}
+
+fn poisoned() -> DbError {
+    DbError::Sql(rusqlite::Error::InvalidQuery)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_run_once_and_refuse_newer_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let mut c = open(&path).unwrap();
+        migrate(&mut c, &path, &["CREATE TABLE a(x)", "CREATE TABLE b(y)"]).unwrap();
+        migrate(&mut c, &path, &["CREATE TABLE a(x)", "CREATE TABLE b(y)"]).unwrap();
+        let err = migrate(&mut c, &path, &["CREATE TABLE a(x)"]).unwrap_err();
+        assert!(err.to_string().contains("newer mamori"), "{err}");
+        let mode: String = c.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+        assert_eq!(mode, "wal");
+    }
+}

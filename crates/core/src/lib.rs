@@ -1,0 +1,24 @@
+//! mamori-core: the vocabulary every mamori service shares, and nothing service-specific.
+//!
+//! Owns: typed ids ([`AccountId`], [`OrgId`]), the authenticated [`Caller`] and its [`Role`],
+//! the error codes and their one mapping to HTTP ([`ApiError`]), configuration ([`Config`]),
+//! the SQLite handle with its pragmas and migration runner ([`db`]), time parsing ([`time`]),
+//! opaque pagination tokens ([`page`]) and the self-audit seam ([`AuditSink`]).
+//!
+//! Must never know about a particular service: `trail`, `org`, `guard` and `inspect` depend on
+//! this crate, never the other way round.
+
+pub mod audit;
+pub mod caller;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod ids;
+pub mod page;
+pub mod time;
+
+pub use audit::{AuditEntry, AuditSink};
+pub use caller::{Caller, Role};
+pub use config::Config;
+pub use error::{ApiError, ErrorCode};
+pub use ids::{AccountId, IdError, OrgId};

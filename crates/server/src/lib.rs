@@ -1,0 +1,176 @@
+//! mamori-server: the HTTP server. Only wiring: opens each service's store, mounts each
+//! service's routes behind one authentication layer, serves `/healthz` and `/metrics`, runs the
+//! background tasks (retention) and shuts down gracefully. No service logic lives here.
+
+mod auth;
+mod telemetry;
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::get;
+use mamori_core::{ApiError, AuditSink, Config};
+use mamori_org::Org;
+use mamori_trail::Trail;
+use mamori_trail::audit::TrailAudit;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("cannot use data directory {path}: {message}")]
+    DataDir { path: PathBuf, message: String },
+    #[error("another mamori process is using data directory {0}; stop it, or talk to it with --endpoint")]
+    Locked(PathBuf),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen { addr: String, source: std::io::Error },
+    #[error("cannot write the bootstrap key to {path}: {source}")]
+    KeyFile { path: PathBuf, source: std::io::Error },
+    #[error("organization store: {0}")]
+    Org(#[from] mamori_org::OrgError),
+    #[error("event history: {0}")]
+    Trail(#[from] mamori_trail::store::StoreError),
+    #[error("metrics: {0}")]
+    Metrics(String),
+    #[error("server: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Holds the data directory's lock for as long as it lives: one process per data dir.
+pub struct DataDirLock {
+    _file: std::fs::File,
+}
+
+pub fn lock_data_dir(dir: &Path) -> Result<DataDirLock, ServeError> {
+    std::fs::create_dir_all(dir).map_err(|e| ServeError::DataDir { path: dir.into(), message: e.to_string() })?;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join("LOCK"))
+        .map_err(|e| ServeError::DataDir { path: dir.into(), message: e.to_string() })?;
+    match file.try_lock() {
+        Ok(()) => Ok(DataDirLock { _file: file }),
+        Err(std::fs::TryLockError::WouldBlock) => Err(ServeError::Locked(dir.into())),
+        Err(std::fs::TryLockError::Error(e)) => Err(ServeError::DataDir { path: dir.into(), message: e.to_string() }),
+    }
+}
+
+pub struct ServeOptions {
+    pub config: Config,
+    pub bootstrap_key_file: Option<PathBuf>,
+}
+
+/// Writes the admin key once: to a 0600 file for automation, else to stdout.
+fn announce_bootstrap(b: &mamori_org::Bootstrap, key_file: Option<&Path>) -> Result<(), ServeError> {
+    match key_file {
+        Some(path) => {
+            let mut f = {
+                let mut o = std::fs::OpenOptions::new();
+                o.write(true).create(true).truncate(true);
+                #[cfg(unix)]
+                std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+                o.open(path).map_err(|source| ServeError::KeyFile { path: path.into(), source })?
+            };
+            #[cfg(unix)]
+            std::os::unix::fs::PermissionsExt::set_mode(&mut f.metadata()?.permissions(), 0o600);
+            #[cfg(unix)]
+            std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+                .map_err(|source| ServeError::KeyFile { path: path.into(), source })?;
+            writeln!(f, "{}", b.token).map_err(|source| ServeError::KeyFile { path: path.into(), source })?;
+            f.sync_all().map_err(|source| ServeError::KeyFile { path: path.into(), source })?;
+            eprintln!(
+                "Created organization {} with management account {}; its admin API key is in {} (mode 0600).",
+                b.organization,
+                b.account,
+                path.display()
+            );
+        }
+        None => {
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "Created organization {} with management account {}.", b.organization, b.account)?;
+            writeln!(out, "Admin API key (shown only this once; keep it safe):\n\n    {}\n", b.token)?;
+            writeln!(out, "Use it with: export MAMORI_KEY='{}'", b.token)?;
+            out.flush()?;
+        }
+    }
+    Ok(())
+}
+
+/// Runs the server until SIGINT/SIGTERM.
+pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
+    let cfg = opts.config;
+    let _lock = lock_data_dir(&cfg.data_dir)?;
+    let metrics = telemetry::install().map_err(ServeError::Metrics)?;
+
+    let org = Arc::new(Org::open(&cfg.data_dir)?);
+    if let Some(b) = org.bootstrap()? {
+        announce_bootstrap(&b, opts.bootstrap_key_file.as_deref())?;
+    }
+    let trail = Trail::open(&cfg.data_dir, &cfg.trail)?;
+    let audit: Arc<dyn AuditSink> = Arc::new(TrailAudit { history: trail.history.clone() });
+
+    let api = Router::new()
+        .merge(mamori_org::api::router(mamori_org::api::ApiState { org: org.clone(), audit: audit.clone() }))
+        .merge(mamori_trail::api::router(mamori_trail::api::ApiState { trail: trail.clone(), audit }))
+        .layer(axum::middleware::from_fn_with_state(org.clone(), auth::authenticate));
+    let app = Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/metrics", get(move || std::future::ready(metrics.render())))
+        .merge(api)
+        .route_layer(axum::middleware::from_fn(telemetry::track))
+        .fallback(|| async { ApiError::not_found("no such endpoint; the API lives under /v1/<service>/…") });
+
+    let listener = tokio::net::TcpListener::bind(&cfg.listen).await.map_err(|source| ServeError::Listen { addr: cfg.listen.clone(), source })?;
+    let local = listener.local_addr()?;
+    eprintln!("mamori listening on http://{local} (data in {})", cfg.data_dir.display());
+
+    let retention = tokio::spawn(retention_loop(trail.clone()));
+    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    retention.abort();
+    let history = trail.history.clone();
+    tokio::task::spawn_blocking(move || history.close()).await.ok();
+    eprintln!("mamori stopped cleanly");
+    Ok(())
+}
+
+/// Drops expired days at start and then hourly.
+async fn retention_loop(trail: Arc<Trail>) {
+    loop {
+        let t = trail.clone();
+        match tokio::task::spawn_blocking(move || t.history.retain_blocking(None)).await {
+            Ok(Ok(r)) if !r.days_dropped.is_empty() => {
+                tracing::info!(days = ?r.days_dropped, events = r.events_dropped, "retention dropped expired days");
+            }
+            Ok(Err(e)) => tracing::error!(error = %e, "retention failed; will retry in an hour"),
+            _ => {}
+        }
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    eprintln!("mamori: shutting down (finishing requests in flight)");
+}

@@ -1,0 +1,257 @@
+//! `/v1/trail/…`: ingest, lookup and channels. Every handler receives an authenticated
+//! [`Caller`] (added by the server's auth layer) and touches only `caller.account`'s data.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
+use chrono::{DateTime, Utc};
+use mamori_core::{ApiError, AuditEntry, AuditSink, Caller, ErrorCode, Role, page};
+use serde::Deserialize;
+use serde_json::json;
+use serde_json::value::RawValue;
+
+use crate::Trail;
+use crate::body::{self, BodyError};
+use crate::channel::{self, AuditEventItem};
+use crate::ingest::{EventResult, Status};
+use crate::lookup::{LookupAttribute, LookupQuery, Position};
+use crate::store::StoreError;
+
+#[derive(Clone)]
+pub struct ApiState {
+    pub trail: Arc<Trail>,
+    pub audit: Arc<dyn AuditSink>,
+}
+
+pub fn router(state: ApiState) -> Router {
+    Router::new()
+        .route("/v1/trail/events", post(put_events).get(lookup_events))
+        .route("/v1/trail/channels", post(create_channel).get(list_channels))
+        .route("/v1/trail/channels/{id}", get(get_channel))
+        .route("/v1/trail/channels/{id}/events", post(put_channel_events))
+        .with_state(state)
+}
+
+pub fn require(caller: &Caller, role: Role) -> Result<(), ApiError> {
+    if caller.can(role) {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden(format!("this call needs a key with the {} role; the key {} is {}", role.as_str(), caller.key_id, caller.role.as_str())))
+    }
+}
+
+fn store_error(e: StoreError) -> ApiError {
+    ApiError::internal(e)
+}
+
+pub fn body_error(e: BodyError) -> ApiError {
+    match e {
+        BodyError::TooLarge { .. } => ApiError::new(ErrorCode::PayloadTooLarge, e.to_string()),
+        other => ApiError::bad_request(other.to_string()),
+    }
+}
+
+/// Reads the body with a hard cap on its transferred size, then gunzips it (when
+/// `Content-Encoding: gzip` or the gzip magic says so) with the same cap.
+async fn read_body(trail: &Trail, headers: &HeaderMap, body: Body) -> Result<Vec<u8>, ApiError> {
+    let limit = trail.max_body_bytes;
+    let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| {
+        ApiError::new(ErrorCode::PayloadTooLarge, format!("request body exceeds {limit} bytes; split the batch"))
+    })?;
+    let gz = headers.get(header::CONTENT_ENCODING).and_then(|v| v.to_str().ok()).is_some_and(|v| v.eq_ignore_ascii_case("gzip"));
+    if gz && !body::is_gzip(&bytes) {
+        return Err(ApiError::bad_request("Content-Encoding is gzip but the body is not gzip data"));
+    }
+    tokio::task::spawn_blocking(move || body::decompress_capped(&bytes, limit).map(|b| b.into_owned()))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(body_error)
+}
+
+fn too_many(n: usize, limit: usize) -> ApiError {
+    ApiError::new(ErrorCode::PayloadTooLarge, format!("{n} events in one request; the limit is {limit} (split the batch or raise [trail] max_batch_events)"))
+}
+
+/// Validates, stores and reports one batch of raw records.
+async fn ingest(trail: &Arc<Trail>, account: i64, bytes: Vec<u8>) -> Result<crate::ingest::IngestReport, ApiError> {
+    let limit = trail.max_batch_events;
+    let t = trail.clone();
+    let mut batch = tokio::task::spawn_blocking(move || {
+        let raws = body::split_records(&bytes).map_err(body_error)?;
+        if raws.len() > limit {
+            return Err(too_many(raws.len(), limit));
+        }
+        Ok(crate::PreparedBatch::new(&raws, &t.history.limits()))
+    })
+    .await
+    .map_err(ApiError::internal)??;
+    let events = batch.take_events();
+    let outcomes = if events.is_empty() { Vec::new() } else { trail.history.append_async(account, events).await.map_err(store_error)? };
+    Ok(batch.finish(&outcomes))
+}
+
+async fn put_events(State(s): State<ApiState>, Extension(caller): Extension<Caller>, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
+    require(&caller, Role::Writer)?;
+    let bytes = read_body(&s.trail, &headers, body).await?;
+    let report = ingest(&s.trail, caller.account.as_i64(), bytes).await?;
+    Ok(Json(report).into_response())
+}
+
+/// Query: any of the lookup attribute keys (repeatable, AND-ed), `startTime`, `endTime`
+/// (RFC 3339), `maxResults` (1–1000, default 50), `nextToken`.
+async fn lookup_events(State(s): State<ApiState>, Extension(caller): Extension<Caller>, RawQuery(query): RawQuery) -> Result<Response, ApiError> {
+    require(&caller, Role::Reader)?;
+    let mut q = LookupQuery { account: caller.account.as_i64(), attributes: Vec::new(), start_ms: None, end_ms: None, max_results: 50, after: None };
+    let mut token = None;
+    for (k, v) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+        match k.as_ref() {
+            "startTime" => q.start_ms = Some(parse_time("startTime", &v)?),
+            "endTime" => q.end_ms = Some(parse_time("endTime", &v)?),
+            "maxResults" => {
+                q.max_results = v
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| (1..=1000).contains(n))
+                    .ok_or_else(|| ApiError::bad_request(format!("maxResults must be 1 to 1000, not {v:?}")))?
+            }
+            "nextToken" => token = Some(v.into_owned()),
+            key => q.attributes.push(LookupAttribute::parse(key, &v).map_err(ApiError::bad_request)?),
+        }
+    }
+    if let (Some(a), Some(b)) = (q.start_ms, q.end_ms)
+        && a > b
+    {
+        return Err(ApiError::bad_request("startTime is after endTime"));
+    }
+    let hash = page::query_hash(&q.canonical());
+    if let Some(t) = token {
+        q.after = Some(page::decode::<Position>(&hash, &t).map_err(|e| ApiError::bad_request(e.to_string()))?);
+    }
+    let trail = s.trail.clone();
+    let result = tokio::task::spawn_blocking(move || trail.history.lookup(&q)).await.map_err(ApiError::internal)?.map_err(store_error)?;
+    // The records are returned byte for byte as stored.
+    let events: Vec<&RawValue> = result.events.iter().filter_map(|e| serde_json::from_str(e).ok()).collect();
+    let next = result.next.map(|p| page::encode(&hash, &p));
+    Ok(Json(json!({ "events": events, "nextToken": next })).into_response())
+}
+
+fn parse_time(name: &str, v: &str) -> Result<i64, ApiError> {
+    DateTime::parse_from_rfc3339(v)
+        .map(|t| t.with_timezone(&Utc).timestamp_millis())
+        .map_err(|_| ApiError::bad_request(format!("{name} {v:?} is not an RFC 3339 time such as 2026-11-28T10:00:00Z")))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateChannel {
+    name: String,
+    source: Option<String>,
+}
+
+async fn create_channel(
+    State(s): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
+    Json(req): Json<CreateChannel>,
+) -> Result<Response, ApiError> {
+    require(&caller, Role::Admin)?;
+    channel::check_name(&req.name).map_err(ApiError::bad_request)?;
+    let source = req.source.unwrap_or_else(|| req.name.clone());
+    channel::check_source(&source).map_err(ApiError::bad_request)?;
+    let trail = s.trail.clone();
+    let (account, name) = (caller.account.as_i64(), req.name.clone());
+    let created = tokio::task::spawn_blocking(move || trail.channels.create(account, &name, &source))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(store_error)?
+        .ok_or_else(|| ApiError::new(ErrorCode::Conflict, format!("this account already has a channel named {:?}", req.name)))?;
+    let entry = AuditEntry::from_request("mamori.trail", "CreateChannel", &headers, json!({"name": created.name, "source": created.source}), json!({"id": created.id}));
+    mamori_core::audit::record(s.audit.clone(), caller, entry).await?;
+    Ok((StatusCode::CREATED, Json(created)).into_response())
+}
+
+async fn list_channels(State(s): State<ApiState>, Extension(caller): Extension<Caller>) -> Result<Response, ApiError> {
+    require(&caller, Role::Reader)?;
+    let trail = s.trail.clone();
+    let list = tokio::task::spawn_blocking(move || trail.channels.list(caller.account.as_i64())).await.map_err(ApiError::internal)?.map_err(store_error)?;
+    Ok(Json(json!({ "channels": list })).into_response())
+}
+
+async fn find_channel(s: &ApiState, caller: &Caller, id: String) -> Result<channel::Channel, ApiError> {
+    let trail = s.trail.clone();
+    let account = caller.account.as_i64();
+    let lookup_id = id.clone();
+    tokio::task::spawn_blocking(move || trail.channels.get(account, &lookup_id))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(store_error)?
+        .ok_or_else(|| ApiError::not_found(format!("no channel {id:?} in account {}", caller.account)))
+}
+
+async fn get_channel(State(s): State<ApiState>, Extension(caller): Extension<Caller>, Path(id): Path<String>) -> Result<Response, ApiError> {
+    require(&caller, Role::Reader)?;
+    Ok(Json(find_channel(&s, &caller, id).await?).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum AuditEvents {
+    Wrapped {
+        #[serde(rename = "auditEvents")]
+        audit_events: Vec<AuditEventItem>,
+    },
+    Bare(Vec<AuditEventItem>),
+}
+
+async fn put_channel_events(
+    State(s): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    require(&caller, Role::Writer)?;
+    let ch = find_channel(&s, &caller, id).await?;
+    let bytes = read_body(&s.trail, &headers, body).await?;
+    let items = match serde_json::from_slice::<AuditEvents>(&bytes) {
+        Ok(AuditEvents::Wrapped { audit_events }) | Ok(AuditEvents::Bare(audit_events)) => audit_events,
+        Err(e) => {
+            return Err(ApiError::bad_request(format!(
+                "body must be {{\"auditEvents\":[{{\"id\",\"eventData\",\"eventDataChecksum\"}}…]}}: {e}"
+            )));
+        }
+    };
+    if items.len() > s.trail.max_batch_events {
+        return Err(too_many(items.len(), s.trail.max_batch_events));
+    }
+    let account = caller.account.to_string();
+    let max = s.trail.history.options().max_event_bytes;
+    let mut wrapped = Vec::new();
+    let mut early: Vec<EventResult> = Vec::new();
+    let mut index_of = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        match channel::wrap(&ch, &account, item, max) {
+            Ok(text) => {
+                index_of.push(i);
+                wrapped.push(text);
+            }
+            Err(reason) => early.push(EventResult { index: i, id: Some(item.id.clone()), event_id: None, status: Status::Rejected, reason: Some(reason) }),
+        }
+    }
+    let body = format!("[{}]", wrapped.join(","));
+    let mut report = ingest(&s.trail, caller.account.as_i64(), body.into_bytes()).await?;
+    for r in &mut report.results {
+        r.index = index_of[r.index];
+        r.id = Some(items[r.index].id.clone());
+    }
+    for r in early {
+        report.push(r);
+    }
+    report.results.sort_by_key(|r| r.index);
+    Ok(Json(report).into_response())
+}

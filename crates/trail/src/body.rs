@@ -1,0 +1,143 @@
+//! Request bodies and files: decompression with a hard cap, and splitting into raw records.
+//!
+//! Accepted shapes: a JSON array of records, CloudTrail's `{"Records":[…]}` envelope, one
+//! record, or NDJSON (one record per line). Each record is kept as the exact bytes it was given
+//! in ([`RawValue`]), so the history returns it unchanged.
+
+use std::borrow::Cow;
+use std::io::Read;
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum BodyError {
+    #[error("body is empty: send a JSON array of records, a {{\"Records\":[…]}} envelope, or NDJSON")]
+    Empty,
+    #[error("not valid JSON at line {line}, column {column}: {message}")]
+    Syntax { line: usize, column: usize, message: String },
+    #[error("gzip data is truncated or corrupt: {0}")]
+    Gzip(String),
+    #[error("decompressed size exceeds the limit of {limit} bytes; split the input")]
+    TooLarge { limit: usize },
+    #[error("expected a JSON array, a {{\"Records\":[…]}} envelope or one JSON object per line; found {found}")]
+    Shape { found: String },
+}
+
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+
+pub fn is_gzip(bytes: &[u8]) -> bool {
+    bytes.starts_with(&GZIP_MAGIC)
+}
+
+/// Gunzips `bytes` when they start with the gzip magic (all members, as `gzip -c a b` writes),
+/// refusing to produce more than `limit` bytes: a gzip bomb stops at the cap.
+pub fn decompress_capped(bytes: &[u8], limit: usize) -> Result<Cow<'_, [u8]>, BodyError> {
+    if !is_gzip(bytes) {
+        if bytes.len() > limit {
+            return Err(BodyError::TooLarge { limit });
+        }
+        return Ok(Cow::Borrowed(bytes));
+    }
+    let mut out = Vec::with_capacity(bytes.len().saturating_mul(8).min(limit));
+    let decoder = flate2::read::MultiGzDecoder::new(bytes);
+    decoder
+        .take(limit as u64 + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| BodyError::Gzip(e.to_string()))?;
+    if out.len() > limit {
+        return Err(BodyError::TooLarge { limit });
+    }
+    Ok(Cow::Owned(out))
+}
+
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    #[serde(rename = "Records", borrow)]
+    records: Option<Vec<&'a RawValue>>,
+}
+
+fn syntax(e: serde_json::Error) -> BodyError {
+    BodyError::Syntax { line: e.line(), column: e.column(), message: strip_location(&e.to_string()) }
+}
+
+/// serde_json appends " at line L column C"; the location is reported separately.
+fn strip_location(msg: &str) -> String {
+    match msg.rfind(" at line ") {
+        Some(i) => msg[..i].to_string(),
+        None => msg.to_string(),
+    }
+}
+
+/// Splits a body into raw records. A syntax error anywhere rejects the whole body (nothing is
+/// half-stored); a record that is not an object is left for [`crate::ingest`] to reject by index.
+pub fn split_records(body: &[u8]) -> Result<Vec<&RawValue>, BodyError> {
+    let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
+    let first = body.iter().position(|b| !b.is_ascii_whitespace());
+    let Some(first) = first else { return Err(BodyError::Empty) };
+    match body[first] {
+        b'[' => serde_json::from_slice::<Vec<&RawValue>>(body).map_err(syntax),
+        b'{' => {
+            let mut values = Vec::new();
+            for v in serde_json::Deserializer::from_slice(body).into_iter::<&RawValue>() {
+                values.push(v.map_err(syntax)?);
+            }
+            if values.len() == 1 {
+                let one = values[0];
+                let env: Envelope<'_> = serde_json::from_str(one.get()).map_err(|_| BodyError::Shape {
+                    found: "an object whose \"Records\" is not an array of records".into(),
+                })?;
+                if let Some(records) = env.records {
+                    return Ok(records);
+                }
+            }
+            Ok(values)
+        }
+        other => Err(BodyError::Shape { found: format!("a body starting with {:?}", other as char) }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn texts(body: &str) -> Vec<String> {
+        split_records(body.as_bytes()).unwrap().iter().map(|r| r.get().to_string()).collect()
+    }
+
+    #[test]
+    fn three_shapes_one_result() {
+        assert_eq!(texts(r#"[{"a":1}, {"b":2}]"#), vec![r#"{"a":1}"#, r#"{"b":2}"#]);
+        assert_eq!(texts(r#"{"Records":[{"a":1},{"b":2}]}"#), vec![r#"{"a":1}"#, r#"{"b":2}"#]);
+        assert_eq!(texts("{\"a\":1}\n{\"b\":2}\n"), vec![r#"{"a":1}"#, r#"{"b":2}"#]);
+        assert_eq!(texts(r#"{"eventName":"X"}"#), vec![r#"{"eventName":"X"}"#]);
+    }
+
+    #[test]
+    fn records_keep_their_exact_bytes() {
+        let body = "{\"Records\":[{ \"b\" : 2.50 ,\"a\":null }]}";
+        assert_eq!(texts(body), vec!["{ \"b\" : 2.50 ,\"a\":null }"]);
+    }
+
+    #[test]
+    fn syntax_errors_say_where() {
+        let err = split_records(b"[{\"a\":1},\n{\"b\":}]").unwrap_err();
+        assert!(matches!(err, BodyError::Syntax { line: 2, column: 6, .. }), "{err:?}");
+        assert_eq!(split_records(b"  \n"), Err(BodyError::Empty));
+        assert!(matches!(split_records(b"\"x\""), Err(BodyError::Shape { .. })));
+        assert!(matches!(split_records(b"{\"Records\":5}"), Err(BodyError::Shape { .. })));
+        assert!(matches!(split_records(b"[{\"a\":\"\xff\"}]"), Err(BodyError::Syntax { .. })));
+    }
+
+    #[test]
+    fn gzip_is_capped_and_checked() {
+        use std::io::Write;
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        enc.write_all(&vec![b' '; 10_000]).unwrap();
+        let gz = enc.finish().unwrap();
+        assert_eq!(decompress_capped(&gz, 10_000).unwrap().len(), 10_000);
+        assert_eq!(decompress_capped(&gz, 9_999), Err(BodyError::TooLarge { limit: 9_999 }));
+        assert!(matches!(decompress_capped(&gz[..gz.len() / 2], 1 << 20), Err(BodyError::Gzip(_))));
+        assert!(matches!(decompress_capped(&[0x1f, 0x8b, 0, 0], 1 << 20), Err(BodyError::Gzip(_))));
+    }
+}

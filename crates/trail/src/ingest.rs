@@ -1,0 +1,281 @@
+//! Ingest: one code path for the HTTP API, channels and file import.
+//!
+//! raw record → typed [`Record`] (validated) → [`Prepared`] (lookup attributes + compressed raw
+//! bytes) → [`crate::store::History::append`] (durable, deduplicated on eventID per account).
+
+use chrono::{DateTime, Datelike, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+use crate::classify::{self, Category};
+use crate::model::Record;
+
+/// The lookup attributes kept in the attribute index (EventId and ReadOnly are columns).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[repr(u8)]
+pub enum Attr {
+    EventName = 1,
+    EventSource = 2,
+    Username = 3,
+    ResourceType = 4,
+    ResourceName = 5,
+    AccessKeyId = 6,
+    EventCategory = 7,
+}
+
+impl Attr {
+    pub fn code(self) -> i64 {
+        self as u8 as i64
+    }
+}
+
+/// Limits checked on every record.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    pub max_event_bytes: usize,
+    /// Days (YYYYMMDD) before this one are outside the retention window.
+    pub oldest_day: Option<u32>,
+}
+
+/// A validated record, ready for the store.
+#[derive(Clone, Debug)]
+pub struct Prepared {
+    pub event_id: String,
+    pub time_ms: i64,
+    /// The UTC day of eventTime as YYYYMMDD: the history's partition.
+    pub day: u32,
+    pub read_only: Option<bool>,
+    pub category: Category,
+    pub attrs: Vec<(Attr, String)>,
+    /// zstd of the record's exact bytes.
+    pub blob: Vec<u8>,
+}
+
+/// Longest eventID accepted (CloudTrail's are 36-character GUIDs).
+const MAX_EVENT_ID: usize = 256;
+/// Longest value kept in the attribute index; longer values are still in the record.
+const MAX_ATTR_VALUE: usize = 2048;
+
+/// Validates one raw record and prepares it for the store. The error is the reason shown to the
+/// sender, naming the field.
+pub fn prepare(raw: &RawValue, limits: &Limits, zstd: &mut zstd::bulk::Compressor<'_>) -> Result<Prepared, String> {
+    let text = raw.get();
+    if text.len() > limits.max_event_bytes {
+        return Err(format!(
+            "event is {} bytes; the limit is {} bytes (CloudTrail's 256 KB per event)",
+            text.len(),
+            limits.max_event_bytes
+        ));
+    }
+    if !text.starts_with('{') {
+        return Err("record is not a JSON object".into());
+    }
+    let record: Record =
+        serde_json::from_str(text).map_err(|e| format!("record does not match the CloudTrail record schema: {e}"))?;
+    let mut prepared = index(&record, limits)?;
+    prepared.blob = zstd.compress(text.as_bytes()).map_err(|e| format!("cannot compress record: {e}"))?;
+    Ok(prepared)
+}
+
+/// Derives everything the store indexes from a typed record (no compression).
+pub fn index(record: &Record, limits: &Limits) -> Result<Prepared, String> {
+    let event_time = match &record.event_time {
+        crate::field::Field::Value(t) => t,
+        _ => return Err("eventTime is missing".into()),
+    };
+    let time: DateTime<Utc> = DateTime::parse_from_rfc3339(event_time)
+        .map_err(|_| format!("eventTime {event_time:?} is not an RFC 3339 time such as 2026-11-28T10:00:00Z"))?
+        .with_timezone(&Utc);
+    let day = day_of(time);
+    if let Some(oldest) = limits.oldest_day
+        && day < oldest
+    {
+        return Err(format!(
+            "eventTime {event_time} is older than the retention window (oldest day kept: {oldest}); raise [trail] retention_days to keep older events"
+        ));
+    }
+    let event_id = match record.event_id.as_deref() {
+        Some(id) if !id.is_empty() && id.len() <= MAX_EVENT_ID => id.to_string(),
+        Some("") | None => return Err("eventID is missing: every record needs its unique eventID".into()),
+        Some(_) => return Err(format!("eventID is longer than {MAX_EVENT_ID} characters")),
+    };
+    let category = classify::category(record);
+    let (name, source) = classify::name_and_source(record);
+    if category != Category::Insight {
+        if name.is_none() {
+            return Err("eventName is missing".into());
+        }
+        if source.is_none() {
+            return Err("eventSource is missing".into());
+        }
+    }
+    let mut attrs = Vec::with_capacity(8);
+    let mut push = |attr: Attr, v: &str| {
+        if !v.is_empty() && v.len() <= MAX_ATTR_VALUE && !attrs.iter().any(|(a, x)| *a == attr && x == v) {
+            attrs.push((attr, v.to_string()));
+        }
+    };
+    if let Some(n) = name {
+        push(Attr::EventName, n);
+    }
+    if let Some(s) = source {
+        push(Attr::EventSource, s);
+    }
+    push(Attr::EventCategory, category_text(record, category));
+    if let Some(u) = classify::username(record) {
+        push(Attr::Username, &u);
+    }
+    if let Some(k) = record.user_identity.get().and_then(|u| u.access_key_id.as_deref()) {
+        push(Attr::AccessKeyId, k);
+    }
+    if let Some(resources) = record.resources.get() {
+        for r in resources {
+            if let Some(t) = r.resource_type.as_deref() {
+                push(Attr::ResourceType, t);
+            }
+            if let Some(arn) = r.arn.as_deref() {
+                push(Attr::ResourceName, arn);
+                if let Some(short) = short_name(arn) {
+                    push(Attr::ResourceName, short);
+                }
+            }
+        }
+    }
+    Ok(Prepared {
+        event_id,
+        time_ms: time.timestamp_millis(),
+        day,
+        read_only: record.read_only.get().and_then(|f| f.value()),
+        category,
+        attrs,
+        blob: Vec::new(),
+    })
+}
+
+fn category_text(record: &Record, category: Category) -> &str {
+    match category {
+        Category::Other => record.event_category.as_deref().unwrap_or("Other"),
+        c => c.as_str(),
+    }
+}
+
+/// The resource's own name inside its ARN (`arn:aws:s3:::bucket` → `bucket`,
+/// `arn:aws:iam::1:role/path/R` → `R`), which Event history also matches on.
+fn short_name(arn: &str) -> Option<&str> {
+    if !arn.starts_with("arn:") {
+        return None;
+    }
+    let resource = arn.splitn(6, ':').nth(5)?;
+    let short = resource.rsplit(['/', ':']).next()?;
+    (!short.is_empty() && short != arn).then_some(short)
+}
+
+pub fn day_of(t: DateTime<Utc>) -> u32 {
+    (t.year().clamp(0, 9999) as u32) * 10_000 + t.month() * 100 + t.day()
+}
+
+/// What happened to one event of a request.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct EventResult {
+    pub index: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event_id: Option<String>,
+    pub status: Status,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Accepted,
+    Duplicate,
+    Rejected,
+}
+
+/// The answer to an ingest request or one imported file.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct IngestReport {
+    pub accepted: usize,
+    pub duplicate: usize,
+    pub rejected: usize,
+    pub results: Vec<EventResult>,
+}
+
+impl IngestReport {
+    pub fn push(&mut self, r: EventResult) {
+        match r.status {
+            Status::Accepted => self.accepted += 1,
+            Status::Duplicate => self.duplicate += 1,
+            Status::Rejected => self.rejected += 1,
+        }
+        self.results.push(r);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits() -> Limits {
+        Limits { max_event_bytes: 256 * 1024, oldest_day: None }
+    }
+
+    fn prep(json: &str) -> Result<Prepared, String> {
+        let raw: Box<RawValue> = serde_json::from_str(json).unwrap();
+        let mut z = zstd::bulk::Compressor::new(1).unwrap();
+        prepare(&raw, &limits(), &mut z)
+    }
+
+    #[test]
+    fn a_normal_record_is_indexed() {
+        let p = prep(r#"{"eventVersion":"1.08","eventTime":"2023-07-10T11:42:36Z","eventSource":"iam.amazonaws.com","eventName":"CreateRole","eventID":"e1","readOnly":false,
+            "userIdentity":{"type":"IAMUser","userName":"alice","accessKeyId":"AKIA1"},
+            "resources":[{"ARN":"arn:aws:iam::123456789012:role/path/R","type":"AWS::IAM::Role"}]}"#)
+        .unwrap();
+        assert_eq!(p.day, 20230710);
+        assert_eq!(p.read_only, Some(false));
+        assert_eq!(p.category, Category::Management);
+        for (a, v) in [
+            (Attr::EventName, "CreateRole"),
+            (Attr::Username, "alice"),
+            (Attr::AccessKeyId, "AKIA1"),
+            (Attr::ResourceType, "AWS::IAM::Role"),
+            (Attr::ResourceName, "arn:aws:iam::123456789012:role/path/R"),
+            (Attr::ResourceName, "R"),
+        ] {
+            assert!(p.attrs.contains(&(a, v.to_string())), "{a:?}={v} missing in {:?}", p.attrs);
+        }
+    }
+
+    #[test]
+    fn missing_and_wrong_fields_are_named() {
+        let base = r#""eventSource":"s","eventName":"n","eventID":"e""#;
+        assert_eq!(prep(&format!("{{{base}}}")).unwrap_err(), "eventTime is missing");
+        assert!(prep(&format!(r#"{{{base},"eventTime":"yesterday"}}"#)).unwrap_err().contains("not an RFC 3339"));
+        assert_eq!(prep(r#"{"eventTime":"2023-07-10T11:42:36Z","eventSource":"s","eventID":"e"}"#).unwrap_err(), "eventName is missing");
+        assert!(prep(&format!(r#"{{{base},"eventTime":"2023-07-10T11:42:36Z","readOnly":5}}"#)).unwrap_err().contains("schema"));
+        assert_eq!(prep("[1]").unwrap_err(), "record is not a JSON object");
+    }
+
+    #[test]
+    fn insight_records_take_name_from_details() {
+        let p = prep(r#"{"eventVersion":"1.07","eventTime":"2020-07-21T20:56:00Z","eventID":"i1","eventType":"AwsCloudTrailInsight","eventCategory":"Insight",
+            "insightDetails":{"state":"Start","eventSource":"autoscaling.amazonaws.com","eventName":"CompleteLifecycleAction","insightType":"ApiCallRateInsight"}}"#)
+        .unwrap();
+        assert!(p.attrs.contains(&(Attr::EventName, "CompleteLifecycleAction".into())));
+        assert_eq!(p.category, Category::Insight);
+    }
+
+    #[test]
+    fn retention_window_is_enforced_at_the_door() {
+        let raw: Box<RawValue> =
+            serde_json::from_str(r#"{"eventTime":"2020-01-01T00:00:00Z","eventSource":"s","eventName":"n","eventID":"e"}"#).unwrap();
+        let mut z = zstd::bulk::Compressor::new(1).unwrap();
+        let err = prepare(&raw, &Limits { max_event_bytes: 1 << 20, oldest_day: Some(20260101) }, &mut z).unwrap_err();
+        assert!(err.contains("retention"), "{err}");
+    }
+}

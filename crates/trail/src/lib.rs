@@ -1,0 +1,138 @@
+//! mamori-trail: the audit trail, CloudTrail's counterpart.
+//!
+//! Owns the CloudTrail record model ([`model`]), ingest ([`body`], [`ingest`]), the event
+//! history store with retention ([`store`]), lookup ([`lookup`]), channels for application
+//! events ([`channel`]), the self-audit sink ([`audit`]) and the `/v1/trail` HTTP API ([`api`]).
+//! Depends on `mamori-core` only; knows nothing of accounts beyond the [`mamori_core::Caller`]
+//! it is handed, and never touches another service's tables. Its data lives in `trail.db`.
+
+pub mod api;
+pub mod audit;
+pub mod body;
+pub mod channel;
+pub mod classify;
+pub mod field;
+pub mod ingest;
+pub mod lookup;
+pub mod model;
+pub mod store;
+
+use std::cell::RefCell;
+use std::path::Path;
+use std::sync::Arc;
+
+use serde_json::value::RawValue;
+
+use crate::ingest::{EventResult, IngestReport, Limits, Prepared, Status};
+use crate::store::{History, HistoryOptions, Outcome, StoreError};
+
+pub use model::Record;
+
+/// The trail service: its store and the settings requests are checked against.
+pub struct Trail {
+    pub history: Arc<History>,
+    pub channels: channel::Channels,
+    pub max_batch_events: usize,
+    pub max_body_bytes: usize,
+}
+
+impl Trail {
+    pub fn open(data_dir: &Path, cfg: &mamori_core::config::TrailConfig) -> Result<Arc<Self>, StoreError> {
+        let history = History::open(data_dir, HistoryOptions { retention_days: cfg.retention_days, max_event_bytes: cfg.max_event_bytes })?;
+        let channels = channel::Channels::open(history.path())?;
+        Ok(Arc::new(Self { history, channels, max_batch_events: cfg.max_batch_events, max_body_bytes: cfg.max_body_bytes }))
+    }
+}
+
+thread_local! {
+    static ZSTD: RefCell<Option<zstd::bulk::Compressor<'static>>> = const { RefCell::new(None) };
+}
+
+/// A batch validated and compressed, waiting for the store.
+pub struct PreparedBatch {
+    report: IngestReport,
+    /// Index in `report.results` of each prepared event, in store order.
+    slots: Vec<usize>,
+    events: Vec<Prepared>,
+}
+
+impl PreparedBatch {
+    /// Validates and compresses every record (CPU work: call from a blocking thread).
+    pub fn new(raws: &[&RawValue], limits: &Limits) -> Self {
+        ZSTD.with(|cell| {
+            let mut cell = cell.borrow_mut();
+            let mut z = cell.take().or_else(|| zstd::bulk::Compressor::new(1).ok());
+            let mut report = IngestReport { results: Vec::with_capacity(raws.len()), ..Default::default() };
+            let mut slots = Vec::with_capacity(raws.len());
+            let mut events = Vec::with_capacity(raws.len());
+            for (index, raw) in raws.iter().enumerate() {
+                let result = match z.as_mut() {
+                    Some(z) => ingest::prepare(raw, limits, z),
+                    None => Err("cannot start the zstd compressor".to_string()),
+                };
+                match result {
+                    Ok(p) => {
+                        slots.push(report.results.len());
+                        report.results.push(EventResult { index, id: None, event_id: Some(p.event_id.clone()), status: Status::Accepted, reason: None });
+                        events.push(p);
+                    }
+                    Err(reason) => {
+                        let event_id = event_id_hint(raw);
+                        report.results.push(EventResult { index, id: None, event_id, status: Status::Rejected, reason: Some(reason) });
+                    }
+                }
+            }
+            *cell = z;
+            Self { report, slots, events }
+        })
+    }
+
+    /// Marks an item rejected before it reached [`PreparedBatch::new`] (channel wrapping).
+    pub fn len(&self) -> usize {
+        self.report.results.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.report.results.is_empty()
+    }
+
+    pub fn take_events(&mut self) -> Vec<Prepared> {
+        std::mem::take(&mut self.events)
+    }
+
+    /// Fills in the store's outcomes and tallies the report.
+    pub fn finish(self, outcomes: &[Outcome]) -> IngestReport {
+        let mut results = self.report.results;
+        for (slot, outcome) in self.slots.iter().zip(outcomes) {
+            if *outcome == Outcome::Duplicate {
+                results[*slot].status = Status::Duplicate;
+            }
+        }
+        let mut report = IngestReport::default();
+        for r in results {
+            report.push(r);
+        }
+        metrics::counter!("mamori_trail_events_total", "outcome" => "accepted").increment(report.accepted as u64);
+        metrics::counter!("mamori_trail_events_total", "outcome" => "duplicate").increment(report.duplicate as u64);
+        metrics::counter!("mamori_trail_events_total", "outcome" => "rejected").increment(report.rejected as u64);
+        report
+    }
+}
+
+/// The eventID of a record that failed validation, when one can be read, to help the sender.
+fn event_id_hint(raw: &RawValue) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Id {
+        #[serde(rename = "eventID")]
+        event_id: Option<String>,
+    }
+    serde_json::from_str::<Id>(raw.get()).ok()?.event_id.filter(|id| id.len() <= 256)
+}
+
+/// Ingests raw records for `account` from a blocking context (file import, self-audit).
+pub fn ingest_blocking(history: &History, account: i64, raws: &[&RawValue]) -> Result<IngestReport, StoreError> {
+    let mut batch = PreparedBatch::new(raws, &history.limits());
+    let events = batch.take_events();
+    let outcomes = if events.is_empty() { Vec::new() } else { history.append_blocking(account, events)? };
+    Ok(batch.finish(&outcomes))
+}
