@@ -26,6 +26,8 @@ const MAX_FILE_BYTES: usize = 1 << 30;
 const CHUNK: usize = 2_000;
 /// Rejection reasons shown per file.
 const SHOW_REASONS: usize = 5;
+/// Rejection reasons shown in all (table output).
+const MAX_SHOWN_TOTAL: usize = 10;
 
 #[derive(Args)]
 pub struct ImportArgs {
@@ -264,8 +266,13 @@ pub async fn run(a: ImportArgs, remote: &Remote) -> anyhow::Result<u8> {
                 })
                 .collect();
             print!("{}", crate::output::table(&["FILE", "ACCEPTED", "DUPLICATE", "REJECTED", "ERROR"], &rows));
+            let mut shown = 0usize;
             for s in &summaries {
                 for r in &s.rejections {
+                    shown += 1;
+                    if shown > MAX_SHOWN_TOTAL {
+                        continue;
+                    }
                     eprintln!(
                         "rejected: {} event #{}{}: {}",
                         sanitize(&s.file),
@@ -274,6 +281,9 @@ pub async fn run(a: ImportArgs, remote: &Remote) -> anyhow::Result<u8> {
                         sanitize(r["reason"].as_str().unwrap_or(""))
                     );
                 }
+            }
+            if shown > MAX_SHOWN_TOTAL {
+                eprintln!("… and more rejections; `--format json` lists up to {SHOW_REASONS} per file");
             }
             println!(
                 "{} files ({} unreadable, {} digest files skipped): {} accepted, {} duplicate, {} rejected in {:.2} s ({:.0} events/s)",

@@ -69,3 +69,22 @@ impl IntoResponse for ApiError {
         (self.code.http_status(), axum::Json(Body { error: &self })).into_response()
     }
 }
+
+/// A JSON request body, read whatever the Content-Type says (curl's `-d` sends a form type),
+/// with serde's message and location in the 400 answer.
+pub struct JsonBody<T>(pub T);
+
+impl<S, T> axum::extract::FromRequest<S> for JsonBody<T>
+where
+    S: Send + Sync,
+    T: serde::de::DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|e| ApiError::new(ErrorCode::PayloadTooLarge, format!("cannot read the request body: {e}")))?;
+        serde_json::from_slice(&bytes).map(JsonBody).map_err(|e| ApiError::bad_request(format!("request body: {e}")))
+    }
+}

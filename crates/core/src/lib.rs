@@ -20,5 +20,5 @@ pub mod time;
 pub use audit::{AuditEntry, AuditSink};
 pub use caller::{Caller, Role};
 pub use config::Config;
-pub use error::{ApiError, ErrorCode};
+pub use error::{ApiError, ErrorCode, JsonBody};
 pub use ids::{AccountId, IdError, OrgId};

@@ -8,7 +8,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get};
 use axum::{Extension, Json, Router};
-use mamori_core::{AccountId, ApiError, AuditEntry, AuditSink, Caller, ErrorCode, Role};
+use mamori_core::{AccountId, ApiError, AuditEntry, AuditSink, Caller, ErrorCode, JsonBody, Role};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -86,7 +86,7 @@ async fn create_account(
     State(s): State<ApiState>,
     Extension(caller): Extension<Caller>,
     headers: HeaderMap,
-    Json(req): Json<CreateAccount>,
+    JsonBody(req): JsonBody<CreateAccount>,
 ) -> Result<Response, ApiError> {
     require(&caller, Role::Admin)?;
     if !is_management(&s, &caller).await? {
@@ -115,7 +115,7 @@ struct CreateKey {
     role: Role,
 }
 
-async fn create_key(State(s): State<ApiState>, Extension(caller): Extension<Caller>, headers: HeaderMap, Json(req): Json<CreateKey>) -> Result<Response, ApiError> {
+async fn create_key(State(s): State<ApiState>, Extension(caller): Extension<Caller>, headers: HeaderMap, JsonBody(req): JsonBody<CreateKey>) -> Result<Response, ApiError> {
     require(&caller, Role::Admin)?;
     let org = s.org.clone();
     let (account, name, role) = (caller.account, req.name.clone(), req.role);

@@ -10,10 +10,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use chrono::{DateTime, Utc};
-use mamori_core::{ApiError, AuditEntry, AuditSink, Caller, ErrorCode, Role, page};
+use mamori_core::{ApiError, AuditEntry, AuditSink, Caller, ErrorCode, JsonBody, Role, page};
 use serde::Deserialize;
 use serde_json::json;
-use serde_json::value::RawValue;
 
 use crate::Trail;
 use crate::body::{self, BodyError};
@@ -134,10 +133,20 @@ async fn lookup_events(State(s): State<ApiState>, Extension(caller): Extension<C
     }
     let trail = s.trail.clone();
     let result = tokio::task::spawn_blocking(move || trail.history.lookup(&q)).await.map_err(ApiError::internal)?.map_err(store_error)?;
-    // The records are returned byte for byte as stored.
-    let events: Vec<&RawValue> = result.events.iter().filter_map(|e| serde_json::from_str(e).ok()).collect();
+    // The records are returned byte for byte as stored: the body is assembled, not re-serialized.
     let next = result.next.map(|p| page::encode(&hash, &p));
-    Ok(Json(json!({ "events": events, "nextToken": next })).into_response())
+    let mut body = String::with_capacity(result.events.iter().map(|e| e.len() + 1).sum::<usize>() + 64);
+    body.push_str("{\"events\":[");
+    for (i, e) in result.events.iter().enumerate() {
+        if i > 0 {
+            body.push(',');
+        }
+        body.push_str(e);
+    }
+    body.push_str("],\"nextToken\":");
+    body.push_str(&serde_json::to_string(&next).map_err(ApiError::internal)?);
+    body.push('}');
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
 fn parse_time(name: &str, v: &str) -> Result<i64, ApiError> {
@@ -157,7 +166,7 @@ async fn create_channel(
     State(s): State<ApiState>,
     Extension(caller): Extension<Caller>,
     headers: HeaderMap,
-    Json(req): Json<CreateChannel>,
+    JsonBody(req): JsonBody<CreateChannel>,
 ) -> Result<Response, ApiError> {
     require(&caller, Role::Admin)?;
     channel::check_name(&req.name).map_err(ApiError::bad_request)?;
