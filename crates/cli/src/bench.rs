@@ -70,11 +70,50 @@ impl Rng {
     }
 }
 
-const SERVICES: &[&str] = &["ec2", "s3", "iam", "sts", "kms", "lambda", "dynamodb", "cloudtrail", "logs", "ssm", "rds", "ecs"];
-const VERBS: &[&str] = &["Describe", "Get", "List", "Create", "Update", "Delete", "Put", "Start", "Stop", "Attach", "Detach", "Assume"];
+const SERVICES: &[&str] = &[
+    "ec2",
+    "s3",
+    "iam",
+    "sts",
+    "kms",
+    "lambda",
+    "dynamodb",
+    "cloudtrail",
+    "logs",
+    "ssm",
+    "rds",
+    "ecs",
+];
+const VERBS: &[&str] = &[
+    "Describe", "Get", "List", "Create", "Update", "Delete", "Put", "Start", "Stop", "Attach",
+    "Detach", "Assume",
+];
 const NOUNS: &[&str] = &[
-    "Instances", "Bucket", "Role", "Policy", "Key", "Function", "Table", "Trail", "LogGroup", "Parameter", "Cluster", "Service",
-    "Volume", "Snapshot", "SecurityGroup", "User", "AccessKey", "Stack", "Subnet", "Vpc", "Image", "Tags", "Alias", "Secret", "Queue",
+    "Instances",
+    "Bucket",
+    "Role",
+    "Policy",
+    "Key",
+    "Function",
+    "Table",
+    "Trail",
+    "LogGroup",
+    "Parameter",
+    "Cluster",
+    "Service",
+    "Volume",
+    "Snapshot",
+    "SecurityGroup",
+    "User",
+    "AccessKey",
+    "Stack",
+    "Subnet",
+    "Vpc",
+    "Image",
+    "Tags",
+    "Alias",
+    "Secret",
+    "Queue",
 ];
 
 fn event_name(i: u64) -> String {
@@ -89,13 +128,36 @@ fn record(rng: &mut Rng, seq: u64, time_s: i64) -> String {
     let name_i = rng.skewed(300);
     let name = event_name(name_i);
     let user = rng.skewed(10_000);
-    let read_only = name.starts_with("Describe") || name.starts_with("Get") || name.starts_with("List");
-    let t = chrono::DateTime::from_timestamp(time_s, 0).unwrap_or_default().format("%Y-%m-%dT%H:%M:%SZ");
-    let ip = format!("{}.{}.{}.{}", 10 + rng.below(200), rng.below(256), rng.below(256), rng.below(256));
-    let id = format!("{:08x}-{:04x}-4{:03x}-a{:03x}-{:012x}", rng.next() as u32, rng.below(65536), rng.below(4096), rng.below(4096), seq);
-    let err = if rng.below(30) == 0 { r#","errorCode":"AccessDenied","errorMessage":"User is not authorized to perform this operation""# } else { "" };
+    let read_only =
+        name.starts_with("Describe") || name.starts_with("Get") || name.starts_with("List");
+    let t = chrono::DateTime::from_timestamp(time_s, 0)
+        .unwrap_or_default()
+        .format("%Y-%m-%dT%H:%M:%SZ");
+    let ip = format!(
+        "{}.{}.{}.{}",
+        10 + rng.below(200),
+        rng.below(256),
+        rng.below(256),
+        rng.below(256)
+    );
+    let id = format!(
+        "{:08x}-{:04x}-4{:03x}-a{:03x}-{:012x}",
+        rng.next() as u32,
+        rng.below(65536),
+        rng.below(4096),
+        rng.below(4096),
+        seq
+    );
+    let err = if rng.below(30) == 0 {
+        r#","errorCode":"AccessDenied","errorMessage":"User is not authorized to perform this operation""#
+    } else {
+        ""
+    };
     let resources = if rng.below(3) == 0 {
-        format!(r#","resources":[{{"accountId":"123456789012","type":"AWS::IAM::Role","ARN":"arn:aws:iam::123456789012:role/app-role-{}"}}]"#, rng.below(500))
+        format!(
+            r#","resources":[{{"accountId":"123456789012","type":"AWS::IAM::Role","ARN":"arn:aws:iam::123456789012:role/app-role-{}"}}]"#,
+            rng.below(500)
+        )
     } else {
         String::new()
     };
@@ -124,7 +186,13 @@ fn record(rng: &mut Rng, seq: u64, time_s: i64) -> String {
 
 /// Writes `n` records in `{"Records":[…]}` .json.gz files of `per_file` records, spread evenly
 /// over `days` days ending now. Returns the files and their total compressed size.
-fn generate(dir: &Path, n: usize, per_file: usize, days: i64, seed: u64) -> anyhow::Result<(Vec<(PathBuf, u64)>, u64)> {
+fn generate(
+    dir: &Path,
+    n: usize,
+    per_file: usize,
+    days: i64,
+    seed: u64,
+) -> anyhow::Result<(Vec<(PathBuf, u64)>, u64)> {
     std::fs::create_dir_all(dir)?;
     let mut rng = Rng(seed | 1);
     let end = chrono::Utc::now().timestamp() - 60;
@@ -137,7 +205,10 @@ fn generate(dir: &Path, n: usize, per_file: usize, days: i64, seed: u64) -> anyh
         let count = per_file.min(n - written);
         let path = dir.join(format!("123456789012_CloudTrail_us-east-1_{f:08}.json.gz"));
         let file = std::fs::File::create(&path)?;
-        let mut gz = flate2::write::GzEncoder::new(std::io::BufWriter::new(file), flate2::Compression::new(6));
+        let mut gz = flate2::write::GzEncoder::new(
+            std::io::BufWriter::new(file),
+            flate2::Compression::new(6),
+        );
         gz.write_all(b"{\"Records\":[")?;
         for j in 0..count {
             let k = (written + j) as i64;
@@ -161,20 +232,45 @@ fn generate(dir: &Path, n: usize, per_file: usize, days: i64, seed: u64) -> anyh
 fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|c| c.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
         .unwrap_or_else(|| "unknown CPU".into());
-    format!("{} cores, {cpu}", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0))
+    format!(
+        "{} cores, {cpu}",
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(0)
+    )
 }
 
 pub async fn run(cmd: BenchCommand) -> anyhow::Result<u8> {
     let BenchCommand::Trail(b) = cmd;
     let tmp = tempfile::Builder::new().prefix("mamori-bench").tempdir()?;
-    let work = b.work_dir.clone().unwrap_or_else(|| tmp.path().to_path_buf());
-    println!("mamori bench trail on {} ({} build)", machine(), if cfg!(debug_assertions) { "debug" } else { "release" });
+    let work = b
+        .work_dir
+        .clone()
+        .unwrap_or_else(|| tmp.path().to_path_buf());
+    println!(
+        "mamori bench trail on {} ({} build)",
+        machine(),
+        if cfg!(debug_assertions) {
+            "debug"
+        } else {
+            "release"
+        }
+    );
 
     // 1. Import vs parse-only over the same files.
     let (files, gz_bytes) = generate(&work.join("import-files"), b.import_events, 2_000, 3, 7)?;
-    println!("generated {} records in {} files, {:.1} MB .json.gz", b.import_events, files.len(), gz_bytes as f64 / 1e6);
+    println!(
+        "generated {} records in {} files, {:.1} MB .json.gz",
+        b.import_events,
+        files.len(),
+        gz_bytes as f64 / 1e6
+    );
     let parse_rate = parse_only(&files).await?;
     let data_dir = work.join("import-data");
     let target = Arc::new(import::open_direct(&data_dir, None, None)?);
@@ -183,15 +279,27 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<u8> {
     let secs = started.elapsed().as_secs_f64();
     let import_rate = totals.accepted as f64 / secs;
     println!("parse-only: {parse_rate:.0} events/s");
-    println!("import    : {import_rate:.0} events/s ({} accepted in {secs:.2} s)", totals.accepted);
+    println!(
+        "import    : {import_rate:.0} events/s ({} accepted in {secs:.2} s)",
+        totals.accepted
+    );
     println!("ratio import/parse-only: {:.2}", import_rate / parse_rate);
-    let db = std::fs::metadata(data_dir.join("trail.db")).map(|m| m.len()).unwrap_or(0);
-    println!("history size: {:.1} MB ({:.0} bytes/event)", db as f64 / 1e6, db as f64 / totals.accepted.max(1) as f64);
+    let db = std::fs::metadata(data_dir.join("trail.db"))
+        .map(|m| m.len())
+        .unwrap_or(0);
+    println!(
+        "history size: {:.1} MB ({:.0} bytes/event)",
+        db as f64 / 1e6,
+        db as f64 / totals.accepted.max(1) as f64
+    );
 
     // 2. HTTP ingest.
     if b.http_events > 0 {
         let rate = http_ingest(&work.join("http"), b.http_events, b.http_clients).await?;
-        println!("HTTP ingest: {rate:.0} events/s ({} events, {} clients, 1000-event batches)", b.http_events, b.http_clients);
+        println!(
+            "HTTP ingest: {rate:.0} events/s ({} events, {} clients, 1000-event batches)",
+            b.http_events, b.http_clients
+        );
     }
 
     // 3. Lookup latency over a large history.
@@ -220,7 +328,10 @@ async fn parse_only(files: &[(PathBuf, u64)]) -> anyhow::Result<f64> {
                 let bytes = std::fs::read(&p)?;
                 let bytes = body::decompress_capped(&bytes, 1 << 30)?;
                 let raws = body::split_records(&bytes)?;
-                let limits = Limits { max_event_bytes: 256 * 1024, oldest_day: None };
+                let limits = Limits {
+                    max_event_bytes: 256 * 1024,
+                    oldest_day: None,
+                };
                 let mut ok = 0;
                 for r in &raws {
                     let rec: mamori_trail::Record = serde_json::from_str(r.get())?;
@@ -251,9 +362,15 @@ fn start_server(dir: &Path) -> anyhow::Result<(std::process::Child, String, Stri
     let stderr = child.stderr.take().context("server stderr")?;
     let mut lines = std::io::BufReader::new(stderr).lines();
     let addr = loop {
-        let line = lines.next().context("the server exited before listening")??;
+        let line = lines
+            .next()
+            .context("the server exited before listening")??;
         if let Some(rest) = line.split("listening on http://").nth(1) {
-            break rest.split_whitespace().next().unwrap_or_default().to_string();
+            break rest
+                .split_whitespace()
+                .next()
+                .unwrap_or_default()
+                .to_string();
         }
     };
     std::thread::spawn(move || for _ in lines {});
@@ -267,7 +384,9 @@ async fn http_ingest(dir: &Path, n: usize, clients: usize) -> anyhow::Result<f64
     let now = chrono::Utc::now().timestamp() - 3600;
     let batches: Vec<Vec<u8>> = (0..n.div_ceil(1000))
         .map(|b| {
-            let recs: Vec<String> = (0..1000).map(|i| record(&mut rng, (b * 1000 + i) as u64, now + i as i64)).collect();
+            let recs: Vec<String> = (0..1000)
+                .map(|i| record(&mut rng, (b * 1000 + i) as u64, now + i as i64))
+                .collect();
             format!("[{}]", recs.join(",")).into_bytes()
         })
         .collect();
@@ -276,11 +395,15 @@ async fn http_ingest(dir: &Path, n: usize, clients: usize) -> anyhow::Result<f64
     let started = Instant::now();
     let mut set = JoinSet::new();
     for _ in 0..clients {
-        let (http, batches, url, key) = (http.clone(), batches.clone(), format!("http://{addr}/v1/trail/events"), key.clone());
+        let (http, batches, url, key) = (
+            http.clone(),
+            batches.clone(),
+            format!("http://{addr}/v1/trail/events"),
+            key.clone(),
+        );
         set.spawn(async move {
             let mut accepted = 0u64;
-            loop {
-                let Some(body) = batches.lock().ok().and_then(|mut b| b.pop()) else { break };
+            while let Some(body) = batches.lock().ok().and_then(|mut b| b.pop()) {
                 let resp = http.post(&url).bearer_auth(&key).body(body).send().await?;
                 anyhow::ensure!(resp.status().is_success(), "HTTP {}", resp.status());
                 let v: serde_json::Value = resp.json().await?;
@@ -296,7 +419,10 @@ async fn http_ingest(dir: &Path, n: usize, clients: usize) -> anyhow::Result<f64
     let secs = started.elapsed().as_secs_f64();
     let _ = child.kill();
     let _ = child.wait();
-    anyhow::ensure!(accepted as usize >= n, "only {accepted} of {n} events accepted");
+    anyhow::ensure!(
+        accepted as usize >= n,
+        "only {accepted} of {n} events accepted"
+    );
     Ok(accepted as f64 / secs)
 }
 
@@ -307,12 +433,22 @@ async fn lookup_latency(dir: &Path, n: usize, lookups: usize) -> anyhow::Result<
     let target = Arc::new(import::open_direct(&data, None, None)?);
     let started = Instant::now();
     let (_, totals, _) = import::run_files(target, files.clone(), 4).await?;
-    println!("lookup setup: {} events over {days} days stored in {:.0} s", totals.accepted, started.elapsed().as_secs_f64());
+    println!(
+        "lookup setup: {} events over {days} days stored in {:.0} s",
+        totals.accepted,
+        started.elapsed().as_secs_f64()
+    );
     for (p, _) in &files {
         let _ = std::fs::remove_file(p);
     }
     let cfg = mamori_core::Config::default();
-    let trail = mamori_trail::Trail::open(&data, &mamori_core::config::TrailConfig { retention_days: 0, ..cfg.trail })?;
+    let trail = mamori_trail::Trail::open(
+        &data,
+        &mamori_core::config::TrailConfig {
+            retention_days: 0,
+            ..cfg.trail
+        },
+    )?;
     let org = mamori_org::Org::open(&data)?;
     let (_, account) = org.organization()?;
     let mut rng = Rng(5);
@@ -322,9 +458,18 @@ async fn lookup_latency(dir: &Path, n: usize, lookups: usize) -> anyhow::Result<
     for i in 0..lookups {
         let day_start = now - (1 + rng.below(days as u64 - 1) as i64) * 86_400_000;
         let attr = match i % 3 {
-            0 => LookupAttribute::parse("EventName", &event_name(rng.skewed(300))).map_err(anyhow::Error::msg)?,
-            1 => LookupAttribute::parse("Username", &format!("user-{}", rng.skewed(10_000))).map_err(anyhow::Error::msg)?,
-            _ => LookupAttribute::parse("EventSource", &format!("{}.amazonaws.com", SERVICES[rng.below(SERVICES.len() as u64) as usize])).map_err(anyhow::Error::msg)?,
+            0 => LookupAttribute::parse("EventName", &event_name(rng.skewed(300)))
+                .map_err(anyhow::Error::msg)?,
+            1 => LookupAttribute::parse("Username", &format!("user-{}", rng.skewed(10_000)))
+                .map_err(anyhow::Error::msg)?,
+            _ => LookupAttribute::parse(
+                "EventSource",
+                &format!(
+                    "{}.amazonaws.com",
+                    SERVICES[rng.below(SERVICES.len() as u64) as usize]
+                ),
+            )
+            .map_err(anyhow::Error::msg)?,
         };
         let q = LookupQuery {
             account: account.as_i64(),

@@ -40,16 +40,25 @@ fn env(name: &str) -> Option<String> {
 }
 
 fn load_profile(name: &str, explicit: bool) -> anyhow::Result<Profile> {
-    let Some(path) = profile_path() else { return Ok(Profile::default()) };
+    let Some(path) = profile_path() else {
+        return Ok(Profile::default());
+    };
     let text = match std::fs::read_to_string(&path) {
         Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => return Ok(Profile::default()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => {
+            return Ok(Profile::default());
+        }
         Err(e) => return Err(Exit(2, format!("cannot read {}: {e}", path.display())).into()),
     };
-    let file: ProfileFile = toml::from_str(&text).map_err(|e| Exit(2, format!("{} is not valid: {e}", path.display())))?;
+    let file: ProfileFile = toml::from_str(&text)
+        .map_err(|e| Exit(2, format!("{} is not valid: {e}", path.display())))?;
     match file.profiles.get(name) {
         Some(p) => Ok(p.clone()),
-        None if explicit => Err(Exit(2, format!("no profile [profiles.{name}] in {}", path.display())).into()),
+        None if explicit => Err(Exit(
+            2,
+            format!("no profile [profiles.{name}] in {}", path.display()),
+        )
+        .into()),
         None => Ok(Profile::default()),
     }
 }
@@ -64,9 +73,18 @@ pub struct Client {
 impl Client {
     pub fn from_remote(r: &Remote) -> anyhow::Result<Self> {
         let explicit = r.profile.is_some() || env("MAMORI_PROFILE").is_some();
-        let name = r.profile.clone().or_else(|| env("MAMORI_PROFILE")).unwrap_or_else(|| "default".into());
+        let name = r
+            .profile
+            .clone()
+            .or_else(|| env("MAMORI_PROFILE"))
+            .unwrap_or_else(|| "default".into());
         let p = load_profile(&name, explicit)?;
-        let base = r.endpoint.clone().or_else(|| env("MAMORI_ENDPOINT")).or(p.endpoint).unwrap_or_else(|| DEFAULT_ENDPOINT.into());
+        let base = r
+            .endpoint
+            .clone()
+            .or_else(|| env("MAMORI_ENDPOINT"))
+            .or(p.endpoint)
+            .unwrap_or_else(|| DEFAULT_ENDPOINT.into());
         let key = r.key.clone().or_else(|| env("MAMORI_KEY")).or(p.key).ok_or_else(|| {
             Exit(
                 2,
@@ -75,13 +93,27 @@ impl Client {
                     .into(),
             )
         })?;
-        let account = r.account.clone().or_else(|| env("MAMORI_ACCOUNT")).or(p.account);
-        let http = reqwest::Client::builder().user_agent(concat!("mamori-cli/", env!("CARGO_PKG_VERSION"))).build()?;
-        Ok(Self { http, base: base.trim_end_matches('/').to_string(), key, account })
+        let account = r
+            .account
+            .clone()
+            .or_else(|| env("MAMORI_ACCOUNT"))
+            .or(p.account);
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("mamori-cli/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Self {
+            http,
+            base: base.trim_end_matches('/').to_string(),
+            key,
+            account,
+        })
     }
 
     fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
-        let mut b = self.http.request(method, format!("{}{path}", self.base)).bearer_auth(&self.key);
+        let mut b = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.key);
         if let Some(a) = &self.account {
             b = b.header("x-mamori-account", a);
         }
@@ -93,7 +125,8 @@ impl Client {
         let status = resp.status();
         let bytes = resp.bytes().await.context("reading the server's answer")?;
         if status.is_success() {
-            return serde_json::from_slice(&bytes).with_context(|| format!("the server's answer is not JSON (HTTP {status})"));
+            return serde_json::from_slice(&bytes)
+                .with_context(|| format!("the server's answer is not JSON (HTTP {status})"));
         }
         let message = serde_json::from_slice::<Value>(&bytes)
             .ok()
@@ -104,15 +137,22 @@ impl Client {
     }
 
     pub async fn get(&self, path: &str, query: &[(String, String)]) -> anyhow::Result<Value> {
-        self.send(self.request(reqwest::Method::GET, path).query(query)).await
+        self.send(self.request(reqwest::Method::GET, path).query(query))
+            .await
     }
 
     pub async fn post_json(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
-        self.send(self.request(reqwest::Method::POST, path).json(body)).await
+        self.send(self.request(reqwest::Method::POST, path).json(body))
+            .await
     }
 
     pub async fn post_raw(&self, path: &str, body: Vec<u8>) -> anyhow::Result<Value> {
-        self.send(self.request(reqwest::Method::POST, path).header("content-type", "application/json").body(body)).await
+        self.send(
+            self.request(reqwest::Method::POST, path)
+                .header("content-type", "application/json")
+                .body(body),
+        )
+        .await
     }
 
     pub async fn delete(&self, path: &str) -> anyhow::Result<Value> {

@@ -69,22 +69,39 @@ impl FileSummary {
             .take(SHOW_REASONS)
             .map(|x| json!({"index": x.index, "eventId": x.event_id, "reason": x.reason}))
             .collect();
-        Self { file: file.display().to_string(), accepted: r.accepted, duplicate: r.duplicate, rejected: r.rejected, error: None, rejections }
+        Self {
+            file: file.display().to_string(),
+            accepted: r.accepted,
+            duplicate: r.duplicate,
+            rejected: r.rejected,
+            error: None,
+            rejections,
+        }
     }
 
     fn failed(file: &Path, error: String) -> Self {
-        Self { file: file.display().to_string(), error: Some(error), ..Default::default() }
+        Self {
+            file: file.display().to_string(),
+            error: Some(error),
+            ..Default::default()
+        }
     }
 }
 
 /// Digest files sit beside log files in real trees; they are not records.
 fn is_digest(path: &Path) -> bool {
-    path.components().any(|c| c.as_os_str() == "CloudTrail-Digest")
-        || path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.contains("_CloudTrail-Digest_"))
+    path.components()
+        .any(|c| c.as_os_str() == "CloudTrail-Digest")
+        || path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.contains("_CloudTrail-Digest_"))
 }
 
 fn is_log_name(path: &Path) -> bool {
-    path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.ends_with(".json") || n.ends_with(".json.gz"))
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.ends_with(".json") || n.ends_with(".json.gz"))
 }
 
 /// Files to import (sorted), and how many digest files were skipped.
@@ -93,7 +110,8 @@ pub(crate) fn collect(paths: &[PathBuf]) -> anyhow::Result<(Vec<(PathBuf, u64)>,
     let mut digests = 0;
     let mut stack: Vec<PathBuf> = Vec::new();
     for p in paths {
-        let meta = std::fs::metadata(p).map_err(|e| usage(format!("cannot read {}: {e}", p.display())))?;
+        let meta =
+            std::fs::metadata(p).map_err(|e| usage(format!("cannot read {}: {e}", p.display())))?;
         if meta.is_dir() {
             stack.push(p.clone());
         } else if is_digest(p) {
@@ -103,7 +121,8 @@ pub(crate) fn collect(paths: &[PathBuf]) -> anyhow::Result<(Vec<(PathBuf, u64)>,
         }
     }
     while let Some(dir) = stack.pop() {
-        let entries = std::fs::read_dir(&dir).map_err(|e| usage(format!("cannot list {}: {e}", dir.display())))?;
+        let entries = std::fs::read_dir(&dir)
+            .map_err(|e| usage(format!("cannot list {}: {e}", dir.display())))?;
         for entry in entries {
             let entry = entry.with_context(|| format!("listing {}", dir.display()))?;
             let path = entry.path();
@@ -126,11 +145,17 @@ pub(crate) fn collect(paths: &[PathBuf]) -> anyhow::Result<(Vec<(PathBuf, u64)>,
 
 fn read_file(path: &Path) -> Result<Vec<u8>, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("cannot read: {e}"))?;
-    body::decompress_capped(&bytes, MAX_FILE_BYTES).map(|b| b.into_owned()).map_err(|e| e.to_string())
+    body::decompress_capped(&bytes, MAX_FILE_BYTES)
+        .map(|b| b.into_owned())
+        .map_err(|e| e.to_string())
 }
 
 pub(crate) enum Target {
-    Direct { trail: Arc<mamori_trail::Trail>, account: i64, _lock: mamori_server::DataDirLock },
+    Direct {
+        trail: Arc<mamori_trail::Trail>,
+        account: i64,
+        _lock: mamori_server::DataDirLock,
+    },
     Server(Arc<Client>),
 }
 
@@ -151,32 +176,39 @@ async fn import_file(target: Arc<Target>, path: PathBuf) -> anyhow::Result<FileS
                 Ok(x) => x,
                 Err(e) => return Ok(FileSummary::failed(&path, e)),
             };
-            let outcomes = if events.is_empty() { Vec::new() } else { trail.history.append_async(*account, events).await? };
+            let outcomes = if events.is_empty() {
+                Vec::new()
+            } else {
+                trail.history.append_async(*account, events).await?
+            };
             Ok(FileSummary::from_report(&path, &batch.finish(&outcomes)))
         }
         Target::Server(client) => {
             let p = path.clone();
-            let chunks = tokio::task::spawn_blocking(move || -> Result<Vec<(usize, Vec<u8>)>, String> {
-                let bytes = read_file(&p)?;
-                let raws = body::split_records(&bytes).map_err(|e| e.to_string())?;
-                Ok(raws
-                    .chunks(CHUNK)
-                    .enumerate()
-                    .map(|(i, c)| {
-                        let mut out = Vec::with_capacity(c.iter().map(|r| r.get().len() + 1).sum::<usize>() + 2);
-                        out.push(b'[');
-                        for (j, r) in c.iter().enumerate() {
-                            if j > 0 {
-                                out.push(b',');
+            let chunks =
+                tokio::task::spawn_blocking(move || -> Result<Vec<(usize, Vec<u8>)>, String> {
+                    let bytes = read_file(&p)?;
+                    let raws = body::split_records(&bytes).map_err(|e| e.to_string())?;
+                    Ok(raws
+                        .chunks(CHUNK)
+                        .enumerate()
+                        .map(|(i, c)| {
+                            let mut out = Vec::with_capacity(
+                                c.iter().map(|r| r.get().len() + 1).sum::<usize>() + 2,
+                            );
+                            out.push(b'[');
+                            for (j, r) in c.iter().enumerate() {
+                                if j > 0 {
+                                    out.push(b',');
+                                }
+                                out.extend_from_slice(r.get().as_bytes());
                             }
-                            out.extend_from_slice(r.get().as_bytes());
-                        }
-                        out.push(b']');
-                        (i * CHUNK, out)
-                    })
-                    .collect())
-            })
-            .await?;
+                            out.push(b']');
+                            (i * CHUNK, out)
+                        })
+                        .collect())
+                })
+                .await?;
             let chunks = match chunks {
                 Ok(c) => c,
                 Err(e) => return Ok(FileSummary::failed(&path, e)),
@@ -184,7 +216,8 @@ async fn import_file(target: Arc<Target>, path: PathBuf) -> anyhow::Result<FileS
             let mut report = IngestReport::default();
             for (offset, chunk) in chunks {
                 let v = client.post_raw("/v1/trail/events", chunk).await?;
-                let part: ServerReport = serde_json::from_value(v).context("the server's ingest answer has an unexpected shape")?;
+                let part: ServerReport = serde_json::from_value(v)
+                    .context("the server's ingest answer has an unexpected shape")?;
                 report.accepted += part.accepted;
                 report.duplicate += part.duplicate;
                 report.rejected += part.rejected;
@@ -206,13 +239,22 @@ struct ServerReport {
     results: Vec<mamori_trail::ingest::EventResult>,
 }
 
-pub(crate) fn open_direct(dir: &Path, config: Option<&Path>, account: Option<&str>) -> anyhow::Result<Target> {
+pub(crate) fn open_direct(
+    dir: &Path,
+    config: Option<&Path>,
+    account: Option<&str>,
+) -> anyhow::Result<Target> {
     let mut cfg = crate::load_config(config)?;
     cfg.data_dir = dir.to_path_buf();
     let lock = mamori_server::lock_data_dir(dir).map_err(|e| Exit(3, e.to_string()))?;
     let org = mamori_org::Org::open(dir)?;
     if let Some(b) = org.bootstrap()? {
-        eprintln!("Created organization {} with management account {} in {}.", b.organization, b.account, dir.display());
+        eprintln!(
+            "Created organization {} with management account {} in {}.",
+            b.organization,
+            b.account,
+            dir.display()
+        );
         eprintln!("Admin API key (shown only this once): {}", b.token);
     }
     let (_, mgmt) = org.organization()?;
@@ -221,13 +263,20 @@ pub(crate) fn open_direct(dir: &Path, config: Option<&Path>, account: Option<&st
         Some(a) => {
             let id: AccountId = a.parse().map_err(|e| usage(format!("--account: {e}")))?;
             if !org.account_exists(id)? {
-                return Err(usage(format!("account {id} does not exist in {}", dir.display())));
+                return Err(usage(format!(
+                    "account {id} does not exist in {}",
+                    dir.display()
+                )));
             }
             id
         }
     };
     let trail = mamori_trail::Trail::open(dir, &cfg.trail)?;
-    Ok(Target::Direct { trail, account: account.as_i64(), _lock: lock })
+    Ok(Target::Direct {
+        trail,
+        account: account.as_i64(),
+        _lock: lock,
+    })
 }
 
 pub async fn run(a: ImportArgs, remote: &Remote) -> anyhow::Result<u8> {
@@ -261,11 +310,20 @@ pub async fn run(a: ImportArgs, remote: &Remote) -> anyhow::Result<u8> {
                         s.accepted.to_string(),
                         s.duplicate.to_string(),
                         s.rejected.to_string(),
-                        s.error.as_deref().map(|e| crate::output::cell(e, 100)).unwrap_or_default(),
+                        s.error
+                            .as_deref()
+                            .map(|e| crate::output::cell(e, 100))
+                            .unwrap_or_default(),
                     ]
                 })
                 .collect();
-            print!("{}", crate::output::table(&["FILE", "ACCEPTED", "DUPLICATE", "REJECTED", "ERROR"], &rows));
+            print!(
+                "{}",
+                crate::output::table(
+                    &["FILE", "ACCEPTED", "DUPLICATE", "REJECTED", "ERROR"],
+                    &rows
+                )
+            );
             let mut shown = 0usize;
             for s in &summaries {
                 for r in &s.rejections {
@@ -277,13 +335,18 @@ pub async fn run(a: ImportArgs, remote: &Remote) -> anyhow::Result<u8> {
                         "rejected: {} event #{}{}: {}",
                         sanitize(&s.file),
                         r["index"],
-                        r["eventId"].as_str().map(|id| format!(" ({})", sanitize(id))).unwrap_or_default(),
+                        r["eventId"]
+                            .as_str()
+                            .map(|id| format!(" ({})", sanitize(id)))
+                            .unwrap_or_default(),
                         sanitize(r["reason"].as_str().unwrap_or(""))
                     );
                 }
             }
             if shown > MAX_SHOWN_TOTAL {
-                eprintln!("… and more rejections; `--format json` lists up to {SHOW_REASONS} per file");
+                eprintln!(
+                    "… and more rejections; `--format json` lists up to {SHOW_REASONS} per file"
+                );
             }
             println!(
                 "{} files ({} unreadable, {} digest files skipped): {} accepted, {} duplicate, {} rejected in {:.2} s ({:.0} events/s)",
@@ -298,19 +361,33 @@ pub async fn run(a: ImportArgs, remote: &Remote) -> anyhow::Result<u8> {
             );
         }
     }
-    Ok(if totals.rejected > 0 || failed_files > 0 { 1 } else { 0 })
+    Ok(if totals.rejected > 0 || failed_files > 0 {
+        1
+    } else {
+        0
+    })
 }
 
 /// Imports `files` with `jobs` in flight; summaries are sorted by file.
-pub(crate) async fn run_files(target: Arc<Target>, files: Vec<(PathBuf, u64)>, jobs: usize) -> anyhow::Result<(Vec<FileSummary>, FileSummary, usize)> {
+pub(crate) async fn run_files(
+    target: Arc<Target>,
+    files: Vec<(PathBuf, u64)>,
+    jobs: usize,
+) -> anyhow::Result<(Vec<FileSummary>, FileSummary, usize)> {
     let total_bytes: u64 = files.iter().map(|(_, n)| n).sum();
-    let pb = ProgressBar::with_draw_target(Some(total_bytes), indicatif::ProgressDrawTarget::stderr());
+    let pb =
+        ProgressBar::with_draw_target(Some(total_bytes), indicatif::ProgressDrawTarget::stderr());
     pb.set_style(
-        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {bytes}/{total_bytes} {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:30} {bytes}/{total_bytes} {msg}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let started = Instant::now();
-    let mut totals = FileSummary { file: "total".into(), ..Default::default() };
+    let mut totals = FileSummary {
+        file: "total".into(),
+        ..Default::default()
+    };
     let mut failed_files = 0usize;
     let mut set = JoinSet::new();
     let mut queue = files.into_iter();
@@ -319,11 +396,15 @@ pub(crate) async fn run_files(target: Arc<Target>, files: Vec<(PathBuf, u64)>, j
     let mut summaries = Vec::new();
     loop {
         while set.len() < jobs {
-            let Some((path, size)) = queue.next() else { break };
+            let Some((path, size)) = queue.next() else {
+                break;
+            };
             sizes.insert(path.clone(), size);
             set.spawn(import_file(target.clone(), path));
         }
-        let Some(done) = set.join_next().await else { break };
+        let Some(done) = set.join_next().await else {
+            break;
+        };
         let summary = match done {
             Ok(Ok(s)) => s,
             Ok(Err(e)) => {

@@ -46,7 +46,11 @@ fn time_arg(name: &str, v: &Option<String>) -> anyhow::Result<Option<String>> {
 pub async fn run(a: LookupArgs, remote: &Remote) -> anyhow::Result<u8> {
     let mut query: Vec<(String, String)> = Vec::new();
     for attr in &a.attrs {
-        let (k, v) = attr.split_once('=').ok_or_else(|| usage(format!("--attr {attr:?} must be KEY=VALUE, e.g. --attr EventName=ConsoleLogin")))?;
+        let (k, v) = attr.split_once('=').ok_or_else(|| {
+            usage(format!(
+                "--attr {attr:?} must be KEY=VALUE, e.g. --attr EventName=ConsoleLogin"
+            ))
+        })?;
         mamori_trail::lookup::LookupAttribute::parse(k, v).map_err(usage)?;
         query.push((k.to_string(), v.to_string()));
     }
@@ -81,7 +85,10 @@ pub async fn run(a: LookupArgs, remote: &Remote) -> anyhow::Result<u8> {
         }
     }
     match a.format {
-        Format::Json => println!("{}", serde_json::to_string(&json!({ "events": events, "nextToken": token }))?),
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string(&json!({ "events": events, "nextToken": token }))?
+        ),
         Format::Table => {
             if let Some(t) = &token {
                 eprintln!("more events: --next-token {t}");
@@ -95,18 +102,45 @@ fn print_table(events: &[Value], header: bool) {
     let rows: Vec<Vec<String>> = events
         .iter()
         .map(|e| {
-            let text = |v: &Value| v.as_str().map(|s| cell(s, 48)).unwrap_or_else(|| "-".into());
-            let name = e.get("eventName").or_else(|| e.pointer("/insightDetails/eventName")).unwrap_or(&Value::Null);
-            let source = e.get("eventSource").or_else(|| e.pointer("/insightDetails/eventSource")).unwrap_or(&Value::Null);
+            let text = |v: &Value| {
+                v.as_str()
+                    .map(|s| cell(s, 48))
+                    .unwrap_or_else(|| "-".into())
+            };
+            let name = e
+                .get("eventName")
+                .or_else(|| e.pointer("/insightDetails/eventName"))
+                .unwrap_or(&Value::Null);
+            let source = e
+                .get("eventSource")
+                .or_else(|| e.pointer("/insightDetails/eventSource"))
+                .unwrap_or(&Value::Null);
             let user = e
                 .pointer("/userIdentity/userName")
                 .or_else(|| e.pointer("/userIdentity/arn"))
                 .or_else(|| e.pointer("/userIdentity/invokedBy"))
                 .unwrap_or(&Value::Null);
-            vec![text(&e["eventTime"]), text(name), text(source), text(user), text(&e["sourceIPAddress"]), text(&e["eventID"])]
+            vec![
+                text(&e["eventTime"]),
+                text(name),
+                text(source),
+                text(user),
+                text(&e["sourceIPAddress"]),
+                text(&e["eventID"]),
+            ]
         })
         .collect();
-    let out = table(&["EVENT TIME", "EVENT NAME", "EVENT SOURCE", "USER", "SOURCE IP", "EVENT ID"], &rows);
+    let out = table(
+        &[
+            "EVENT TIME",
+            "EVENT NAME",
+            "EVENT SOURCE",
+            "USER",
+            "SOURCE IP",
+            "EVENT ID",
+        ],
+        &rows,
+    );
     if header {
         print!("{out}");
     } else {

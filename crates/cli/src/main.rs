@@ -17,7 +17,11 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "mamori", version, about = "Self-hosted audit trail, threat detection and vulnerability inspection")]
+#[command(
+    name = "mamori",
+    version,
+    about = "Self-hosted audit trail, threat detection and vulnerability inspection"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -125,11 +129,17 @@ pub fn usage(msg: impl Into<String>) -> anyhow::Error {
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("MAMORI_LOG").unwrap_or_else(|_| "warn,mamori=info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("MAMORI_LOG")
+                .unwrap_or_else(|_| "warn,mamori=info".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -156,7 +166,11 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
             if let Some(d) = a.data_dir {
                 config.data_dir = d;
             }
-            mamori_server::serve(mamori_server::ServeOptions { config, bootstrap_key_file: a.bootstrap_key_file }).await?;
+            mamori_server::serve(mamori_server::ServeOptions {
+                config,
+                bootstrap_key_file: a.bootstrap_key_file,
+            })
+            .await?;
             Ok(0)
         }
         Command::Org { command, remote } => org::run(command, &remote).await,

@@ -92,7 +92,13 @@ fn s(v: &Value) -> String {
 }
 
 fn rows(list: &Value, fields: &[&str]) -> Vec<Vec<String>> {
-    list.as_array().map(|a| a.iter().map(|x| fields.iter().map(|f| s(&x[*f])).collect()).collect()).unwrap_or_default()
+    list.as_array()
+        .map(|a| {
+            a.iter()
+                .map(|x| fields.iter().map(|f| s(&x[*f])).collect())
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 pub async fn run(cmd: OrgCommand, remote: &Remote) -> anyhow::Result<u8> {
@@ -102,43 +108,100 @@ pub async fn run(cmd: OrgCommand, remote: &Remote) -> anyhow::Result<u8> {
             let v = c.get("/v1/org/whoami", &[]).await?;
             match format {
                 Format::Json => print_json(&v),
-                Format::Table => print!("{}", table(&["ACCOUNT", "KEY ID", "KEY NAME", "ROLE", "ORGANIZATION"], &rows(&json!([v]), &["accountId", "keyId", "keyName", "role", "organizationId"]))),
+                Format::Table => print!(
+                    "{}",
+                    table(
+                        &["ACCOUNT", "KEY ID", "KEY NAME", "ROLE", "ORGANIZATION"],
+                        &rows(
+                            &json!([v]),
+                            &["accountId", "keyId", "keyName", "role", "organizationId"]
+                        )
+                    )
+                ),
             }
         }
-        OrgCommand::Accounts { command: AccountCommand::Create { name, email, format } } => {
-            let v = c.post_json("/v1/org/accounts", &json!({"name": name, "email": email})).await?;
+        OrgCommand::Accounts {
+            command:
+                AccountCommand::Create {
+                    name,
+                    email,
+                    format,
+                },
+        } => {
+            let v = c
+                .post_json("/v1/org/accounts", &json!({"name": name, "email": email}))
+                .await?;
             match format {
                 Format::Json => print_json(&v),
                 Format::Table => println!("Created account {} ({})", s(&v["id"]), s(&v["name"])),
             }
         }
-        OrgCommand::Accounts { command: AccountCommand::List { format } } => {
+        OrgCommand::Accounts {
+            command: AccountCommand::List { format },
+        } => {
             let v = c.get("/v1/org/accounts", &[]).await?;
             match format {
                 Format::Json => print_json(&v),
-                Format::Table => print!("{}", table(&["ACCOUNT", "NAME", "KIND", "EMAIL", "CREATED"], &rows(&v["accounts"], &["id", "name", "kind", "email", "createdAt"]))),
+                Format::Table => print!(
+                    "{}",
+                    table(
+                        &["ACCOUNT", "NAME", "KIND", "EMAIL", "CREATED"],
+                        &rows(
+                            &v["accounts"],
+                            &["id", "name", "kind", "email", "createdAt"]
+                        )
+                    )
+                ),
             }
         }
-        OrgCommand::Keys { command: KeyCommand::Create { name, role, format } } => {
-            let v = c.post_json("/v1/org/keys", &json!({"name": name, "role": role})).await?;
+        OrgCommand::Keys {
+            command: KeyCommand::Create { name, role, format },
+        } => {
+            let v = c
+                .post_json("/v1/org/keys", &json!({"name": name, "role": role}))
+                .await?;
             match format {
                 Format::Json => print_json(&v),
                 Format::Table => {
-                    println!("Created {} key {} ({}). Its secret is shown only this once:\n", s(&v["key"]["role"]), s(&v["key"]["keyId"]), s(&v["key"]["name"]));
+                    println!(
+                        "Created {} key {} ({}). Its secret is shown only this once:\n",
+                        s(&v["key"]["role"]),
+                        s(&v["key"]["keyId"]),
+                        s(&v["key"]["name"])
+                    );
                     println!("    {}\n", v["secret"].as_str().unwrap_or_default());
                 }
             }
         }
-        OrgCommand::Keys { command: KeyCommand::List { format } } => {
+        OrgCommand::Keys {
+            command: KeyCommand::List { format },
+        } => {
             let v = c.get("/v1/org/keys", &[]).await?;
             match format {
                 Format::Json => print_json(&v),
-                Format::Table => print!("{}", table(&["KEY ID", "NAME", "ROLE", "CREATED", "REVOKED"], &rows(&v["keys"], &["keyId", "name", "role", "createdAt", "revokedAt"]))),
+                Format::Table => print!(
+                    "{}",
+                    table(
+                        &["KEY ID", "NAME", "ROLE", "CREATED", "REVOKED"],
+                        &rows(
+                            &v["keys"],
+                            &["keyId", "name", "role", "createdAt", "revokedAt"]
+                        )
+                    )
+                ),
             }
         }
-        OrgCommand::Keys { command: KeyCommand::Revoke { key_id } } => {
-            let v = c.delete(&format!("/v1/org/keys/{}", urlencode(&key_id))).await?;
-            println!("Revoked key {} at {}", s(&v["key"]["keyId"]), s(&v["key"]["revokedAt"]));
+        OrgCommand::Keys {
+            command: KeyCommand::Revoke { key_id },
+        } => {
+            let v = c
+                .delete(&format!("/v1/org/keys/{}", urlencode(&key_id)))
+                .await?;
+            println!(
+                "Revoked key {} at {}",
+                s(&v["key"]["keyId"]),
+                s(&v["key"]["revokedAt"])
+            );
         }
     }
     Ok(0)
@@ -146,25 +209,51 @@ pub async fn run(cmd: OrgCommand, remote: &Remote) -> anyhow::Result<u8> {
 
 pub fn urlencode(s: &str) -> String {
     s.bytes()
-        .map(|b| if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
         .collect()
 }
 
 pub async fn run_channels(cmd: ChannelCommand, remote: &Remote) -> anyhow::Result<u8> {
     let c = Client::from_remote(remote)?;
     match cmd {
-        ChannelCommand::Create { name, source, format } => {
-            let v = c.post_json("/v1/trail/channels", &json!({"name": name, "source": source})).await?;
+        ChannelCommand::Create {
+            name,
+            source,
+            format,
+        } => {
+            let v = c
+                .post_json(
+                    "/v1/trail/channels",
+                    &json!({"name": name, "source": source}),
+                )
+                .await?;
             match format {
                 Format::Json => print_json(&v),
-                Format::Table => println!("Created channel {} ({}); send events to POST /v1/trail/channels/{}/events", s(&v["id"]), s(&v["name"]), s(&v["id"])),
+                Format::Table => println!(
+                    "Created channel {} ({}); send events to POST /v1/trail/channels/{}/events",
+                    s(&v["id"]),
+                    s(&v["name"]),
+                    s(&v["id"])
+                ),
             }
         }
         ChannelCommand::List { format } => {
             let v = c.get("/v1/trail/channels", &[]).await?;
             match format {
                 Format::Json => print_json(&v),
-                Format::Table => print!("{}", table(&["CHANNEL ID", "NAME", "SOURCE", "CREATED"], &rows(&v["channels"], &["id", "name", "source", "createdAt"]))),
+                Format::Table => print!(
+                    "{}",
+                    table(
+                        &["CHANNEL ID", "NAME", "SOURCE", "CREATED"],
+                        &rows(&v["channels"], &["id", "name", "source", "createdAt"])
+                    )
+                ),
             }
         }
     }

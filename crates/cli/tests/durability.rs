@@ -21,12 +21,22 @@ fn sigkill_during_ingest_loses_and_duplicates_nothing_acknowledged() {
     for c in 0..4 {
         let (acked, sent, url, key) = (acked.clone(), sent.clone(), url.clone(), key.clone());
         clients.push(std::thread::spawn(move || {
-            let http = reqwest::blocking::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
+            let http = reqwest::blocking::Client::builder()
+                .timeout(Duration::from_secs(10))
+                .build()
+                .unwrap();
             for b in 0..10_000 {
                 let ids: Vec<String> = (0..200).map(|i| format!("k{c}-{b}-{i}")).collect();
-                let body = Value::Array(ids.iter().map(|id| record(id, "PutObject", "2026-11-10T12:00:00Z")).collect()).to_string();
+                let body = Value::Array(
+                    ids.iter()
+                        .map(|id| record(id, "PutObject", "2026-11-10T12:00:00Z"))
+                        .collect(),
+                )
+                .to_string();
                 sent.fetch_add(ids.len(), std::sync::atomic::Ordering::Relaxed);
-                let Ok(resp) = http.post(&url).bearer_auth(&key).body(body).send() else { return };
+                let Ok(resp) = http.post(&url).bearer_auth(&key).body(body).send() else {
+                    return;
+                };
                 if !resp.status().is_success() {
                     return;
                 }
@@ -49,16 +59,33 @@ fn sigkill_during_ingest_loses_and_duplicates_nothing_acknowledged() {
         c.join().unwrap();
     }
     let acked = acked.lock().unwrap().clone();
-    assert!(acked.len() >= 1_000, "too little was acknowledged before the kill: {}", acked.len());
+    assert!(
+        acked.len() >= 1_000,
+        "too little was acknowledged before the kill: {}",
+        acked.len()
+    );
 
     s.restart();
     let stored = s.all_events(&key, "&EventName=PutObject");
     let mut unique = HashSet::new();
     for e in &stored {
-        assert!(unique.insert(e["eventID"].as_str().unwrap().to_string()), "stored twice: {}", e["eventID"]);
+        assert!(
+            unique.insert(e["eventID"].as_str().unwrap().to_string()),
+            "stored twice: {}",
+            e["eventID"]
+        );
     }
     let missing: Vec<&String> = acked.iter().filter(|id| !unique.contains(*id)).collect();
-    assert!(missing.is_empty(), "{} acknowledged events lost after SIGKILL, e.g. {:?}", missing.len(), &missing[..missing.len().min(5)]);
+    assert!(
+        missing.is_empty(),
+        "{} acknowledged events lost after SIGKILL, e.g. {:?}",
+        missing.len(),
+        &missing[..missing.len().min(5)]
+    );
     assert!(stored.len() <= sent.load(std::sync::atomic::Ordering::Relaxed));
-    eprintln!("acknowledged {} before SIGKILL; {} stored after restart, all acknowledged present once", acked.len(), stored.len());
+    eprintln!(
+        "acknowledged {} before SIGKILL; {} stored after restart, all acknowledged present once",
+        acked.len(),
+        stored.len()
+    );
 }

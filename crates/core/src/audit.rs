@@ -54,7 +54,11 @@ impl AuditEntry {
 pub const PEER_HEADER: &str = "x-mamori-peer";
 
 /// Records `entry` on a blocking thread; a failure fails the request.
-pub async fn record(sink: std::sync::Arc<dyn AuditSink>, caller: Caller, entry: AuditEntry) -> Result<(), crate::ApiError> {
+pub async fn record(
+    sink: std::sync::Arc<dyn AuditSink>,
+    caller: Caller,
+    entry: AuditEntry,
+) -> Result<(), crate::ApiError> {
     tokio::task::spawn_blocking(move || sink.record(&caller, entry))
         .await
         .map_err(crate::ApiError::internal)?

@@ -9,7 +9,10 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("config file {path} is not valid: {message}")]
     Parse { path: PathBuf, message: String },
 }
@@ -40,7 +43,11 @@ pub struct TrailConfig {
 
 impl Default for Config {
     fn default() -> Self {
-        Self { listen: "127.0.0.1:7878".into(), data_dir: PathBuf::from("./mamori-data"), trail: TrailConfig::default() }
+        Self {
+            listen: "127.0.0.1:7878".into(),
+            data_dir: PathBuf::from("./mamori-data"),
+            trail: TrailConfig::default(),
+        }
     }
 }
 
@@ -57,8 +64,14 @@ impl Default for TrailConfig {
 
 impl Config {
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
-        toml::from_str(&text).map_err(|e| ConfigError::Parse { path: path.into(), message: e.to_string() })
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.into(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.into(),
+            message: e.to_string(),
+        })
     }
 }
 

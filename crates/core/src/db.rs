@@ -8,11 +8,24 @@ use rusqlite::Connection;
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
     #[error("cannot open database {path}: {source}")]
-    Open { path: String, source: rusqlite::Error },
-    #[error("database {path} was written by a newer mamori (schema {found}, this build knows {known}); upgrade mamori")]
-    TooNew { path: String, found: i64, known: i64 },
+    Open {
+        path: String,
+        source: rusqlite::Error,
+    },
+    #[error(
+        "database {path} was written by a newer mamori (schema {found}, this build knows {known}); upgrade mamori"
+    )]
+    TooNew {
+        path: String,
+        found: i64,
+        known: i64,
+    },
     #[error("migration {step} of {path} failed: {source}")]
-    Migrate { path: String, step: usize, source: rusqlite::Error },
+    Migrate {
+        path: String,
+        step: usize,
+        source: rusqlite::Error,
+    },
     #[error(transparent)]
     Sql(#[from] rusqlite::Error),
 }
@@ -23,7 +36,10 @@ pub enum DbError {
 /// and a busy timeout so readers wait rather than fail during checkpoints.
 pub fn open(path: &Path) -> Result<Connection, DbError> {
     let p = path.display().to_string();
-    let conn = Connection::open(path).map_err(|source| DbError::Open { path: p.clone(), source })?;
+    let conn = Connection::open(path).map_err(|source| DbError::Open {
+        path: p.clone(),
+        source,
+    })?;
     // auto_vacuum only takes effect before the first table exists; harmless afterwards.
     conn.execute_batch(
         "PRAGMA auto_vacuum = INCREMENTAL;
@@ -43,11 +59,19 @@ pub fn migrate(conn: &mut Connection, path: &Path, steps: &[&str]) -> Result<(),
     let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     let known = steps.len() as i64;
     if current > known {
-        return Err(DbError::TooNew { path: p, found: current, known });
+        return Err(DbError::TooNew {
+            path: p,
+            found: current,
+            known,
+        });
     }
     for (i, sql) in steps.iter().enumerate().skip(current as usize) {
         let tx = conn.transaction()?;
-        tx.execute_batch(sql).map_err(|source| DbError::Migrate { path: p.clone(), step: i + 1, source })?;
+        tx.execute_batch(sql).map_err(|source| DbError::Migrate {
+            path: p.clone(),
+            step: i + 1,
+            source,
+        })?;
         tx.pragma_update(None, "user_version", (i + 1) as i64)?;
         tx.commit()?;
     }
@@ -63,7 +87,10 @@ pub struct ReadPool {
 
 impl ReadPool {
     pub fn new(path: &Path) -> Self {
-        Self { path: path.to_path_buf(), idle: Mutex::new(Vec::new()) }
+        Self {
+            path: path.to_path_buf(),
+            idle: Mutex::new(Vec::new()),
+        }
     }
 
     /// Runs `f` with a pooled connection (opened on demand, returned afterwards).
@@ -74,9 +101,13 @@ impl ReadPool {
             None => {
                 let c = Connection::open_with_flags(
                     &self.path,
-                    rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                    rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
+                        | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
                 )
-                .map_err(|source| DbError::Open { path: self.path.display().to_string(), source })?;
+                .map_err(|source| DbError::Open {
+                    path: self.path.display().to_string(),
+                    source,
+                })?;
                 c.execute_batch("PRAGMA busy_timeout = 10000; PRAGMA cache_size = -16384;")?;
                 c
             }
@@ -108,7 +139,9 @@ mod tests {
         migrate(&mut c, &path, &["CREATE TABLE a(x)", "CREATE TABLE b(y)"]).unwrap();
         let err = migrate(&mut c, &path, &["CREATE TABLE a(x)"]).unwrap_err();
         assert!(err.to_string().contains("newer mamori"), "{err}");
-        let mode: String = c.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+        let mode: String = c
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .unwrap();
         assert_eq!(mode, "wal");
     }
 }

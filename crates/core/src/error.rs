@@ -41,7 +41,10 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self { code, message: message.into() }
+        Self {
+            code,
+            message: message.into(),
+        }
     }
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(ErrorCode::BadRequest, message)
@@ -55,7 +58,10 @@ impl ApiError {
     /// Internal errors are logged in full and answered without detail.
     pub fn internal(err: impl std::fmt::Display) -> Self {
         tracing::error!(error = %err, "internal error");
-        Self::new(ErrorCode::Internal, "internal error; the server log has the details")
+        Self::new(
+            ErrorCode::Internal,
+            "internal error; the server log has the details",
+        )
     }
 }
 
@@ -84,7 +90,14 @@ where
     async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
         let bytes = axum::body::Bytes::from_request(req, state)
             .await
-            .map_err(|e| ApiError::new(ErrorCode::PayloadTooLarge, format!("cannot read the request body: {e}")))?;
-        serde_json::from_slice(&bytes).map(JsonBody).map_err(|e| ApiError::bad_request(format!("request body: {e}")))
+            .map_err(|e| {
+                ApiError::new(
+                    ErrorCode::PayloadTooLarge,
+                    format!("cannot read the request body: {e}"),
+                )
+            })?;
+        serde_json::from_slice(&bytes)
+            .map(JsonBody)
+            .map_err(|e| ApiError::bad_request(format!("request body: {e}")))
     }
 }

@@ -93,10 +93,16 @@ impl fmt::Display for OrgId {
 impl FromStr for OrgId {
     type Err = IdError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let ok = s
-            .strip_prefix("o-")
-            .is_some_and(|r| (10..=32).contains(&r.len()) && r.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()));
-        if ok { Ok(Self(s.to_string())) } else { Err(IdError::Org(s.to_string())) }
+        let ok = s.strip_prefix("o-").is_some_and(|r| {
+            (10..=32).contains(&r.len())
+                && r.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        });
+        if ok {
+            Ok(Self(s.to_string()))
+        } else {
+            Err(IdError::Org(s.to_string()))
+        }
     }
 }
 
@@ -113,7 +119,14 @@ mod tests {
 
     #[test]
     fn account_ids_reject_other_shapes() {
-        for bad in ["", "12345678901", "1234567890123", "12345678901a", "-12345678901", "+12345678901"] {
+        for bad in [
+            "",
+            "12345678901",
+            "1234567890123",
+            "12345678901a",
+            "-12345678901",
+            "+12345678901",
+        ] {
             assert!(bad.parse::<AccountId>().is_err(), "{bad:?} accepted");
         }
         assert!(AccountId::new(1_000_000_000_000).is_err());

@@ -13,7 +13,9 @@ use sha2::{Digest, Sha256};
 pub enum TokenError {
     #[error("nextToken is not one this server issued")]
     Malformed,
-    #[error("nextToken was issued for different filters; send the same filters as the first request, or drop the token")]
+    #[error(
+        "nextToken was issued for different filters; send the same filters as the first request, or drop the token"
+    )]
     OtherQuery,
 }
 
@@ -39,12 +41,18 @@ fn hex_prefix(bytes: &[u8]) -> String {
 }
 
 pub fn encode<P: Serialize>(query_hash: &str, position: &P) -> String {
-    let json = serde_json::to_vec(&EnvelopeOut { q: query_hash, p: position }).unwrap_or_default();
+    let json = serde_json::to_vec(&EnvelopeOut {
+        q: query_hash,
+        p: position,
+    })
+    .unwrap_or_default();
     URL_SAFE_NO_PAD.encode(json)
 }
 
 pub fn decode<P: DeserializeOwned>(query_hash: &str, token: &str) -> Result<P, TokenError> {
-    let bytes = URL_SAFE_NO_PAD.decode(token.as_bytes()).map_err(|_| TokenError::Malformed)?;
+    let bytes = URL_SAFE_NO_PAD
+        .decode(token.as_bytes())
+        .map_err(|_| TokenError::Malformed)?;
     let env: Envelope<P> = serde_json::from_slice(&bytes).map_err(|_| TokenError::Malformed)?;
     if env.q != query_hash {
         return Err(TokenError::OtherQuery);
@@ -61,7 +69,10 @@ mod tests {
         let q = query_hash("acct=1;EventName=X");
         let t = encode(&q, &(5i64, 7i64));
         assert_eq!(decode::<(i64, i64)>(&q, &t).unwrap(), (5, 7));
-        assert_eq!(decode::<(i64, i64)>(&query_hash("acct=1;EventName=Y"), &t), Err(TokenError::OtherQuery));
+        assert_eq!(
+            decode::<(i64, i64)>(&query_hash("acct=1;EventName=Y"), &t),
+            Err(TokenError::OtherQuery)
+        );
         assert_eq!(decode::<(i64, i64)>(&q, "!!"), Err(TokenError::Malformed));
     }
 }

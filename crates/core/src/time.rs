@@ -3,14 +3,18 @@
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("{input:?} is not a time: use RFC 3339 (2026-11-28T10:00:00Z), a relative offset (-15m, -1h, -7d, -2w) or \"now\"")]
+#[error(
+    "{input:?} is not a time: use RFC 3339 (2026-11-28T10:00:00Z), a relative offset (-15m, -1h, -7d, -2w) or \"now\""
+)]
 pub struct TimeError {
     pub input: String,
 }
 
 /// Parses an RFC 3339 time, or an offset before `now` such as `-90s`, `-15m`, `-1h`, `-7d`, `-2w`.
 pub fn parse_instant(input: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, TimeError> {
-    let err = || TimeError { input: input.to_string() };
+    let err = || TimeError {
+        input: input.to_string(),
+    };
     let s = input.trim();
     if s == "now" {
         return Ok(now);
@@ -29,7 +33,9 @@ pub fn parse_instant(input: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, T
         .ok_or_else(err)?;
         return now.checked_sub_signed(d).ok_or_else(err);
     }
-    DateTime::parse_from_rfc3339(s).map(|t| t.with_timezone(&Utc)).map_err(|_| err())
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|_| err())
 }
 
 /// CloudTrail's own shape: `2026-11-28T10:00:00Z` (seconds, `Z`).
@@ -43,10 +49,21 @@ mod tests {
 
     #[test]
     fn relative_and_absolute() {
-        let now = DateTime::parse_from_rfc3339("2026-11-28T10:00:00Z").unwrap().with_timezone(&Utc);
-        assert_eq!(format_cloudtrail(parse_instant("-1h", now).unwrap()), "2026-11-28T09:00:00Z");
-        assert_eq!(format_cloudtrail(parse_instant("-7d", now).unwrap()), "2026-11-21T10:00:00Z");
-        assert_eq!(format_cloudtrail(parse_instant("2026-01-02T03:04:05+01:00", now).unwrap()), "2026-01-02T02:04:05Z");
+        let now = DateTime::parse_from_rfc3339("2026-11-28T10:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        assert_eq!(
+            format_cloudtrail(parse_instant("-1h", now).unwrap()),
+            "2026-11-28T09:00:00Z"
+        );
+        assert_eq!(
+            format_cloudtrail(parse_instant("-7d", now).unwrap()),
+            "2026-11-21T10:00:00Z"
+        );
+        assert_eq!(
+            format_cloudtrail(parse_instant("2026-01-02T03:04:05+01:00", now).unwrap()),
+            "2026-01-02T02:04:05Z"
+        );
         for bad in ["", "-", "-1y", "yesterday", "-h", "2026-13-01T00:00:00Z"] {
             assert!(parse_instant(bad, now).is_err(), "{bad:?}");
         }

@@ -33,7 +33,12 @@ fn require(caller: &Caller, role: Role) -> Result<(), ApiError> {
     if caller.can(role) {
         Ok(())
     } else {
-        Err(ApiError::forbidden(format!("this call needs a key with the {} role; the key {} is {}", role.as_str(), caller.key_id, caller.role.as_str())))
+        Err(ApiError::forbidden(format!(
+            "this call needs a key with the {} role; the key {} is {}",
+            role.as_str(),
+            caller.key_id,
+            caller.role.as_str()
+        )))
     }
 }
 
@@ -45,8 +50,13 @@ pub fn org_error(e: OrgError) -> ApiError {
     }
 }
 
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, OrgError> + Send + 'static) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(f).await.map_err(ApiError::internal)?.map_err(org_error)
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, OrgError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(org_error)
 }
 
 async fn is_management(s: &ApiState, caller: &Caller) -> Result<bool, ApiError> {
@@ -66,10 +76,20 @@ async fn whoami(Extension(caller): Extension<Caller>) -> Json<serde_json::Value>
     }))
 }
 
-async fn list_accounts(State(s): State<ApiState>, Extension(caller): Extension<Caller>) -> Result<Response, ApiError> {
+async fn list_accounts(
+    State(s): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+) -> Result<Response, ApiError> {
     require(&caller, Role::Reader)?;
     // The management account's admin sees the organization; everyone else sees their own account.
-    let only = if is_management(&s, &caller).await? && caller.role == Role::Admin && caller.account == caller.key_account { None } else { Some(caller.account) };
+    let only = if is_management(&s, &caller).await?
+        && caller.role == Role::Admin
+        && caller.account == caller.key_account
+    {
+        None
+    } else {
+        Some(caller.account)
+    };
     let org = s.org.clone();
     let accounts = blocking(move || org.accounts(only)).await?;
     Ok(Json(json!({ "accounts": accounts })).into_response())
@@ -90,17 +110,28 @@ async fn create_account(
 ) -> Result<Response, ApiError> {
     require(&caller, Role::Admin)?;
     if !is_management(&s, &caller).await? {
-        return Err(ApiError::forbidden("only the management account can create accounts"));
+        return Err(ApiError::forbidden(
+            "only the management account can create accounts",
+        ));
     }
     let org = s.org.clone();
     let (name, email) = (req.name.clone(), req.email.clone());
     let account = blocking(move || org.create_account(&name, email.as_deref())).await?;
-    let entry = AuditEntry::from_request("mamori.org", "CreateAccount", &headers, json!({"name": req.name, "email": req.email}), json!({"accountId": account.id}));
+    let entry = AuditEntry::from_request(
+        "mamori.org",
+        "CreateAccount",
+        &headers,
+        json!({"name": req.name, "email": req.email}),
+        json!({"accountId": account.id}),
+    );
     mamori_core::audit::record(s.audit.clone(), caller, entry).await?;
     Ok((StatusCode::CREATED, Json(account)).into_response())
 }
 
-async fn list_keys(State(s): State<ApiState>, Extension(caller): Extension<Caller>) -> Result<Response, ApiError> {
+async fn list_keys(
+    State(s): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+) -> Result<Response, ApiError> {
     require(&caller, Role::Admin)?;
     let org = s.org.clone();
     let account = caller.account;
@@ -115,7 +146,12 @@ struct CreateKey {
     role: Role,
 }
 
-async fn create_key(State(s): State<ApiState>, Extension(caller): Extension<Caller>, headers: HeaderMap, JsonBody(req): JsonBody<CreateKey>) -> Result<Response, ApiError> {
+async fn create_key(
+    State(s): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
+    JsonBody(req): JsonBody<CreateKey>,
+) -> Result<Response, ApiError> {
     require(&caller, Role::Admin)?;
     let org = s.org.clone();
     let (account, name, role) = (caller.account, req.name.clone(), req.role);
@@ -128,10 +164,19 @@ async fn create_key(State(s): State<ApiState>, Extension(caller): Extension<Call
         json!({"keyId": info.key_id}),
     );
     mamori_core::audit::record(s.audit.clone(), caller, entry).await?;
-    Ok((StatusCode::CREATED, Json(json!({ "key": info, "secret": token }))).into_response())
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "key": info, "secret": token })),
+    )
+        .into_response())
 }
 
-async fn revoke_key(State(s): State<ApiState>, Extension(caller): Extension<Caller>, headers: HeaderMap, Path(id): Path<String>) -> Result<Response, ApiError> {
+async fn revoke_key(
+    State(s): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     require(&caller, Role::Admin)?;
     if id.len() > 64 {
         return Err(ApiError::new(ErrorCode::NotFound, "no such API key"));
@@ -140,7 +185,13 @@ async fn revoke_key(State(s): State<ApiState>, Extension(caller): Extension<Call
     let account: AccountId = caller.account;
     let key_id = id.clone();
     let info = blocking(move || org.revoke_key(account, &key_id)).await?;
-    let entry = AuditEntry::from_request("mamori.org", "RevokeApiKey", &headers, json!({"keyId": id}), json!({"revokedAt": info.revoked_at}));
+    let entry = AuditEntry::from_request(
+        "mamori.org",
+        "RevokeApiKey",
+        &headers,
+        json!({"keyId": id}),
+        json!({"revokedAt": info.revoked_at}),
+    );
     mamori_core::audit::record(s.audit.clone(), caller, entry).await?;
     Ok(Json(json!({ "key": info })).into_response())
 }

@@ -34,8 +34,15 @@ pub fn verify(secret: &str, stored_hash: &[u8]) -> bool {
 /// Splits `<key id>.<secret>`; `None` when the shape is wrong.
 pub fn split(token: &str) -> Option<(&str, &str)> {
     let (id, secret) = token.trim().split_once('.')?;
-    let id_ok = id.len() == 20 && id.starts_with("MK") && id.bytes().all(|b| b.is_ascii_uppercase() || (b'2'..=b'7').contains(&b));
-    let secret_ok = secret.len() == 43 && secret.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    let id_ok = id.len() == 20
+        && id.starts_with("MK")
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || (b'2'..=b'7').contains(&b));
+    let secret_ok = secret.len() == 43
+        && secret
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
     (id_ok && secret_ok).then_some((id, secret))
 }
 

@@ -36,7 +36,9 @@ impl From<rusqlite::Error> for OrgError {
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum AuthError {
-    #[error("no API key: send `Authorization: Bearer <key>` (the first `mamori serve` printed an admin key; create more with `mamori org keys create`)")]
+    #[error(
+        "no API key: send `Authorization: Bearer <key>` (the first `mamori serve` printed an admin key; create more with `mamori org keys create`)"
+    )]
     Missing,
     #[error("the API key is not valid")]
     Invalid,
@@ -116,18 +118,27 @@ fn now() -> String {
 
 pub fn check_name(what: &str, name: &str) -> Result<(), OrgError> {
     if name.trim().is_empty() || name.len() > 128 || name.chars().any(char::is_control) {
-        return Err(OrgError::Invalid(format!("{what} name must be 1 to 128 characters without control characters")));
+        return Err(OrgError::Invalid(format!(
+            "{what} name must be 1 to 128 characters without control characters"
+        )));
     }
     Ok(())
 }
 
 impl Org {
     pub fn open(dir: &Path) -> Result<Self, OrgError> {
-        std::fs::create_dir_all(dir).map_err(|e| OrgError::Invalid(format!("cannot create data directory {}: {e}", dir.display())))?;
+        std::fs::create_dir_all(dir).map_err(|e| {
+            OrgError::Invalid(format!(
+                "cannot create data directory {}: {e}",
+                dir.display()
+            ))
+        })?;
         let path = dir.join("org.db");
         let mut conn = db::open(&path)?;
         db::migrate(&mut conn, &path, MIGRATIONS)?;
-        Ok(Self { conn: Mutex::new(conn) })
+        Ok(Self {
+            conn: Mutex::new(conn),
+        })
     }
 
     fn conn(&self) -> Result<std::sync::MutexGuard<'_, Connection>, OrgError> {
@@ -139,39 +150,62 @@ impl Org {
     pub fn bootstrap(&self) -> Result<Option<Bootstrap>, OrgError> {
         let mut conn = self.conn()?;
         let tx = conn.transaction()?;
-        let exists: bool = tx.query_row("SELECT EXISTS(SELECT 1 FROM organizations)", [], |r| r.get(0))?;
+        let exists: bool = tx.query_row("SELECT EXISTS(SELECT 1 FROM organizations)", [], |r| {
+            r.get(0)
+        })?;
         if exists {
             return Ok(None);
         }
         let org_id: OrgId = {
             const A: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
             let mut rng = rand::rng();
-            let s: String = (0..10).map(|_| A[rng.random_range(0..A.len())] as char).collect();
-            format!("o-{s}").parse().map_err(|e| OrgError::Invalid(format!("{e}")))?
+            let s: String = (0..10)
+                .map(|_| A[rng.random_range(0..A.len())] as char)
+                .collect();
+            format!("o-{s}")
+                .parse()
+                .map_err(|e| OrgError::Invalid(format!("{e}")))?
         };
         let account = random_account_id(&tx)?;
         let created = now();
-        tx.execute("INSERT INTO organizations (id, management, created_at) VALUES (?1, ?2, ?3)", params![org_id.as_str(), account.as_i64(), created])?;
+        tx.execute(
+            "INSERT INTO organizations (id, management, created_at) VALUES (?1, ?2, ?3)",
+            params![org_id.as_str(), account.as_i64(), created],
+        )?;
         tx.execute(
             "INSERT INTO accounts (id, name, email, organization_id, kind, created_at) VALUES (?1, 'management', NULL, ?2, 'management', ?3)",
             params![account.as_i64(), org_id.as_str(), created],
         )?;
         let (key, token) = insert_key(&tx, account, "bootstrap-admin", Role::Admin)?;
         tx.commit()?;
-        Ok(Some(Bootstrap { organization: org_id, account, key, token }))
+        Ok(Some(Bootstrap {
+            organization: org_id,
+            account,
+            key,
+            token,
+        }))
     }
 
     pub fn organization(&self) -> Result<(OrgId, AccountId), OrgError> {
         let conn = self.conn()?;
-        let row: Option<(String, i64)> = conn.query_row("SELECT id, management FROM organizations", [], |r| Ok((r.get(0)?, r.get(1)?))).optional()?;
+        let row: Option<(String, i64)> = conn
+            .query_row("SELECT id, management FROM organizations", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()?;
         let (id, mgmt) = row.ok_or(OrgError::NoOrganization)?;
-        Ok((id.parse().map_err(|e| OrgError::Invalid(format!("{e}")))?, AccountId::from_i64(mgmt).map_err(|e| OrgError::Invalid(e.to_string()))?))
+        Ok((
+            id.parse().map_err(|e| OrgError::Invalid(format!("{e}")))?,
+            AccountId::from_i64(mgmt).map_err(|e| OrgError::Invalid(e.to_string()))?,
+        ))
     }
 
     pub fn create_account(&self, name: &str, email: Option<&str>) -> Result<Account, OrgError> {
         check_name("account", name)?;
         if let Some(e) = email
-            && (e.len() > 254 || !e.contains('@') || e.chars().any(|c| c.is_control() || c.is_whitespace()))
+            && (e.len() > 254
+                || !e.contains('@')
+                || e.chars().any(|c| c.is_control() || c.is_whitespace()))
         {
             return Err(OrgError::Invalid(format!("{e:?} is not an email address")));
         }
@@ -185,7 +219,14 @@ impl Org {
             params![id.as_i64(), name, email, org.as_str(), created],
         )?;
         tx.commit()?;
-        Ok(Account { id, name: name.into(), email: email.map(Into::into), organization_id: org.to_string(), kind: "member".into(), created_at: created })
+        Ok(Account {
+            id,
+            name: name.into(),
+            email: email.map(Into::into),
+            organization_id: org.to_string(),
+            kind: "member".into(),
+            created_at: created,
+        })
     }
 
     /// Every account when `only` is `None`, else just that one.
@@ -196,7 +237,13 @@ impl Org {
         )?;
         let rows = st.query_map([only.map(AccountId::as_i64)], |r| {
             Ok(Account {
-                id: AccountId::from_i64(r.get(0)?).map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Integer, Box::new(e)))?,
+                id: AccountId::from_i64(r.get(0)?).map_err(|e| {
+                    rusqlite::Error::FromSqlConversionFailure(
+                        0,
+                        rusqlite::types::Type::Integer,
+                        Box::new(e),
+                    )
+                })?,
                 name: r.get(1)?,
                 email: r.get(2)?,
                 organization_id: r.get(3)?,
@@ -208,15 +255,28 @@ impl Org {
     }
 
     pub fn account_exists(&self, id: AccountId) -> Result<bool, OrgError> {
-        Ok(self.conn()?.query_row("SELECT EXISTS(SELECT 1 FROM accounts WHERE id = ?1)", [id.as_i64()], |r| r.get(0))?)
+        Ok(self.conn()?.query_row(
+            "SELECT EXISTS(SELECT 1 FROM accounts WHERE id = ?1)",
+            [id.as_i64()],
+            |r| r.get(0),
+        )?)
     }
 
     /// Creates a key; the returned token is the only time the secret exists outside the caller.
-    pub fn create_key(&self, account: AccountId, name: &str, role: Role) -> Result<(ApiKeyInfo, String), OrgError> {
+    pub fn create_key(
+        &self,
+        account: AccountId,
+        name: &str,
+        role: Role,
+    ) -> Result<(ApiKeyInfo, String), OrgError> {
         check_name("key", name)?;
         let mut conn = self.conn()?;
         let tx = conn.transaction()?;
-        let exists: bool = tx.query_row("SELECT EXISTS(SELECT 1 FROM accounts WHERE id = ?1)", [account.as_i64()], |r| r.get(0))?;
+        let exists: bool = tx.query_row(
+            "SELECT EXISTS(SELECT 1 FROM accounts WHERE id = ?1)",
+            [account.as_i64()],
+            |r| r.get(0),
+        )?;
         if !exists {
             return Err(OrgError::NoAccount(account));
         }
@@ -242,21 +302,43 @@ impl Org {
     }
 
     /// Resolves a bearer token (and an optional account to act on) to a caller.
-    pub fn authenticate(&self, token: Option<&str>, act_on: Option<AccountId>) -> Result<Caller, AuthErrorOr> {
+    pub fn authenticate(
+        &self,
+        token: Option<&str>,
+        act_on: Option<AccountId>,
+    ) -> Result<Caller, AuthErrorOr> {
         let token = token.ok_or(AuthError::Missing)?;
         let (key_id, secret) = keys::split(token).ok_or(AuthError::Invalid)?;
         let conn = self.conn()?;
-        let row: Option<(i64, String, String, Vec<u8>, Option<String>, String, String, i64)> = conn
+        let row: Option<KeyRow> = conn
             .query_row(
-                "SELECT k.account, k.name, k.role, k.secret_hash, k.revoked_at, a.kind, o.id, o.management
+                "SELECT k.account, k.name, k.role, k.secret_hash, k.revoked_at, a.kind, o.id
                  FROM api_keys k JOIN accounts a ON a.id = k.account JOIN organizations o ON o.id = a.organization_id
                  WHERE k.key_id = ?1",
                 [key_id],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?)),
+                |r| {
+                    Ok(KeyRow {
+                        account: r.get(0)?,
+                        name: r.get(1)?,
+                        role: r.get(2)?,
+                        hash: r.get(3)?,
+                        revoked: r.get(4)?,
+                        kind: r.get(5)?,
+                        org: r.get(6)?,
+                    })
+                },
             )
             .optional()?;
         // Verify the secret even when the key is unknown, so timing does not reveal which ids exist.
-        let (account, name, role, hash, revoked, kind, org, _mgmt) = match row {
+        let KeyRow {
+            account,
+            name,
+            role,
+            hash,
+            revoked,
+            kind,
+            org,
+        } = match row {
             Some(r) => r,
             None => {
                 keys::verify(secret, &[0u8; 32]);
@@ -269,7 +351,8 @@ impl Org {
         if revoked.is_some() {
             return Err(AuthError::Revoked(key_id.to_string()).into());
         }
-        let key_account = AccountId::from_i64(account).map_err(|e| OrgError::Invalid(e.to_string()))?;
+        let key_account =
+            AccountId::from_i64(account).map_err(|e| OrgError::Invalid(e.to_string()))?;
         let role: Role = role.parse().map_err(OrgError::Invalid)?;
         let target = match act_on {
             None => key_account,
@@ -278,7 +361,11 @@ impl Org {
                 if kind != "management" || role != Role::Admin {
                     return Err(AuthError::CrossAccount(t).into());
                 }
-                let exists: bool = conn.query_row("SELECT EXISTS(SELECT 1 FROM accounts WHERE id = ?1 AND organization_id = ?2)", params![t.as_i64(), org], |r| r.get(0))?;
+                let exists: bool = conn.query_row(
+                    "SELECT EXISTS(SELECT 1 FROM accounts WHERE id = ?1 AND organization_id = ?2)",
+                    params![t.as_i64(), org],
+                    |r| r.get(0),
+                )?;
                 if !exists {
                     return Err(AuthError::NoAccount(t).into());
                 }
@@ -294,6 +381,16 @@ impl Org {
             role,
         })
     }
+}
+
+struct KeyRow {
+    account: i64,
+    name: String,
+    role: String,
+    hash: Vec<u8>,
+    revoked: Option<String>,
+    kind: String,
+    org: String,
 }
 
 /// Either the caller's fault ([`AuthError`]) or the store's ([`OrgError`]).
@@ -312,18 +409,28 @@ impl From<rusqlite::Error> for AuthErrorOr {
 }
 
 fn key_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ApiKeyInfo> {
-    let conv = |i, e: Box<dyn std::error::Error + Send + Sync>| rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, e);
+    let conv = |i, e: Box<dyn std::error::Error + Send + Sync>| {
+        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, e)
+    };
     Ok(ApiKeyInfo {
         key_id: r.get(0)?,
         account_id: AccountId::from_i64(r.get(1)?).map_err(|e| conv(1, Box::new(e)))?,
         name: r.get(2)?,
-        role: r.get::<_, String>(3)?.parse().map_err(|e: String| conv(3, e.into()))?,
+        role: r
+            .get::<_, String>(3)?
+            .parse()
+            .map_err(|e: String| conv(3, e.into()))?,
         created_at: r.get(4)?,
         revoked_at: r.get(5)?,
     })
 }
 
-fn insert_key(tx: &rusqlite::Transaction<'_>, account: AccountId, name: &str, role: Role) -> Result<(ApiKeyInfo, String), OrgError> {
+fn insert_key(
+    tx: &rusqlite::Transaction<'_>,
+    account: AccountId,
+    name: &str,
+    role: Role,
+) -> Result<(ApiKeyInfo, String), OrgError> {
     let key_id = keys::new_key_id();
     let secret = keys::new_secret();
     let created = now();
@@ -332,7 +439,17 @@ fn insert_key(tx: &rusqlite::Transaction<'_>, account: AccountId, name: &str, ro
         params![key_id, account.as_i64(), name, role.as_str(), keys::hash_secret(&secret), created],
     )?;
     let token = format!("{key_id}.{secret}");
-    Ok((ApiKeyInfo { key_id, account_id: account, name: name.into(), role, created_at: created, revoked_at: None }, token))
+    Ok((
+        ApiKeyInfo {
+            key_id,
+            account_id: account,
+            name: name.into(),
+            role,
+            created_at: created,
+            revoked_at: None,
+        },
+        token,
+    ))
 }
 
 fn random_account_id(tx: &rusqlite::Transaction<'_>) -> Result<AccountId, OrgError> {
@@ -340,7 +457,11 @@ fn random_account_id(tx: &rusqlite::Transaction<'_>) -> Result<AccountId, OrgErr
     loop {
         let n: u64 = rng.random_range(100_000_000_000..=AccountId::MAX);
         let id = AccountId::new(n).map_err(|e| OrgError::Invalid(e.to_string()))?;
-        let taken: bool = tx.query_row("SELECT EXISTS(SELECT 1 FROM accounts WHERE id = ?1)", [id.as_i64()], |r| r.get(0))?;
+        let taken: bool = tx.query_row(
+            "SELECT EXISTS(SELECT 1 FROM accounts WHERE id = ?1)",
+            [id.as_i64()],
+            |r| r.get(0),
+        )?;
         if !taken {
             return Ok(id);
         }
@@ -367,18 +488,35 @@ mod tests {
         assert_eq!(acting.key_account, b.account);
 
         let (_, member_token) = org.create_key(member.id, "ci", Role::Admin).unwrap();
-        let err = org.authenticate(Some(&member_token), Some(b.account)).unwrap_err();
-        assert!(matches!(err, AuthErrorOr::Auth(AuthError::CrossAccount(_))), "{err}");
+        let err = org
+            .authenticate(Some(&member_token), Some(b.account))
+            .unwrap_err();
+        assert!(
+            matches!(err, AuthErrorOr::Auth(AuthError::CrossAccount(_))),
+            "{err}"
+        );
 
         let (reader, reader_token) = org.create_key(b.account, "ro", Role::Reader).unwrap();
-        assert!(matches!(org.authenticate(Some(&reader_token), Some(member.id)), Err(AuthErrorOr::Auth(AuthError::CrossAccount(_)))));
+        assert!(matches!(
+            org.authenticate(Some(&reader_token), Some(member.id)),
+            Err(AuthErrorOr::Auth(AuthError::CrossAccount(_)))
+        ));
         org.revoke_key(b.account, &reader.key_id).unwrap();
-        assert!(matches!(org.authenticate(Some(&reader_token), None), Err(AuthErrorOr::Auth(AuthError::Revoked(_)))));
+        assert!(matches!(
+            org.authenticate(Some(&reader_token), None),
+            Err(AuthErrorOr::Auth(AuthError::Revoked(_)))
+        ));
 
         let (id, _) = keys::split(&b.token).unwrap();
         let forged = format!("{id}.{}", keys::new_secret());
-        assert!(matches!(org.authenticate(Some(&forged), None), Err(AuthErrorOr::Auth(AuthError::Invalid))));
-        assert!(matches!(org.authenticate(None, None), Err(AuthErrorOr::Auth(AuthError::Missing))));
+        assert!(matches!(
+            org.authenticate(Some(&forged), None),
+            Err(AuthErrorOr::Auth(AuthError::Invalid))
+        ));
+        assert!(matches!(
+            org.authenticate(None, None),
+            Err(AuthErrorOr::Auth(AuthError::Missing))
+        ));
     }
 
     #[test]
@@ -392,6 +530,9 @@ mod tests {
         for entry in std::fs::read_dir(dir.path()).unwrap() {
             all.extend(std::fs::read(entry.unwrap().path()).unwrap());
         }
-        assert!(!all.windows(secret.len()).any(|w| w == secret.as_bytes()), "the secret is on disk");
+        assert!(
+            !all.windows(secret.len()).any(|w| w == secret.as_bytes()),
+            "the secret is on disk"
+        );
     }
 }

@@ -21,19 +21,34 @@ pub async fn authenticate(State(org): State<Arc<Org>>, mut req: Request, next: N
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
         .map(|s| s.trim().to_string());
-    let act_on = match req.headers().get(ACCOUNT_HEADER).map(|v| v.to_str().map(str::parse::<AccountId>)) {
+    let act_on = match req
+        .headers()
+        .get(ACCOUNT_HEADER)
+        .map(|v| v.to_str().map(str::parse::<AccountId>))
+    {
         None => None,
         Some(Ok(Ok(a))) => Some(a),
-        Some(_) => return ApiError::bad_request(format!("{ACCOUNT_HEADER} must be a 12-digit account id")).into_response(),
+        Some(_) => {
+            return ApiError::bad_request(format!(
+                "{ACCOUNT_HEADER} must be a 12-digit account id"
+            ))
+            .into_response();
+        }
     };
-    let resolved = tokio::task::spawn_blocking(move || org.authenticate(token.as_deref(), act_on)).await;
+    let resolved =
+        tokio::task::spawn_blocking(move || org.authenticate(token.as_deref(), act_on)).await;
     let caller = match resolved {
         Ok(Ok(c)) => c,
         Ok(Err(AuthErrorOr::Auth(e))) => {
             let code = match e {
-                mamori_org::AuthError::CrossAccount(_) | mamori_org::AuthError::NoAccount(_) => ErrorCode::Forbidden,
+                mamori_org::AuthError::CrossAccount(_) | mamori_org::AuthError::NoAccount(_) => {
+                    ErrorCode::Forbidden
+                }
                 _ => ErrorCode::Unauthenticated,
             };
             return ApiError::new(code, e.to_string()).into_response();

@@ -22,12 +22,20 @@ use mamori_trail::audit::TrailAudit;
 pub enum ServeError {
     #[error("cannot use data directory {path}: {message}")]
     DataDir { path: PathBuf, message: String },
-    #[error("another mamori process is using data directory {0}; stop it, or talk to it with --endpoint")]
+    #[error(
+        "another mamori process is using data directory {0}; stop it, or talk to it with --endpoint"
+    )]
     Locked(PathBuf),
     #[error("cannot listen on {addr}: {source}")]
-    Listen { addr: String, source: std::io::Error },
+    Listen {
+        addr: String,
+        source: std::io::Error,
+    },
     #[error("cannot write the bootstrap key to {path}: {source}")]
-    KeyFile { path: PathBuf, source: std::io::Error },
+    KeyFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("organization store: {0}")]
     Org(#[from] mamori_org::OrgError),
     #[error("event history: {0}")]
@@ -44,17 +52,26 @@ pub struct DataDirLock {
 }
 
 pub fn lock_data_dir(dir: &Path) -> Result<DataDirLock, ServeError> {
-    std::fs::create_dir_all(dir).map_err(|e| ServeError::DataDir { path: dir.into(), message: e.to_string() })?;
+    std::fs::create_dir_all(dir).map_err(|e| ServeError::DataDir {
+        path: dir.into(),
+        message: e.to_string(),
+    })?;
     let file = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
         .open(dir.join("LOCK"))
-        .map_err(|e| ServeError::DataDir { path: dir.into(), message: e.to_string() })?;
+        .map_err(|e| ServeError::DataDir {
+            path: dir.into(),
+            message: e.to_string(),
+        })?;
     match file.try_lock() {
         Ok(()) => Ok(DataDirLock { _file: file }),
         Err(std::fs::TryLockError::WouldBlock) => Err(ServeError::Locked(dir.into())),
-        Err(std::fs::TryLockError::Error(e)) => Err(ServeError::DataDir { path: dir.into(), message: e.to_string() }),
+        Err(std::fs::TryLockError::Error(e)) => Err(ServeError::DataDir {
+            path: dir.into(),
+            message: e.to_string(),
+        }),
     }
 }
 
@@ -64,7 +81,10 @@ pub struct ServeOptions {
 }
 
 /// Writes the admin key once: to a 0600 file for automation, else to stdout.
-fn announce_bootstrap(b: &mamori_org::Bootstrap, key_file: Option<&Path>) -> Result<(), ServeError> {
+fn announce_bootstrap(
+    b: &mamori_org::Bootstrap,
+    key_file: Option<&Path>,
+) -> Result<(), ServeError> {
     match key_file {
         Some(path) => {
             let mut f = {
@@ -72,15 +92,27 @@ fn announce_bootstrap(b: &mamori_org::Bootstrap, key_file: Option<&Path>) -> Res
                 o.write(true).create(true).truncate(true);
                 #[cfg(unix)]
                 std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
-                o.open(path).map_err(|source| ServeError::KeyFile { path: path.into(), source })?
+                o.open(path).map_err(|source| ServeError::KeyFile {
+                    path: path.into(),
+                    source,
+                })?
             };
             #[cfg(unix)]
             std::os::unix::fs::PermissionsExt::set_mode(&mut f.metadata()?.permissions(), 0o600);
             #[cfg(unix)]
             std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o600))
-                .map_err(|source| ServeError::KeyFile { path: path.into(), source })?;
-            writeln!(f, "{}", b.token).map_err(|source| ServeError::KeyFile { path: path.into(), source })?;
-            f.sync_all().map_err(|source| ServeError::KeyFile { path: path.into(), source })?;
+                .map_err(|source| ServeError::KeyFile {
+                    path: path.into(),
+                    source,
+                })?;
+            writeln!(f, "{}", b.token).map_err(|source| ServeError::KeyFile {
+                path: path.into(),
+                source,
+            })?;
+            f.sync_all().map_err(|source| ServeError::KeyFile {
+                path: path.into(),
+                source,
+            })?;
             eprintln!(
                 "Created organization {} with management account {}; its admin API key is in {} (mode 0600).",
                 b.organization,
@@ -90,8 +122,16 @@ fn announce_bootstrap(b: &mamori_org::Bootstrap, key_file: Option<&Path>) -> Res
         }
         None => {
             let mut out = std::io::stdout().lock();
-            writeln!(out, "Created organization {} with management account {}.", b.organization, b.account)?;
-            writeln!(out, "Admin API key (shown only this once; keep it safe):\n\n    {}\n", b.token)?;
+            writeln!(
+                out,
+                "Created organization {} with management account {}.",
+                b.organization, b.account
+            )?;
+            writeln!(
+                out,
+                "Admin API key (shown only this once; keep it safe):\n\n    {}\n",
+                b.token
+            )?;
             writeln!(out, "Use it with: export MAMORI_KEY='{}'", b.token)?;
             out.flush()?;
         }
@@ -110,30 +150,59 @@ pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
         announce_bootstrap(&b, opts.bootstrap_key_file.as_deref())?;
     }
     let trail = Trail::open(&cfg.data_dir, &cfg.trail)?;
-    let audit: Arc<dyn AuditSink> = Arc::new(TrailAudit { history: trail.history.clone() });
+    let audit: Arc<dyn AuditSink> = Arc::new(TrailAudit {
+        history: trail.history.clone(),
+    });
 
     let api = Router::new()
-        .merge(mamori_org::api::router(mamori_org::api::ApiState { org: org.clone(), audit: audit.clone() }))
-        .merge(mamori_trail::api::router(mamori_trail::api::ApiState { trail: trail.clone(), audit }))
-        .layer(axum::middleware::from_fn_with_state(org.clone(), auth::authenticate));
+        .merge(mamori_org::api::router(mamori_org::api::ApiState {
+            org: org.clone(),
+            audit: audit.clone(),
+        }))
+        .merge(mamori_trail::api::router(mamori_trail::api::ApiState {
+            trail: trail.clone(),
+            audit,
+        }))
+        .layer(axum::middleware::from_fn_with_state(
+            org.clone(),
+            auth::authenticate,
+        ));
     let app = Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
-        .route("/metrics", get(move || std::future::ready(metrics.render())))
+        .route(
+            "/metrics",
+            get(move || std::future::ready(metrics.render())),
+        )
         .merge(api)
         .route_layer(axum::middleware::from_fn(telemetry::track))
-        .fallback(|| async { ApiError::not_found("no such endpoint; the API lives under /v1/<service>/…") });
+        .fallback(|| async {
+            ApiError::not_found("no such endpoint; the API lives under /v1/<service>/…")
+        });
 
-    let listener = tokio::net::TcpListener::bind(&cfg.listen).await.map_err(|source| ServeError::Listen { addr: cfg.listen.clone(), source })?;
+    let listener = tokio::net::TcpListener::bind(&cfg.listen)
+        .await
+        .map_err(|source| ServeError::Listen {
+            addr: cfg.listen.clone(),
+            source,
+        })?;
     let local = listener.local_addr()?;
-    eprintln!("mamori listening on http://{local} (data in {})", cfg.data_dir.display());
+    eprintln!(
+        "mamori listening on http://{local} (data in {})",
+        cfg.data_dir.display()
+    );
 
     let retention = tokio::spawn(retention_loop(trail.clone()));
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await?;
     retention.abort();
     let history = trail.history.clone();
-    tokio::task::spawn_blocking(move || history.close()).await.ok();
+    tokio::task::spawn_blocking(move || history.close())
+        .await
+        .ok();
     eprintln!("mamori stopped cleanly");
     Ok(())
 }

@@ -30,7 +30,10 @@ pub struct ApiState {
 pub fn router(state: ApiState) -> Router {
     Router::new()
         .route("/v1/trail/events", post(put_events).get(lookup_events))
-        .route("/v1/trail/channels", post(create_channel).get(list_channels))
+        .route(
+            "/v1/trail/channels",
+            post(create_channel).get(list_channels),
+        )
         .route("/v1/trail/channels/{id}", get(get_channel))
         .route("/v1/trail/channels/{id}/events", post(put_channel_events))
         .with_state(state)
@@ -40,7 +43,12 @@ pub fn require(caller: &Caller, role: Role) -> Result<(), ApiError> {
     if caller.can(role) {
         Ok(())
     } else {
-        Err(ApiError::forbidden(format!("this call needs a key with the {} role; the key {} is {}", role.as_str(), caller.key_id, caller.role.as_str())))
+        Err(ApiError::forbidden(format!(
+            "this call needs a key with the {} role; the key {} is {}",
+            role.as_str(),
+            caller.key_id,
+            caller.role.as_str()
+        )))
     }
 }
 
@@ -60,24 +68,43 @@ pub fn body_error(e: BodyError) -> ApiError {
 async fn read_body(trail: &Trail, headers: &HeaderMap, body: Body) -> Result<Vec<u8>, ApiError> {
     let limit = trail.max_body_bytes;
     let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| {
-        ApiError::new(ErrorCode::PayloadTooLarge, format!("request body exceeds {limit} bytes; split the batch"))
+        ApiError::new(
+            ErrorCode::PayloadTooLarge,
+            format!("request body exceeds {limit} bytes; split the batch"),
+        )
     })?;
-    let gz = headers.get(header::CONTENT_ENCODING).and_then(|v| v.to_str().ok()).is_some_and(|v| v.eq_ignore_ascii_case("gzip"));
+    let gz = headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("gzip"));
     if gz && !body::is_gzip(&bytes) {
-        return Err(ApiError::bad_request("Content-Encoding is gzip but the body is not gzip data"));
+        return Err(ApiError::bad_request(
+            "Content-Encoding is gzip but the body is not gzip data",
+        ));
     }
-    tokio::task::spawn_blocking(move || body::decompress_capped(&bytes, limit).map(|b| b.into_owned()))
-        .await
-        .map_err(ApiError::internal)?
-        .map_err(body_error)
+    tokio::task::spawn_blocking(move || {
+        body::decompress_capped(&bytes, limit).map(|b| b.into_owned())
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(body_error)
 }
 
 fn too_many(n: usize, limit: usize) -> ApiError {
-    ApiError::new(ErrorCode::PayloadTooLarge, format!("{n} events in one request; the limit is {limit} (split the batch or raise [trail] max_batch_events)"))
+    ApiError::new(
+        ErrorCode::PayloadTooLarge,
+        format!(
+            "{n} events in one request; the limit is {limit} (split the batch or raise [trail] max_batch_events)"
+        ),
+    )
 }
 
 /// Validates, stores and reports one batch of raw records.
-async fn ingest(trail: &Arc<Trail>, account: i64, bytes: Vec<u8>) -> Result<crate::ingest::IngestReport, ApiError> {
+async fn ingest(
+    trail: &Arc<Trail>,
+    account: i64,
+    bytes: Vec<u8>,
+) -> Result<crate::ingest::IngestReport, ApiError> {
     let limit = trail.max_batch_events;
     let t = trail.clone();
     let mut batch = tokio::task::spawn_blocking(move || {
@@ -90,11 +117,24 @@ async fn ingest(trail: &Arc<Trail>, account: i64, bytes: Vec<u8>) -> Result<crat
     .await
     .map_err(ApiError::internal)??;
     let events = batch.take_events();
-    let outcomes = if events.is_empty() { Vec::new() } else { trail.history.append_async(account, events).await.map_err(store_error)? };
+    let outcomes = if events.is_empty() {
+        Vec::new()
+    } else {
+        trail
+            .history
+            .append_async(account, events)
+            .await
+            .map_err(store_error)?
+    };
     Ok(batch.finish(&outcomes))
 }
 
-async fn put_events(State(s): State<ApiState>, Extension(caller): Extension<Caller>, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
+async fn put_events(
+    State(s): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
     require(&caller, Role::Writer)?;
     let bytes = read_body(&s.trail, &headers, body).await?;
     let report = ingest(&s.trail, caller.account.as_i64(), bytes).await?;
@@ -103,9 +143,20 @@ async fn put_events(State(s): State<ApiState>, Extension(caller): Extension<Call
 
 /// Query: any of the lookup attribute keys (repeatable, AND-ed), `startTime`, `endTime`
 /// (RFC 3339), `maxResults` (1–1000, default 50), `nextToken`.
-async fn lookup_events(State(s): State<ApiState>, Extension(caller): Extension<Caller>, RawQuery(query): RawQuery) -> Result<Response, ApiError> {
+async fn lookup_events(
+    State(s): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
     require(&caller, Role::Reader)?;
-    let mut q = LookupQuery { account: caller.account.as_i64(), attributes: Vec::new(), start_ms: None, end_ms: None, max_results: 50, after: None };
+    let mut q = LookupQuery {
+        account: caller.account.as_i64(),
+        attributes: Vec::new(),
+        start_ms: None,
+        end_ms: None,
+        max_results: 50,
+        after: None,
+    };
     let mut token = None;
     for (k, v) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
         match k.as_ref() {
@@ -116,10 +167,14 @@ async fn lookup_events(State(s): State<ApiState>, Extension(caller): Extension<C
                     .parse::<usize>()
                     .ok()
                     .filter(|n| (1..=1000).contains(n))
-                    .ok_or_else(|| ApiError::bad_request(format!("maxResults must be 1 to 1000, not {v:?}")))?
+                    .ok_or_else(|| {
+                        ApiError::bad_request(format!("maxResults must be 1 to 1000, not {v:?}"))
+                    })?
             }
             "nextToken" => token = Some(v.into_owned()),
-            key => q.attributes.push(LookupAttribute::parse(key, &v).map_err(ApiError::bad_request)?),
+            key => q
+                .attributes
+                .push(LookupAttribute::parse(key, &v).map_err(ApiError::bad_request)?),
         }
     }
     if let (Some(a), Some(b)) = (q.start_ms, q.end_ms)
@@ -129,13 +184,20 @@ async fn lookup_events(State(s): State<ApiState>, Extension(caller): Extension<C
     }
     let hash = page::query_hash(&q.canonical());
     if let Some(t) = token {
-        q.after = Some(page::decode::<Position>(&hash, &t).map_err(|e| ApiError::bad_request(e.to_string()))?);
+        q.after = Some(
+            page::decode::<Position>(&hash, &t)
+                .map_err(|e| ApiError::bad_request(e.to_string()))?,
+        );
     }
     let trail = s.trail.clone();
-    let result = tokio::task::spawn_blocking(move || trail.history.lookup(&q)).await.map_err(ApiError::internal)?.map_err(store_error)?;
+    let result = tokio::task::spawn_blocking(move || trail.history.lookup(&q))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(store_error)?;
     // The records are returned byte for byte as stored: the body is assembled, not re-serialized.
     let next = result.next.map(|p| page::encode(&hash, &p));
-    let mut body = String::with_capacity(result.events.iter().map(|e| e.len() + 1).sum::<usize>() + 64);
+    let mut body =
+        String::with_capacity(result.events.iter().map(|e| e.len() + 1).sum::<usize>() + 64);
     body.push_str("{\"events\":[");
     for (i, e) in result.events.iter().enumerate() {
         if i > 0 {
@@ -152,7 +214,11 @@ async fn lookup_events(State(s): State<ApiState>, Extension(caller): Extension<C
 fn parse_time(name: &str, v: &str) -> Result<i64, ApiError> {
     DateTime::parse_from_rfc3339(v)
         .map(|t| t.with_timezone(&Utc).timestamp_millis())
-        .map_err(|_| ApiError::bad_request(format!("{name} {v:?} is not an RFC 3339 time such as 2026-11-28T10:00:00Z")))
+        .map_err(|_| {
+            ApiError::bad_request(format!(
+                "{name} {v:?} is not an RFC 3339 time such as 2026-11-28T10:00:00Z"
+            ))
+        })
 }
 
 #[derive(Deserialize)]
@@ -174,24 +240,46 @@ async fn create_channel(
     channel::check_source(&source).map_err(ApiError::bad_request)?;
     let trail = s.trail.clone();
     let (account, name) = (caller.account.as_i64(), req.name.clone());
-    let created = tokio::task::spawn_blocking(move || trail.channels.create(account, &name, &source))
-        .await
-        .map_err(ApiError::internal)?
-        .map_err(store_error)?
-        .ok_or_else(|| ApiError::new(ErrorCode::Conflict, format!("this account already has a channel named {:?}", req.name)))?;
-    let entry = AuditEntry::from_request("mamori.trail", "CreateChannel", &headers, json!({"name": created.name, "source": created.source}), json!({"id": created.id}));
+    let created =
+        tokio::task::spawn_blocking(move || trail.channels.create(account, &name, &source))
+            .await
+            .map_err(ApiError::internal)?
+            .map_err(store_error)?
+            .ok_or_else(|| {
+                ApiError::new(
+                    ErrorCode::Conflict,
+                    format!("this account already has a channel named {:?}", req.name),
+                )
+            })?;
+    let entry = AuditEntry::from_request(
+        "mamori.trail",
+        "CreateChannel",
+        &headers,
+        json!({"name": created.name, "source": created.source}),
+        json!({"id": created.id}),
+    );
     mamori_core::audit::record(s.audit.clone(), caller, entry).await?;
     Ok((StatusCode::CREATED, Json(created)).into_response())
 }
 
-async fn list_channels(State(s): State<ApiState>, Extension(caller): Extension<Caller>) -> Result<Response, ApiError> {
+async fn list_channels(
+    State(s): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+) -> Result<Response, ApiError> {
     require(&caller, Role::Reader)?;
     let trail = s.trail.clone();
-    let list = tokio::task::spawn_blocking(move || trail.channels.list(caller.account.as_i64())).await.map_err(ApiError::internal)?.map_err(store_error)?;
+    let list = tokio::task::spawn_blocking(move || trail.channels.list(caller.account.as_i64()))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(store_error)?;
     Ok(Json(json!({ "channels": list })).into_response())
 }
 
-async fn find_channel(s: &ApiState, caller: &Caller, id: String) -> Result<channel::Channel, ApiError> {
+async fn find_channel(
+    s: &ApiState,
+    caller: &Caller,
+    id: String,
+) -> Result<channel::Channel, ApiError> {
     let trail = s.trail.clone();
     let account = caller.account.as_i64();
     let lookup_id = id.clone();
@@ -199,10 +287,16 @@ async fn find_channel(s: &ApiState, caller: &Caller, id: String) -> Result<chann
         .await
         .map_err(ApiError::internal)?
         .map_err(store_error)?
-        .ok_or_else(|| ApiError::not_found(format!("no channel {id:?} in account {}", caller.account)))
+        .ok_or_else(|| {
+            ApiError::not_found(format!("no channel {id:?} in account {}", caller.account))
+        })
 }
 
-async fn get_channel(State(s): State<ApiState>, Extension(caller): Extension<Caller>, Path(id): Path<String>) -> Result<Response, ApiError> {
+async fn get_channel(
+    State(s): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     require(&caller, Role::Reader)?;
     Ok(Json(find_channel(&s, &caller, id).await?).into_response())
 }
@@ -228,7 +322,9 @@ async fn put_channel_events(
     let ch = find_channel(&s, &caller, id).await?;
     let bytes = read_body(&s.trail, &headers, body).await?;
     let items = match serde_json::from_slice::<AuditEvents>(&bytes) {
-        Ok(AuditEvents::Wrapped { audit_events }) | Ok(AuditEvents::Bare(audit_events)) => audit_events,
+        Ok(AuditEvents::Wrapped { audit_events }) | Ok(AuditEvents::Bare(audit_events)) => {
+            audit_events
+        }
         Err(e) => {
             return Err(ApiError::bad_request(format!(
                 "body must be {{\"auditEvents\":[{{\"id\",\"eventData\",\"eventDataChecksum\"}}…]}}: {e}"
@@ -249,7 +345,13 @@ async fn put_channel_events(
                 index_of.push(i);
                 wrapped.push(text);
             }
-            Err(reason) => early.push(EventResult { index: i, id: Some(item.id.clone()), event_id: None, status: Status::Rejected, reason: Some(reason) }),
+            Err(reason) => early.push(EventResult {
+                index: i,
+                id: Some(item.id.clone()),
+                event_id: None,
+                status: Status::Rejected,
+                reason: Some(reason),
+            }),
         }
     }
     let body = format!("[{}]", wrapped.join(","));

@@ -13,7 +13,12 @@ pub struct TrailAudit {
 }
 
 impl TrailAudit {
-    fn record_json(caller: &Caller, entry: &AuditEntry, recipient: &str, shared: Option<&str>) -> String {
+    fn record_json(
+        caller: &Caller,
+        entry: &AuditEntry,
+        recipient: &str,
+        shared: Option<&str>,
+    ) -> String {
         let mut r = Map::new();
         r.insert("eventVersion".into(), "1.11".into());
         r.insert(
@@ -27,11 +32,21 @@ impl TrailAudit {
                 "userName": caller.key_name,
             }),
         );
-        r.insert("eventTime".into(), mamori_core::time::format_cloudtrail(Utc::now()).into());
+        r.insert(
+            "eventTime".into(),
+            mamori_core::time::format_cloudtrail(Utc::now()).into(),
+        );
         r.insert("eventSource".into(), entry.event_source.clone().into());
         r.insert("eventName".into(), entry.event_name.clone().into());
         r.insert("awsRegion".into(), "local".into());
-        r.insert("sourceIPAddress".into(), entry.source_ip.clone().unwrap_or_else(|| "unknown".into()).into());
+        r.insert(
+            "sourceIPAddress".into(),
+            entry
+                .source_ip
+                .clone()
+                .unwrap_or_else(|| "unknown".into())
+                .into(),
+        );
         if let Some(ua) = &entry.user_agent {
             r.insert("userAgent".into(), ua.clone().into());
         }
@@ -67,9 +82,13 @@ impl AuditSink for TrailAudit {
         for account in targets {
             let text = Self::record_json(caller, &entry, &account.to_string(), shared.as_deref());
             let raw: Box<RawValue> = RawValue::from_string(text).map_err(|e| e.to_string())?;
-            let report = crate::ingest_blocking(&self.history, account.as_i64(), &[&raw]).map_err(|e| e.to_string())?;
+            let report = crate::ingest_blocking(&self.history, account.as_i64(), &[&raw])
+                .map_err(|e| e.to_string())?;
             if report.accepted != 1 {
-                return Err(format!("self-audit record was not stored: {:?}", report.results.first().and_then(|r| r.reason.clone())));
+                return Err(format!(
+                    "self-audit record was not stored: {:?}",
+                    report.results.first().and_then(|r| r.reason.clone())
+                ));
             }
         }
         Ok(())

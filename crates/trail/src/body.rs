@@ -12,15 +12,23 @@ use serde_json::value::RawValue;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum BodyError {
-    #[error("body is empty: send a JSON array of records, a {{\"Records\":[…]}} envelope, or NDJSON")]
+    #[error(
+        "body is empty: send a JSON array of records, a {{\"Records\":[…]}} envelope, or NDJSON"
+    )]
     Empty,
     #[error("not valid JSON at line {line}, column {column}: {message}")]
-    Syntax { line: usize, column: usize, message: String },
+    Syntax {
+        line: usize,
+        column: usize,
+        message: String,
+    },
     #[error("gzip data is truncated or corrupt: {0}")]
     Gzip(String),
     #[error("decompressed size exceeds the limit of {limit} bytes; split the input")]
     TooLarge { limit: usize },
-    #[error("expected a JSON array, a {{\"Records\":[…]}} envelope or one JSON object per line; found {found}")]
+    #[error(
+        "expected a JSON array, a {{\"Records\":[…]}} envelope or one JSON object per line; found {found}"
+    )]
     Shape { found: String },
 }
 
@@ -58,7 +66,11 @@ struct Envelope<'a> {
 }
 
 fn syntax(e: serde_json::Error) -> BodyError {
-    BodyError::Syntax { line: e.line(), column: e.column(), message: strip_location(&e.to_string()) }
+    BodyError::Syntax {
+        line: e.line(),
+        column: e.column(),
+        message: strip_location(&e.to_string()),
+    }
 }
 
 /// serde_json appends " at line L column C"; the location is reported separately.
@@ -74,7 +86,9 @@ fn strip_location(msg: &str) -> String {
 pub fn split_records(body: &[u8]) -> Result<Vec<&RawValue>, BodyError> {
     let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
     let first = body.iter().position(|b| !b.is_ascii_whitespace());
-    let Some(first) = first else { return Err(BodyError::Empty) };
+    let Some(first) = first else {
+        return Err(BodyError::Empty);
+    };
     match body[first] {
         b'[' => serde_json::from_slice::<Vec<&RawValue>>(body).map_err(syntax),
         b'{' => {
@@ -84,16 +98,19 @@ pub fn split_records(body: &[u8]) -> Result<Vec<&RawValue>, BodyError> {
             }
             if values.len() == 1 {
                 let one = values[0];
-                let env: Envelope<'_> = serde_json::from_str(one.get()).map_err(|_| BodyError::Shape {
-                    found: "an object whose \"Records\" is not an array of records".into(),
-                })?;
+                let env: Envelope<'_> =
+                    serde_json::from_str(one.get()).map_err(|_| BodyError::Shape {
+                        found: "an object whose \"Records\" is not an array of records".into(),
+                    })?;
                 if let Some(records) = env.records {
                     return Ok(records);
                 }
             }
             Ok(values)
         }
-        other => Err(BodyError::Shape { found: format!("a body starting with {:?}", other as char) }),
+        other => Err(BodyError::Shape {
+            found: format!("a body starting with {:?}", other as char),
+        }),
     }
 }
 
@@ -102,14 +119,27 @@ mod tests {
     use super::*;
 
     fn texts(body: &str) -> Vec<String> {
-        split_records(body.as_bytes()).unwrap().iter().map(|r| r.get().to_string()).collect()
+        split_records(body.as_bytes())
+            .unwrap()
+            .iter()
+            .map(|r| r.get().to_string())
+            .collect()
     }
 
     #[test]
     fn three_shapes_one_result() {
-        assert_eq!(texts(r#"[{"a":1}, {"b":2}]"#), vec![r#"{"a":1}"#, r#"{"b":2}"#]);
-        assert_eq!(texts(r#"{"Records":[{"a":1},{"b":2}]}"#), vec![r#"{"a":1}"#, r#"{"b":2}"#]);
-        assert_eq!(texts("{\"a\":1}\n{\"b\":2}\n"), vec![r#"{"a":1}"#, r#"{"b":2}"#]);
+        assert_eq!(
+            texts(r#"[{"a":1}, {"b":2}]"#),
+            vec![r#"{"a":1}"#, r#"{"b":2}"#]
+        );
+        assert_eq!(
+            texts(r#"{"Records":[{"a":1},{"b":2}]}"#),
+            vec![r#"{"a":1}"#, r#"{"b":2}"#]
+        );
+        assert_eq!(
+            texts("{\"a\":1}\n{\"b\":2}\n"),
+            vec![r#"{"a":1}"#, r#"{"b":2}"#]
+        );
         assert_eq!(texts(r#"{"eventName":"X"}"#), vec![r#"{"eventName":"X"}"#]);
     }
 
@@ -122,11 +152,30 @@ mod tests {
     #[test]
     fn syntax_errors_say_where() {
         let err = split_records(b"[{\"a\":1},\n{\"b\":}]").unwrap_err();
-        assert!(matches!(err, BodyError::Syntax { line: 2, column: 6, .. }), "{err:?}");
+        assert!(
+            matches!(
+                err,
+                BodyError::Syntax {
+                    line: 2,
+                    column: 6,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
         assert_eq!(split_records(b"  \n").unwrap_err(), BodyError::Empty);
-        assert!(matches!(split_records(b"\"x\""), Err(BodyError::Shape { .. })));
-        assert!(matches!(split_records(b"{\"Records\":5}"), Err(BodyError::Shape { .. })));
-        assert!(matches!(split_records(b"[{\"a\":\"\xff\"}]"), Err(BodyError::Syntax { .. })));
+        assert!(matches!(
+            split_records(b"\"x\""),
+            Err(BodyError::Shape { .. })
+        ));
+        assert!(matches!(
+            split_records(b"{\"Records\":5}"),
+            Err(BodyError::Shape { .. })
+        ));
+        assert!(matches!(
+            split_records(b"[{\"a\":\"\xff\"}]"),
+            Err(BodyError::Syntax { .. })
+        ));
     }
 
     #[test]
@@ -136,8 +185,17 @@ mod tests {
         enc.write_all(&vec![b' '; 10_000]).unwrap();
         let gz = enc.finish().unwrap();
         assert_eq!(decompress_capped(&gz, 10_000).unwrap().len(), 10_000);
-        assert_eq!(decompress_capped(&gz, 9_999), Err(BodyError::TooLarge { limit: 9_999 }));
-        assert!(matches!(decompress_capped(&gz[..gz.len() / 2], 1 << 20), Err(BodyError::Gzip(_))));
-        assert!(matches!(decompress_capped(&[0x1f, 0x8b, 0, 0], 1 << 20), Err(BodyError::Gzip(_))));
+        assert_eq!(
+            decompress_capped(&gz, 9_999),
+            Err(BodyError::TooLarge { limit: 9_999 })
+        );
+        assert!(matches!(
+            decompress_capped(&gz[..gz.len() / 2], 1 << 20),
+            Err(BodyError::Gzip(_))
+        ));
+        assert!(matches!(
+            decompress_capped(&[0x1f, 0x8b, 0, 0], 1 << 20),
+            Err(BodyError::Gzip(_))
+        ));
     }
 }

@@ -39,22 +39,33 @@ pub struct Channels {
 
 /// Channel names: 1–128 of `[A-Za-z0-9._-]`. Sources: 1–256 printable characters without spaces.
 pub fn check_name(name: &str) -> Result<(), String> {
-    if name.is_empty() || name.len() > 128 || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b)) {
-        return Err(format!("channel name {name:?} must be 1 to 128 characters of A-Z a-z 0-9 . _ -"));
+    if name.is_empty()
+        || name.len() > 128
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+    {
+        return Err(format!(
+            "channel name {name:?} must be 1 to 128 characters of A-Z a-z 0-9 . _ -"
+        ));
     }
     Ok(())
 }
 
 pub fn check_source(source: &str) -> Result<(), String> {
     if source.is_empty() || source.len() > 256 || !source.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(format!("channel source {source:?} must be 1 to 256 printable characters without spaces"));
+        return Err(format!(
+            "channel source {source:?} must be 1 to 256 printable characters without spaces"
+        ));
     }
     Ok(())
 }
 
 impl Channels {
     pub fn open(path: &std::path::Path) -> Result<Self, StoreError> {
-        Ok(Self { conn: Mutex::new(mamori_core::db::open(path)?) })
+        Ok(Self {
+            conn: Mutex::new(mamori_core::db::open(path)?),
+        })
     }
 
     fn conn(&self) -> Result<std::sync::MutexGuard<'_, Connection>, StoreError> {
@@ -62,7 +73,12 @@ impl Channels {
     }
 
     /// Creates a channel; `Ok(None)` when the account already has one of that name.
-    pub fn create(&self, account: i64, name: &str, source: &str) -> Result<Option<Channel>, StoreError> {
+    pub fn create(
+        &self,
+        account: i64,
+        name: &str,
+        source: &str,
+    ) -> Result<Option<Channel>, StoreError> {
         let ch = Channel {
             id: uuid::Uuid::new_v4().to_string(),
             name: name.to_string(),
@@ -78,7 +94,9 @@ impl Channels {
 
     pub fn list(&self, account: i64) -> Result<Vec<Channel>, StoreError> {
         let conn = self.conn()?;
-        let mut st = conn.prepare("SELECT id, name, source, created_at FROM channels WHERE account = ?1 ORDER BY name")?;
+        let mut st = conn.prepare(
+            "SELECT id, name, source, created_at FROM channels WHERE account = ?1 ORDER BY name",
+        )?;
         let rows = st.query_map([account], row)?.collect::<Result<_, _>>()?;
         Ok(rows)
     }
@@ -87,29 +105,59 @@ impl Channels {
     pub fn get(&self, account: i64, id: &str) -> Result<Option<Channel>, StoreError> {
         Ok(self
             .conn()?
-            .query_row("SELECT id, name, source, created_at FROM channels WHERE account = ?1 AND id = ?2", params![account, id], row)
+            .query_row(
+                "SELECT id, name, source, created_at FROM channels WHERE account = ?1 AND id = ?2",
+                params![account, id],
+                row,
+            )
             .optional()?)
     }
 }
 
 fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Channel> {
-    Ok(Channel { id: r.get(0)?, name: r.get(1)?, source: r.get(2)?, created_at: r.get(3)? })
+    Ok(Channel {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        source: r.get(2)?,
+        created_at: r.get(3)?,
+    })
 }
 
 /// A stable eventID for (channel, item id): a retried item is a duplicate, not a second event.
 fn event_id(channel: &Channel, item_id: &str) -> String {
     let h = Sha256::digest(format!("{}\u{0}{}", channel.id, item_id).as_bytes());
     let x = hex::encode(&h[..16]);
-    format!("{}-{}-{}-{}-{}", &x[0..8], &x[8..12], &x[12..16], &x[16..20], &x[20..32])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &x[0..8],
+        &x[8..12],
+        &x[12..16],
+        &x[16..20],
+        &x[20..32]
+    )
 }
 
 /// Wraps one item into a CloudTrail record (JSON text), or says why it is rejected.
-pub fn wrap(channel: &Channel, account: &str, item: &AuditEventItem, max_bytes: usize) -> Result<String, String> {
-    if item.id.is_empty() || item.id.len() > 128 || !item.id.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b)) {
+pub fn wrap(
+    channel: &Channel,
+    account: &str,
+    item: &AuditEventItem,
+    max_bytes: usize,
+) -> Result<String, String> {
+    if item.id.is_empty()
+        || item.id.len() > 128
+        || !item
+            .id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b))
+    {
         return Err("id must be 1 to 128 characters of A-Z a-z 0-9 - _".into());
     }
     if item.event_data.len() > max_bytes {
-        return Err(format!("eventData is {} bytes; the limit is {max_bytes}", item.event_data.len()));
+        return Err(format!(
+            "eventData is {} bytes; the limit is {max_bytes}",
+            item.event_data.len()
+        ));
     }
     if let Some(sum) = &item.event_data_checksum {
         let actual = hex::encode(Sha256::digest(item.event_data.as_bytes()));
@@ -117,7 +165,8 @@ pub fn wrap(channel: &Channel, account: &str, item: &AuditEventItem, max_bytes: 
             return Err("eventDataChecksum does not match the SHA-256 of eventData".into());
         }
     }
-    let data: Map<String, Value> = serde_json::from_str(&item.event_data).map_err(|e| format!("eventData is not a JSON object: {e}"))?;
+    let data: Map<String, Value> = serde_json::from_str(&item.event_data)
+        .map_err(|e| format!("eventData is not a JSON object: {e}"))?;
     let text = |k: &str| data.get(k).and_then(Value::as_str);
     let event_name = text("eventName").ok_or("eventData.eventName is missing")?;
     let event_time = text("eventTime").ok_or("eventData.eventTime is missing")?;
@@ -130,7 +179,15 @@ pub fn wrap(channel: &Channel, account: &str, item: &AuditEventItem, max_bytes: 
     r.insert("eventSource".into(), channel.source.clone().into());
     r.insert("eventName".into(), event_name.into());
     r.insert("awsRegion".into(), "local".into());
-    for k in ["sourceIPAddress", "userAgent", "errorCode", "errorMessage", "requestParameters", "responseElements", "additionalEventData"] {
+    for k in [
+        "sourceIPAddress",
+        "userAgent",
+        "errorCode",
+        "errorMessage",
+        "requestParameters",
+        "responseElements",
+        "additionalEventData",
+    ] {
         if let Some(v) = data.get(k) {
             r.insert(k.into(), v.clone());
         }
@@ -149,15 +206,26 @@ mod tests {
     use super::*;
 
     fn ch() -> Channel {
-        Channel { id: "c1".into(), name: "app".into(), source: "app.example.com".into(), created_at: String::new() }
+        Channel {
+            id: "c1".into(),
+            name: "app".into(),
+            source: "app.example.com".into(),
+            created_at: String::new(),
+        }
     }
 
     #[test]
     fn wraps_with_the_channel_source_and_a_stable_id() {
         let data = r#"{"version":"1","eventName":"Login","eventTime":"2026-11-28T10:00:00Z","UID":"u1","eventSource":"ignored"}"#;
-        let item = AuditEventItem { id: "i-1".into(), event_data: data.into(), event_data_checksum: Some(hex::encode(Sha256::digest(data))) };
-        let a: Value = serde_json::from_str(&wrap(&ch(), "123456789012", &item, 1 << 20).unwrap()).unwrap();
-        let b: Value = serde_json::from_str(&wrap(&ch(), "123456789012", &item, 1 << 20).unwrap()).unwrap();
+        let item = AuditEventItem {
+            id: "i-1".into(),
+            event_data: data.into(),
+            event_data_checksum: Some(hex::encode(Sha256::digest(data))),
+        };
+        let a: Value =
+            serde_json::from_str(&wrap(&ch(), "123456789012", &item, 1 << 20).unwrap()).unwrap();
+        let b: Value =
+            serde_json::from_str(&wrap(&ch(), "123456789012", &item, 1 << 20).unwrap()).unwrap();
         assert_eq!(a["eventSource"], "app.example.com");
         assert_eq!(a["eventCategory"], "ActivityAuditLog");
         assert_eq!(a["eventData"]["UID"], "u1");
@@ -166,11 +234,31 @@ mod tests {
 
     #[test]
     fn checksum_and_shape_are_verified() {
-        let bad = AuditEventItem { id: "i".into(), event_data: "{}".into(), event_data_checksum: Some("00".into()) };
-        assert!(wrap(&ch(), "1", &bad, 1 << 20).unwrap_err().contains("eventDataChecksum"));
-        let missing = AuditEventItem { id: "i".into(), event_data: "{}".into(), event_data_checksum: None };
-        assert!(wrap(&ch(), "1", &missing, 1 << 20).unwrap_err().contains("eventName"));
-        let traversal = AuditEventItem { id: "../x".into(), event_data: "{}".into(), event_data_checksum: None };
+        let bad = AuditEventItem {
+            id: "i".into(),
+            event_data: "{}".into(),
+            event_data_checksum: Some("00".into()),
+        };
+        assert!(
+            wrap(&ch(), "1", &bad, 1 << 20)
+                .unwrap_err()
+                .contains("eventDataChecksum")
+        );
+        let missing = AuditEventItem {
+            id: "i".into(),
+            event_data: "{}".into(),
+            event_data_checksum: None,
+        };
+        assert!(
+            wrap(&ch(), "1", &missing, 1 << 20)
+                .unwrap_err()
+                .contains("eventName")
+        );
+        let traversal = AuditEventItem {
+            id: "../x".into(),
+            event_data: "{}".into(),
+            event_data_checksum: None,
+        };
         assert!(wrap(&ch(), "1", &traversal, 1 << 20).is_err());
     }
 }

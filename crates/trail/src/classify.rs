@@ -47,36 +47,77 @@ pub fn category(r: &Record) -> Category {
         return Category::Insight;
     }
     if let Some(m) = r.management_event.get().and_then(|f| f.value()) {
-        return if m { Category::Management } else { Category::Data };
+        return if m {
+            Category::Management
+        } else {
+            Category::Data
+        };
     }
     match (r.event_source.as_deref(), r.event_name.as_deref()) {
         (Some("s3.amazonaws.com"), Some(name)) if S3_OBJECT_APIS.contains(&name) => Category::Data,
         (Some("lambda.amazonaws.com"), Some("Invoke" | "InvokeAsync")) => Category::Data,
-        (Some("dynamodb.amazonaws.com"), Some(name)) if DYNAMODB_ITEM_APIS.contains(&name) => Category::Data,
+        (Some("dynamodb.amazonaws.com"), Some(name)) if DYNAMODB_ITEM_APIS.contains(&name) => {
+            Category::Data
+        }
         _ => Category::Management,
     }
 }
 
 /// S3 object-level operations CloudTrail records as data events (user guide, "Logging data events").
 const S3_OBJECT_APIS: &[&str] = &[
-    "GetObject", "PutObject", "DeleteObject", "DeleteObjects", "HeadObject", "CopyObject",
-    "GetObjectAcl", "PutObjectAcl", "GetObjectTagging", "PutObjectTagging", "DeleteObjectTagging",
-    "RestoreObject", "SelectObjectContent", "CreateMultipartUpload", "UploadPart", "UploadPartCopy",
-    "CompleteMultipartUpload", "AbortMultipartUpload", "ListParts", "GetObjectAttributes",
-    "GetObjectRetention", "PutObjectRetention", "GetObjectLegalHold", "PutObjectLegalHold",
+    "GetObject",
+    "PutObject",
+    "DeleteObject",
+    "DeleteObjects",
+    "HeadObject",
+    "CopyObject",
+    "GetObjectAcl",
+    "PutObjectAcl",
+    "GetObjectTagging",
+    "PutObjectTagging",
+    "DeleteObjectTagging",
+    "RestoreObject",
+    "SelectObjectContent",
+    "CreateMultipartUpload",
+    "UploadPart",
+    "UploadPartCopy",
+    "CompleteMultipartUpload",
+    "AbortMultipartUpload",
+    "ListParts",
+    "GetObjectAttributes",
+    "GetObjectRetention",
+    "PutObjectRetention",
+    "GetObjectLegalHold",
+    "PutObjectLegalHold",
 ];
 
 const DYNAMODB_ITEM_APIS: &[&str] = &[
-    "GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "Scan", "BatchGetItem",
-    "BatchWriteItem", "TransactGetItems", "TransactWriteItems", "ExecuteStatement",
-    "BatchExecuteStatement", "ExecuteTransaction",
+    "GetItem",
+    "PutItem",
+    "UpdateItem",
+    "DeleteItem",
+    "Query",
+    "Scan",
+    "BatchGetItem",
+    "BatchWriteItem",
+    "TransactGetItems",
+    "TransactWriteItems",
+    "ExecuteStatement",
+    "BatchExecuteStatement",
+    "ExecuteTransaction",
 ];
 
 /// The event name and source a lookup sees. Insights records carry them in `insightDetails`.
 pub fn name_and_source(r: &Record) -> (Option<&str>, Option<&str>) {
     let details = r.insight_details.get();
-    let name = r.event_name.as_deref().or_else(|| details.and_then(|d| d.event_name.as_deref()));
-    let source = r.event_source.as_deref().or_else(|| details.and_then(|d| d.event_source.as_deref()));
+    let name = r
+        .event_name
+        .as_deref()
+        .or_else(|| details.and_then(|d| d.event_name.as_deref()));
+    let source = r
+        .event_source
+        .as_deref()
+        .or_else(|| details.and_then(|d| d.event_source.as_deref()));
     (name, source)
 }
 
@@ -88,7 +129,10 @@ pub fn username(r: &Record) -> Option<String> {
         return Some(name.to_string());
     }
     match id.identity_type.as_deref() {
-        Some("AssumedRole") | Some("FederatedUser") | Some("WebIdentityUser") | Some("SAMLUser") => {
+        Some("AssumedRole")
+        | Some("FederatedUser")
+        | Some("WebIdentityUser")
+        | Some("SAMLUser") => {
             if let Some(arn) = id.arn.as_deref()
                 && let Some((_, session)) = arn.rsplit_once('/')
             {
@@ -116,17 +160,41 @@ mod tests {
 
     #[test]
     fn categories_follow_cloudtrail_rules() {
-        assert_eq!(category(&rec(r#"{"eventCategory":"Data"}"#)), Category::Data);
-        assert_eq!(category(&rec(r#"{"eventType":"AwsCloudTrailInsight"}"#)), Category::Insight);
-        assert_eq!(category(&rec(r#"{"managementEvent":false}"#)), Category::Data);
-        assert_eq!(category(&rec(r#"{"eventSource":"s3.amazonaws.com","eventName":"GetObject"}"#)), Category::Data);
-        assert_eq!(category(&rec(r#"{"eventSource":"s3.amazonaws.com","eventName":"GetBucketAcl"}"#)), Category::Management);
-        assert_eq!(category(&rec(r#"{"eventCategory":"Evidence"}"#)), Category::Other);
+        assert_eq!(
+            category(&rec(r#"{"eventCategory":"Data"}"#)),
+            Category::Data
+        );
+        assert_eq!(
+            category(&rec(r#"{"eventType":"AwsCloudTrailInsight"}"#)),
+            Category::Insight
+        );
+        assert_eq!(
+            category(&rec(r#"{"managementEvent":false}"#)),
+            Category::Data
+        );
+        assert_eq!(
+            category(&rec(
+                r#"{"eventSource":"s3.amazonaws.com","eventName":"GetObject"}"#
+            )),
+            Category::Data
+        );
+        assert_eq!(
+            category(&rec(
+                r#"{"eventSource":"s3.amazonaws.com","eventName":"GetBucketAcl"}"#
+            )),
+            Category::Management
+        );
+        assert_eq!(
+            category(&rec(r#"{"eventCategory":"Evidence"}"#)),
+            Category::Other
+        );
     }
 
     #[test]
     fn usernames_as_event_history_shows_them() {
-        let r = rec(r#"{"userIdentity":{"type":"AssumedRole","arn":"arn:aws:sts::1:assumed-role/R/session-1"}}"#);
+        let r = rec(
+            r#"{"userIdentity":{"type":"AssumedRole","arn":"arn:aws:sts::1:assumed-role/R/session-1"}}"#,
+        );
         assert_eq!(username(&r).as_deref(), Some("session-1"));
         let r = rec(r#"{"userIdentity":{"type":"AWSService","invokedBy":"logs.amazonaws.com"}}"#);
         assert_eq!(username(&r).as_deref(), Some("logs.amazonaws.com"));

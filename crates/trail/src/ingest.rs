@@ -58,7 +58,11 @@ const MAX_ATTR_VALUE: usize = 2048;
 
 /// Validates one raw record and prepares it for the store. The error is the reason shown to the
 /// sender, naming the field.
-pub fn prepare(raw: &RawValue, limits: &Limits, zstd: &mut zstd::bulk::Compressor<'_>) -> Result<Prepared, String> {
+pub fn prepare(
+    raw: &RawValue,
+    limits: &Limits,
+    zstd: &mut zstd::bulk::Compressor<'_>,
+) -> Result<Prepared, String> {
     let text = raw.get();
     if text.len() > limits.max_event_bytes {
         return Err(format!(
@@ -70,10 +74,12 @@ pub fn prepare(raw: &RawValue, limits: &Limits, zstd: &mut zstd::bulk::Compresso
     if !text.starts_with('{') {
         return Err("record is not a JSON object".into());
     }
-    let record: Record =
-        serde_json::from_str(text).map_err(|e| format!("record does not match the CloudTrail record schema: {e}"))?;
+    let record: Record = serde_json::from_str(text)
+        .map_err(|e| format!("record does not match the CloudTrail record schema: {e}"))?;
     let mut prepared = index(&record, limits)?;
-    prepared.blob = zstd.compress(text.as_bytes()).map_err(|e| format!("cannot compress record: {e}"))?;
+    prepared.blob = zstd
+        .compress(text.as_bytes())
+        .map_err(|e| format!("cannot compress record: {e}"))?;
     Ok(prepared)
 }
 
@@ -84,7 +90,9 @@ pub fn index(record: &Record, limits: &Limits) -> Result<Prepared, String> {
         _ => return Err("eventTime is missing".into()),
     };
     let time: DateTime<Utc> = DateTime::parse_from_rfc3339(event_time)
-        .map_err(|_| format!("eventTime {event_time:?} is not an RFC 3339 time such as 2026-11-28T10:00:00Z"))?
+        .map_err(|_| {
+            format!("eventTime {event_time:?} is not an RFC 3339 time such as 2026-11-28T10:00:00Z")
+        })?
         .with_timezone(&Utc);
     let day = day_of(time);
     if let Some(oldest) = limits.oldest_day
@@ -96,7 +104,7 @@ pub fn index(record: &Record, limits: &Limits) -> Result<Prepared, String> {
     }
     let event_id = match record.event_id.as_deref() {
         Some(id) if !id.is_empty() && id.len() <= MAX_EVENT_ID => id.to_string(),
-        Some("") | None => return Err("eventID is missing: every record needs its unique eventID".into()),
+        Some("") | None => derived_event_id(record),
         Some(_) => return Err(format!("eventID is longer than {MAX_EVENT_ID} characters")),
     };
     let category = classify::category(record);
@@ -111,7 +119,10 @@ pub fn index(record: &Record, limits: &Limits) -> Result<Prepared, String> {
     }
     let mut attrs = Vec::with_capacity(8);
     let mut push = |attr: Attr, v: &str| {
-        if !v.is_empty() && v.len() <= MAX_ATTR_VALUE && !attrs.iter().any(|(a, x)| *a == attr && x == v) {
+        if !v.is_empty()
+            && v.len() <= MAX_ATTR_VALUE
+            && !attrs.iter().any(|(a, x)| *a == attr && x == v)
+        {
             attrs.push((attr, v.to_string()));
         }
     };
@@ -125,7 +136,11 @@ pub fn index(record: &Record, limits: &Limits) -> Result<Prepared, String> {
     if let Some(u) = classify::username(record) {
         push(Attr::Username, &u);
     }
-    if let Some(k) = record.user_identity.get().and_then(|u| u.access_key_id.as_deref()) {
+    if let Some(k) = record
+        .user_identity
+        .get()
+        .and_then(|u| u.access_key_id.as_deref())
+    {
         push(Attr::AccessKeyId, k);
     }
     if let Some(resources) = record.resources.get() {
@@ -150,6 +165,15 @@ pub fn index(record: &Record, limits: &Limits) -> Result<Prepared, String> {
         attrs,
         blob: Vec::new(),
     })
+}
+
+/// Records older than eventVersion 1.01 have no eventID. They get a stable one derived from
+/// their content (the typed record serialized: field order and whitespace do not matter), so a
+/// re-import is still recognised as a duplicate. The stored record is left as given.
+fn derived_event_id(record: &Record) -> String {
+    use sha2::{Digest, Sha256};
+    let bytes = serde_json::to_vec(record).unwrap_or_default();
+    format!("mamori-{}", hex::encode(&Sha256::digest(&bytes)[..16]))
 }
 
 fn category_text(record: &Record, category: Category) -> &str {
@@ -221,7 +245,10 @@ mod tests {
     use super::*;
 
     fn limits() -> Limits {
-        Limits { max_event_bytes: 256 * 1024, oldest_day: None }
+        Limits {
+            max_event_bytes: 256 * 1024,
+            oldest_day: None,
+        }
     }
 
     fn prep(json: &str) -> Result<Prepared, String> {
@@ -247,18 +274,45 @@ mod tests {
             (Attr::ResourceName, "arn:aws:iam::123456789012:role/path/R"),
             (Attr::ResourceName, "R"),
         ] {
-            assert!(p.attrs.contains(&(a, v.to_string())), "{a:?}={v} missing in {:?}", p.attrs);
+            assert!(
+                p.attrs.contains(&(a, v.to_string())),
+                "{a:?}={v} missing in {:?}",
+                p.attrs
+            );
         }
     }
 
     #[test]
     fn missing_and_wrong_fields_are_named() {
         let base = r#""eventSource":"s","eventName":"n","eventID":"e""#;
-        assert_eq!(prep(&format!("{{{base}}}")).unwrap_err(), "eventTime is missing");
-        assert!(prep(&format!(r#"{{{base},"eventTime":"yesterday"}}"#)).unwrap_err().contains("not an RFC 3339"));
-        assert_eq!(prep(r#"{"eventTime":"2023-07-10T11:42:36Z","eventSource":"s","eventID":"e"}"#).unwrap_err(), "eventName is missing");
-        assert!(prep(&format!(r#"{{{base},"eventTime":"2023-07-10T11:42:36Z","readOnly":5}}"#)).unwrap_err().contains("schema"));
+        assert_eq!(
+            prep(&format!("{{{base}}}")).unwrap_err(),
+            "eventTime is missing"
+        );
+        assert!(
+            prep(&format!(r#"{{{base},"eventTime":"yesterday"}}"#))
+                .unwrap_err()
+                .contains("not an RFC 3339")
+        );
+        assert_eq!(
+            prep(r#"{"eventTime":"2023-07-10T11:42:36Z","eventSource":"s","eventID":"e"}"#)
+                .unwrap_err(),
+            "eventName is missing"
+        );
+        assert!(
+            prep(&format!(
+                r#"{{{base},"eventTime":"2023-07-10T11:42:36Z","readOnly":5}}"#
+            ))
+            .unwrap_err()
+            .contains("schema")
+        );
         assert_eq!(prep("[1]").unwrap_err(), "record is not a JSON object");
+        // No eventID (eventVersion 1.0): a stable id from the content, whatever the layout.
+        let a = prep(r#"{"eventTime":"2013-11-01T00:00:00Z","eventSource":"s","eventName":"n"}"#)
+            .unwrap();
+        let b = prep("{ \"eventName\" : \"n\",\n \"eventSource\":\"s\", \"eventTime\":\"2013-11-01T00:00:00Z\" }").unwrap();
+        assert!(a.event_id.starts_with("mamori-"));
+        assert_eq!(a.event_id, b.event_id);
     }
 
     #[test]
@@ -266,7 +320,10 @@ mod tests {
         let p = prep(r#"{"eventVersion":"1.07","eventTime":"2020-07-21T20:56:00Z","eventID":"i1","eventType":"AwsCloudTrailInsight","eventCategory":"Insight",
             "insightDetails":{"state":"Start","eventSource":"autoscaling.amazonaws.com","eventName":"CompleteLifecycleAction","insightType":"ApiCallRateInsight"}}"#)
         .unwrap();
-        assert!(p.attrs.contains(&(Attr::EventName, "CompleteLifecycleAction".into())));
+        assert!(
+            p.attrs
+                .contains(&(Attr::EventName, "CompleteLifecycleAction".into()))
+        );
         assert_eq!(p.category, Category::Insight);
     }
 
@@ -275,7 +332,15 @@ mod tests {
         let raw: Box<RawValue> =
             serde_json::from_str(r#"{"eventTime":"2020-01-01T00:00:00Z","eventSource":"s","eventName":"n","eventID":"e"}"#).unwrap();
         let mut z = zstd::bulk::Compressor::new(1).unwrap();
-        let err = prepare(&raw, &Limits { max_event_bytes: 1 << 20, oldest_day: Some(20260101) }, &mut z).unwrap_err();
+        let err = prepare(
+            &raw,
+            &Limits {
+                max_event_bytes: 1 << 20,
+                oldest_day: Some(20260101),
+            },
+            &mut z,
+        )
+        .unwrap_err();
         assert!(err.contains("retention"), "{err}");
     }
 }

@@ -37,10 +37,24 @@ pub struct Trail {
 }
 
 impl Trail {
-    pub fn open(data_dir: &Path, cfg: &mamori_core::config::TrailConfig) -> Result<Arc<Self>, StoreError> {
-        let history = History::open(data_dir, HistoryOptions { retention_days: cfg.retention_days, max_event_bytes: cfg.max_event_bytes })?;
+    pub fn open(
+        data_dir: &Path,
+        cfg: &mamori_core::config::TrailConfig,
+    ) -> Result<Arc<Self>, StoreError> {
+        let history = History::open(
+            data_dir,
+            HistoryOptions {
+                retention_days: cfg.retention_days,
+                max_event_bytes: cfg.max_event_bytes,
+            },
+        )?;
         let channels = channel::Channels::open(history.path())?;
-        Ok(Arc::new(Self { history, channels, max_batch_events: cfg.max_batch_events, max_body_bytes: cfg.max_body_bytes }))
+        Ok(Arc::new(Self {
+            history,
+            channels,
+            max_batch_events: cfg.max_batch_events,
+            max_body_bytes: cfg.max_body_bytes,
+        }))
     }
 }
 
@@ -62,7 +76,10 @@ impl PreparedBatch {
         ZSTD.with(|cell| {
             let mut cell = cell.borrow_mut();
             let mut z = cell.take().or_else(|| zstd::bulk::Compressor::new(1).ok());
-            let mut report = IngestReport { results: Vec::with_capacity(raws.len()), ..Default::default() };
+            let mut report = IngestReport {
+                results: Vec::with_capacity(raws.len()),
+                ..Default::default()
+            };
             let mut slots = Vec::with_capacity(raws.len());
             let mut events = Vec::with_capacity(raws.len());
             for (index, raw) in raws.iter().enumerate() {
@@ -73,17 +90,33 @@ impl PreparedBatch {
                 match result {
                     Ok(p) => {
                         slots.push(report.results.len());
-                        report.results.push(EventResult { index, id: None, event_id: Some(p.event_id.clone()), status: Status::Accepted, reason: None });
+                        report.results.push(EventResult {
+                            index,
+                            id: None,
+                            event_id: Some(p.event_id.clone()),
+                            status: Status::Accepted,
+                            reason: None,
+                        });
                         events.push(p);
                     }
                     Err(reason) => {
                         let event_id = event_id_hint(raw);
-                        report.results.push(EventResult { index, id: None, event_id, status: Status::Rejected, reason: Some(reason) });
+                        report.results.push(EventResult {
+                            index,
+                            id: None,
+                            event_id,
+                            status: Status::Rejected,
+                            reason: Some(reason),
+                        });
                     }
                 }
             }
             *cell = z;
-            Self { report, slots, events }
+            Self {
+                report,
+                slots,
+                events,
+            }
         })
     }
 
@@ -112,9 +145,12 @@ impl PreparedBatch {
         for r in results {
             report.push(r);
         }
-        metrics::counter!("mamori_trail_events_total", "outcome" => "accepted").increment(report.accepted as u64);
-        metrics::counter!("mamori_trail_events_total", "outcome" => "duplicate").increment(report.duplicate as u64);
-        metrics::counter!("mamori_trail_events_total", "outcome" => "rejected").increment(report.rejected as u64);
+        metrics::counter!("mamori_trail_events_total", "outcome" => "accepted")
+            .increment(report.accepted as u64);
+        metrics::counter!("mamori_trail_events_total", "outcome" => "duplicate")
+            .increment(report.duplicate as u64);
+        metrics::counter!("mamori_trail_events_total", "outcome" => "rejected")
+            .increment(report.rejected as u64);
         report
     }
 }
@@ -126,13 +162,24 @@ fn event_id_hint(raw: &RawValue) -> Option<String> {
         #[serde(rename = "eventID")]
         event_id: Option<String>,
     }
-    serde_json::from_str::<Id>(raw.get()).ok()?.event_id.filter(|id| id.len() <= 256)
+    serde_json::from_str::<Id>(raw.get())
+        .ok()?
+        .event_id
+        .filter(|id| id.len() <= 256)
 }
 
 /// Ingests raw records for `account` from a blocking context (file import, self-audit).
-pub fn ingest_blocking(history: &History, account: i64, raws: &[&RawValue]) -> Result<IngestReport, StoreError> {
+pub fn ingest_blocking(
+    history: &History,
+    account: i64,
+    raws: &[&RawValue],
+) -> Result<IngestReport, StoreError> {
     let mut batch = PreparedBatch::new(raws, &history.limits());
     let events = batch.take_events();
-    let outcomes = if events.is_empty() { Vec::new() } else { history.append_blocking(account, events)? };
+    let outcomes = if events.is_empty() {
+        Vec::new()
+    } else {
+        history.append_blocking(account, events)?
+    };
     Ok(batch.finish(&outcomes))
 }

@@ -16,14 +16,24 @@ pub enum LookupAttribute {
 }
 
 pub const ATTRIBUTE_KEYS: &[&str] = &[
-    "EventId", "EventName", "ReadOnly", "Username", "ResourceType", "ResourceName", "EventSource", "AccessKeyId", "EventCategory",
+    "EventId",
+    "EventName",
+    "ReadOnly",
+    "Username",
+    "ResourceType",
+    "ResourceName",
+    "EventSource",
+    "AccessKeyId",
+    "EventCategory",
 ];
 
 impl LookupAttribute {
     /// Parses `Key=Value` with CloudTrail's key names (plus EventCategory).
     pub fn parse(key: &str, value: &str) -> Result<Self, String> {
         if value.is_empty() || value.len() > 2000 {
-            return Err(format!("lookup attribute {key} needs a value of 1 to 2000 characters"));
+            return Err(format!(
+                "lookup attribute {key} needs a value of 1 to 2000 characters"
+            ));
         }
         let indexed = |a| Ok(LookupAttribute::Indexed(a, value.to_string()));
         match key {
@@ -40,7 +50,10 @@ impl LookupAttribute {
             "ResourceName" => indexed(Attr::ResourceName),
             "AccessKeyId" => indexed(Attr::AccessKeyId),
             "EventCategory" => indexed(Attr::EventCategory),
-            other => Err(format!("unknown lookup attribute {other:?}; expected one of {}", ATTRIBUTE_KEYS.join(", "))),
+            other => Err(format!(
+                "unknown lookup attribute {other:?}; expected one of {}",
+                ATTRIBUTE_KEYS.join(", ")
+            )),
         }
     }
 
@@ -81,9 +94,19 @@ impl LookupQuery {
     /// Everything that defines the result set (not the page size or position): a token
     /// issued for one query is refused for another.
     pub fn canonical(&self) -> String {
-        let mut attrs: Vec<String> = self.attributes.iter().map(LookupAttribute::canonical).collect();
+        let mut attrs: Vec<String> = self
+            .attributes
+            .iter()
+            .map(LookupAttribute::canonical)
+            .collect();
         attrs.sort();
-        format!("{}|{:?}|{:?}|{}", self.account, self.start_ms, self.end_ms, attrs.join("\u{1f}"))
+        format!(
+            "{}|{:?}|{:?}|{}",
+            self.account,
+            self.start_ms,
+            self.end_ms,
+            attrs.join("\u{1f}")
+        )
     }
 }
 
@@ -98,7 +121,9 @@ fn driving(attrs: &[(Attr, String)]) -> Option<usize> {
         Attr::EventSource,
         Attr::EventCategory,
     ];
-    ORDER.iter().find_map(|want| attrs.iter().position(|(a, _)| a == want))
+    ORDER
+        .iter()
+        .find_map(|want| attrs.iter().position(|(a, _)| a == want))
 }
 
 impl History {
@@ -124,11 +149,17 @@ impl History {
         }
         let start = q.start_ms.unwrap_or(i64::MIN);
         let mut end = q.end_ms.unwrap_or(i64::MAX);
-        let mut after = q.after.unwrap_or(Position { t: i64::MAX, s: i64::MAX });
+        let mut after = q.after.unwrap_or(Position {
+            t: i64::MAX,
+            s: i64::MAX,
+        });
         if after.t < end {
             end = after.t;
         } else {
-            after = Position { t: end, s: i64::MAX };
+            after = Position {
+                t: end,
+                s: i64::MAX,
+            };
         }
         if start > end {
             return Ok(LookupPage::default());
@@ -145,7 +176,13 @@ impl History {
                         |r| Ok((r.get::<_, u32>(0)?, r.get::<_, i64>(1)?)),
                     )
                     .map(Some)
-                    .or_else(|e| if e == rusqlite::Error::QueryReturnedNoRows { Ok(None) } else { Err(e) })?;
+                    .or_else(|e| {
+                        if e == rusqlite::Error::QueryReturnedNoRows {
+                            Ok(None)
+                        } else {
+                            Err(e)
+                        }
+                    })?;
                 match found {
                     Some((day, seq)) => {
                         seq_filter = Some(seq);
@@ -155,18 +192,41 @@ impl History {
                 }
             } else {
                 let lo = if start == i64::MIN { 0 } else { day_at(start) };
-                let hi = if end == i64::MAX { u32::MAX } else { day_at(end) };
-                let mut st = c.prepare_cached("SELECT day FROM partitions WHERE day >= ?1 AND day <= ?2 ORDER BY day DESC")?;
-                st.query_map([lo, hi], |r| r.get(0))?.collect::<Result<_, _>>()?
+                let hi = if end == i64::MAX {
+                    u32::MAX
+                } else {
+                    day_at(end)
+                };
+                let mut st = c.prepare_cached(
+                    "SELECT day FROM partitions WHERE day >= ?1 AND day <= ?2 ORDER BY day DESC",
+                )?;
+                st.query_map([lo, hi], |r| r.get(0))?
+                    .collect::<Result<_, _>>()?
             };
             for day in days {
                 if rows.len() >= want {
                     break;
                 }
-                let (sql, params) = day_query(day, q.account, &indexed, read_only, seq_filter, start, end, after, want - rows.len());
+                let (sql, params) = day_query(
+                    day,
+                    q.account,
+                    &indexed,
+                    read_only,
+                    seq_filter,
+                    start,
+                    end,
+                    after,
+                    want - rows.len(),
+                );
                 let mut st = c.prepare(&sql)?;
                 let found = st.query_map(rusqlite::params_from_iter(params), |r| {
-                    Ok((Position { s: r.get(0)?, t: r.get(1)? }, r.get::<_, Vec<u8>>(2)?))
+                    Ok((
+                        Position {
+                            s: r.get(0)?,
+                            t: r.get(1)?,
+                        },
+                        r.get::<_, Vec<u8>>(2)?,
+                    ))
                 })?;
                 for row in found {
                     rows.push(row?);
@@ -180,8 +240,16 @@ impl History {
             page.next = rows.last().map(|(p, _)| *p);
         }
         for (_, blob) in rows {
-            let bytes = zstd::decode_all(&blob[..]).map_err(|e| StoreError::Db(mamori_core::db::DbError::Sql(rusqlite::Error::ToSqlConversionFailure(Box::new(e)))))?;
-            let text = String::from_utf8(bytes).map_err(|e| StoreError::Db(mamori_core::db::DbError::Sql(rusqlite::Error::Utf8Error(e.utf8_error()))))?;
+            let bytes = zstd::decode_all(&blob[..]).map_err(|e| {
+                StoreError::Db(mamori_core::db::DbError::Sql(
+                    rusqlite::Error::ToSqlConversionFailure(Box::new(e)),
+                ))
+            })?;
+            let text = String::from_utf8(bytes).map_err(|e| {
+                StoreError::Db(mamori_core::db::DbError::Sql(rusqlite::Error::Utf8Error(
+                    e.utf8_error(),
+                )))
+            })?;
             page.events.push(text);
         }
         Ok(page)
@@ -189,7 +257,9 @@ impl History {
 }
 
 fn day_at(ms: i64) -> u32 {
-    chrono::DateTime::from_timestamp_millis(ms).map(day_of).unwrap_or(if ms < 0 { 0 } else { u32::MAX })
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(day_of)
+        .unwrap_or(if ms < 0 { 0 } else { u32::MAX })
 }
 
 /// Builds the query for one day partition.
@@ -206,8 +276,18 @@ fn day_query(
     limit: usize,
 ) -> (String, Vec<Sql>) {
     let (e, a) = (events_table(day), attrs_table(day));
-    let mut params: Vec<Sql> = vec![Sql::Integer(account), Sql::Integer(start), Sql::Integer(end), Sql::Integer(after.t), Sql::Integer(after.s)];
-    let drive = if seq.is_none() { driving(indexed) } else { None };
+    let mut params: Vec<Sql> = vec![
+        Sql::Integer(account),
+        Sql::Integer(start),
+        Sql::Integer(end),
+        Sql::Integer(after.t),
+        Sql::Integer(after.s),
+    ];
+    let drive = if seq.is_none() {
+        driving(indexed)
+    } else {
+        None
+    };
     let mut sql = match drive {
         Some(i) => {
             params.push(Sql::Integer(indexed[i].0.code()));
@@ -242,7 +322,11 @@ fn day_query(
             " AND EXISTS (SELECT 1 FROM {a} x WHERE x.account = ?1 AND x.key = ?{k} AND x.value = ?{v} AND x.time_ms = e.time_ms AND x.seq = e.seq)"
         ));
     }
-    let order = if drive.is_some() { "d.time_ms DESC, d.seq DESC" } else { "e.time_ms DESC, e.seq DESC" };
+    let order = if drive.is_some() {
+        "d.time_ms DESC, d.seq DESC"
+    } else {
+        "e.time_ms DESC, e.seq DESC"
+    };
     params.push(Sql::Integer(limit as i64));
     sql.push_str(&format!(" ORDER BY {order} LIMIT ?{}", params.len()));
     (sql, params)

@@ -54,8 +54,15 @@ pub struct RetainReport {
 type AppendReply = oneshot::Sender<Result<Vec<Outcome>, StoreError>>;
 
 enum Command {
-    Append { account: i64, events: Vec<Prepared>, reply: AppendReply },
-    Retain { oldest_day: u32, reply: oneshot::Sender<Result<RetainReport, StoreError>> },
+    Append {
+        account: i64,
+        events: Vec<Prepared>,
+        reply: AppendReply,
+    },
+    Retain {
+        oldest_day: u32,
+        reply: oneshot::Sender<Result<RetainReport, StoreError>>,
+    },
 }
 
 /// Settings of the history store.
@@ -106,8 +113,12 @@ const GROUP_EVENTS: usize = 50_000;
 impl History {
     /// Opens (creating if needed) `trail.db` in `dir` and starts the writer thread.
     pub fn open(dir: &Path, options: HistoryOptions) -> Result<Arc<Self>, StoreError> {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| StoreError::Db(DbError::Open { path: dir.display().to_string(), source: rusqlite::Error::InvalidPath(format!("{e}").into()) }))?;
+        std::fs::create_dir_all(dir).map_err(|e| {
+            StoreError::Db(DbError::Open {
+                path: dir.display().to_string(),
+                source: rusqlite::Error::InvalidPath(format!("{e}").into()),
+            })
+        })?;
         let path = dir.join("trail.db");
         let mut conn = db::open(&path)?;
         db::migrate(&mut conn, &path, MIGRATIONS)?;
@@ -116,7 +127,12 @@ impl History {
         let writer = std::thread::Builder::new()
             .name("trail-writer".into())
             .spawn(move || Writer::new(conn).run(rx))
-            .map_err(|e| StoreError::Db(DbError::Open { path: "trail-writer thread".into(), source: rusqlite::Error::InvalidPath(format!("{e}").into()) }))?;
+            .map_err(|e| {
+                StoreError::Db(DbError::Open {
+                    path: "trail-writer thread".into(),
+                    source: rusqlite::Error::InvalidPath(format!("{e}").into()),
+                })
+            })?;
         Ok(Arc::new(Self {
             tx: Mutex::new(Some(tx)),
             writer: Mutex::new(Some(writer)),
@@ -136,36 +152,60 @@ impl History {
 
     /// The limits records are checked against now (the retention window moves with the clock).
     pub fn limits(&self) -> Limits {
-        Limits { max_event_bytes: self.options.max_event_bytes, oldest_day: self.oldest_day() }
+        Limits {
+            max_event_bytes: self.options.max_event_bytes,
+            oldest_day: self.oldest_day(),
+        }
     }
 
     pub fn oldest_day(&self) -> Option<u32> {
         if self.options.retention_days == 0 {
             return None;
         }
-        let oldest = Utc::now() - chrono::Duration::days(i64::from(self.options.retention_days) - 1);
+        let oldest =
+            Utc::now() - chrono::Duration::days(i64::from(self.options.retention_days) - 1);
         Some(crate::ingest::day_of(oldest))
     }
 
     fn send(&self, cmd: Command) -> Result<(), StoreError> {
         let guard = self.tx.lock().map_err(|_| StoreError::Closed)?;
-        guard.as_ref().ok_or(StoreError::Closed)?.send(cmd).map_err(|_| StoreError::Closed)
+        guard
+            .as_ref()
+            .ok_or(StoreError::Closed)?
+            .send(cmd)
+            .map_err(|_| StoreError::Closed)
     }
 
     /// Stores `events` for `account`; resolves once they are committed (durable).
-    pub fn append(&self, account: i64, events: Vec<Prepared>) -> Result<oneshot::Receiver<Result<Vec<Outcome>, StoreError>>, StoreError> {
+    pub fn append(
+        &self,
+        account: i64,
+        events: Vec<Prepared>,
+    ) -> Result<oneshot::Receiver<Result<Vec<Outcome>, StoreError>>, StoreError> {
         let (reply, rx) = oneshot::channel();
-        self.send(Command::Append { account, events, reply })?;
+        self.send(Command::Append {
+            account,
+            events,
+            reply,
+        })?;
         Ok(rx)
     }
 
-    pub async fn append_async(&self, account: i64, events: Vec<Prepared>) -> Result<Vec<Outcome>, StoreError> {
+    pub async fn append_async(
+        &self,
+        account: i64,
+        events: Vec<Prepared>,
+    ) -> Result<Vec<Outcome>, StoreError> {
         let rx = self.append(account, events)?;
         rx.await.map_err(|_| StoreError::Closed)?
     }
 
     /// For callers outside an async runtime (file import, benchmarks, self-audit).
-    pub fn append_blocking(&self, account: i64, events: Vec<Prepared>) -> Result<Vec<Outcome>, StoreError> {
+    pub fn append_blocking(
+        &self,
+        account: i64,
+        events: Vec<Prepared>,
+    ) -> Result<Vec<Outcome>, StoreError> {
         let rx = self.append(account, events)?;
         rx.blocking_recv().map_err(|_| StoreError::Closed)?
     }
@@ -183,7 +223,11 @@ impl History {
     /// Number of stored events (all accounts) and of day partitions.
     pub fn totals(&self) -> Result<(i64, i64), StoreError> {
         Ok(self.reads.with(|c| {
-            Ok(c.query_row("SELECT coalesce(sum(events), 0), count(*) FROM partitions", [], |r| Ok((r.get(0)?, r.get(1)?)))?)
+            Ok(c.query_row(
+                "SELECT coalesce(sum(events), 0), count(*) FROM partitions",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?)
         })?)
     }
 
@@ -226,7 +270,10 @@ struct Writer {
 
 impl Writer {
     fn new(conn: Connection) -> Self {
-        Self { conn, days: HashMap::new() }
+        Self {
+            conn,
+            days: HashMap::new(),
+        }
     }
 
     fn run(mut self, rx: Receiver<Command>) {
@@ -247,12 +294,20 @@ impl Writer {
                     }
                     let _ = reply.send(r);
                 }
-                Command::Append { account, events, reply } => {
+                Command::Append {
+                    account,
+                    events,
+                    reply,
+                } => {
                     let mut total = events.len();
                     let mut group = vec![(account, events, reply)];
                     while total < GROUP_EVENTS {
                         match rx.try_recv() {
-                            Ok(Command::Append { account, events, reply }) => {
+                            Ok(Command::Append {
+                                account,
+                                events,
+                                reply,
+                            }) => {
                                 total += events.len();
                                 group.push((account, events, reply));
                             }
@@ -273,7 +328,9 @@ impl Writer {
                             tracing::error!(error = %e, "event history commit failed; the batch was not stored");
                             self.days.clear();
                             for (_, _, reply) in group {
-                                let _ = reply.send(Err(StoreError::Db(DbError::Sql(rusqlite::Error::InvalidQuery))));
+                                let _ = reply.send(Err(StoreError::Db(DbError::Sql(
+                                    rusqlite::Error::InvalidQuery,
+                                ))));
                             }
                         }
                     }
@@ -284,7 +341,11 @@ impl Writer {
         let _ = self.conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);");
     }
 
-    fn ensure_day(tx: &Transaction<'_>, days: &mut HashMap<u32, DaySql>, day: u32) -> Result<(), rusqlite::Error> {
+    fn ensure_day(
+        tx: &Transaction<'_>,
+        days: &mut HashMap<u32, DaySql>,
+        day: u32,
+    ) -> Result<(), rusqlite::Error> {
         if days.contains_key(&day) {
             return Ok(());
         }
@@ -309,9 +370,16 @@ impl Writer {
         Ok(())
     }
 
-    fn append_group(&mut self, group: &[(i64, Vec<Prepared>, AppendReply)]) -> Result<Vec<Vec<Outcome>>, rusqlite::Error> {
+    fn append_group(
+        &mut self,
+        group: &[(i64, Vec<Prepared>, AppendReply)],
+    ) -> Result<Vec<Vec<Outcome>>, rusqlite::Error> {
         let tx = self.conn.transaction()?;
-        let mut seq: i64 = tx.query_row("SELECT value FROM counters WHERE name = 'next_seq'", [], |r| r.get(0))?;
+        let mut seq: i64 = tx.query_row(
+            "SELECT value FROM counters WHERE name = 'next_seq'",
+            [],
+            |r| r.get(0),
+        )?;
         let mut touched: HashMap<u32, (i64, i64, i64)> = HashMap::new();
         let mut all = Vec::with_capacity(group.len());
         for (account, events, _) in group {
@@ -354,7 +422,10 @@ impl Writer {
             )?
             .execute(params![day, min, max, n])?;
         }
-        tx.execute("UPDATE counters SET value = ?1 WHERE name = 'next_seq'", params![seq])?;
+        tx.execute(
+            "UPDATE counters SET value = ?1 WHERE name = 'next_seq'",
+            params![seq],
+        )?;
         tx.commit()?;
         Ok(all)
     }
@@ -363,12 +434,16 @@ impl Writer {
         let tx = self.conn.transaction()?;
         let mut report = RetainReport::default();
         let expired: Vec<(u32, i64)> = {
-            let mut st = tx.prepare("SELECT day, events FROM partitions WHERE day < ?1 ORDER BY day")?;
-            st.query_map([oldest_day], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?
+            let mut st =
+                tx.prepare("SELECT day, events FROM partitions WHERE day < ?1 ORDER BY day")?;
+            st.query_map([oldest_day], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<Result<_, _>>()?
         };
         // Tables may exist without a partitions row if a day was created and never committed into.
         let orphan_days: HashSet<u32> = {
-            let mut st = tx.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'events_%'")?;
+            let mut st = tx.prepare(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'events_%'",
+            )?;
             st.query_map([], |r| r.get::<_, String>(0))?
                 .filter_map(|n| n.ok()?.strip_prefix("events_")?.parse().ok())
                 .filter(|d| *d < oldest_day)
@@ -377,7 +452,11 @@ impl Writer {
         let mut days: HashSet<u32> = expired.iter().map(|(d, _)| *d).collect();
         days.extend(orphan_days);
         for day in &days {
-            tx.execute_batch(&format!("DROP TABLE IF EXISTS {}; DROP TABLE IF EXISTS {};", events_table(*day), attrs_table(*day)))?;
+            tx.execute_batch(&format!(
+                "DROP TABLE IF EXISTS {}; DROP TABLE IF EXISTS {};",
+                events_table(*day),
+                attrs_table(*day)
+            ))?;
             self.days.remove(day);
         }
         tx.execute("DELETE FROM partitions WHERE day < ?1", [oldest_day])?;
@@ -390,7 +469,8 @@ impl Writer {
             d
         };
         if !report.days_dropped.is_empty() {
-            self.conn.execute_batch("PRAGMA incremental_vacuum; PRAGMA wal_checkpoint(TRUNCATE);")?;
+            self.conn
+                .execute_batch("PRAGMA incremental_vacuum; PRAGMA wal_checkpoint(TRUNCATE);")?;
         }
         Ok(report)
     }

@@ -28,8 +28,17 @@ impl Server {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("mamori.toml"), config).unwrap();
         let (child, url) = spawn(dir.path());
-        let key = std::fs::read_to_string(dir.path().join("admin.key")).unwrap().trim().to_string();
-        Server { child, url, key, dir, http: reqwest::blocking::Client::new() }
+        let key = std::fs::read_to_string(dir.path().join("admin.key"))
+            .unwrap()
+            .trim()
+            .to_string();
+        Server {
+            child,
+            url,
+            key,
+            dir,
+            http: reqwest::blocking::Client::new(),
+        }
     }
 
     /// Starts again on the same data dir (after a kill or stop).
@@ -48,7 +57,12 @@ impl Server {
         let _ = self.child.wait();
     }
 
-    pub fn req(&self, method: reqwest::Method, path: &str, key: Option<&str>) -> reqwest::blocking::RequestBuilder {
+    pub fn req(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        key: Option<&str>,
+    ) -> reqwest::blocking::RequestBuilder {
         let mut r = self.http.request(method, format!("{}{path}", self.url));
         if let Some(k) = key {
             r = r.bearer_auth(k);
@@ -57,17 +71,38 @@ impl Server {
     }
 
     /// POST JSON as `key`; returns (status, body).
-    pub fn post(&self, path: &str, key: &str, body: impl Into<reqwest::blocking::Body>) -> (u16, Value) {
-        let resp = self.req(reqwest::Method::POST, path, Some(key)).body(body).send().unwrap();
+    pub fn post(
+        &self,
+        path: &str,
+        key: &str,
+        body: impl Into<reqwest::blocking::Body>,
+    ) -> (u16, Value) {
+        let resp = self
+            .req(reqwest::Method::POST, path, Some(key))
+            .body(body)
+            .send()
+            .unwrap();
         status_json(resp)
     }
 
     pub fn get(&self, path: &str, key: &str) -> (u16, Value) {
-        status_json(self.req(reqwest::Method::GET, path, Some(key)).send().unwrap())
+        status_json(
+            self.req(reqwest::Method::GET, path, Some(key))
+                .send()
+                .unwrap(),
+        )
     }
 
-    pub fn create_key(&self, as_key: &str, account: Option<&str>, name: &str, role: &str) -> String {
-        let mut r = self.req(reqwest::Method::POST, "/v1/org/keys", Some(as_key)).json(&json!({"name": name, "role": role}));
+    pub fn create_key(
+        &self,
+        as_key: &str,
+        account: Option<&str>,
+        name: &str,
+        role: &str,
+    ) -> String {
+        let mut r = self
+            .req(reqwest::Method::POST, "/v1/org/keys", Some(as_key))
+            .json(&json!({"name": name, "role": role}));
         if let Some(a) = account {
             r = r.header("x-mamori-account", a);
         }
@@ -77,7 +112,11 @@ impl Server {
     }
 
     pub fn create_account(&self, name: &str) -> String {
-        let (status, v) = self.post("/v1/org/accounts", &self.key.clone(), json!({"name": name}).to_string());
+        let (status, v) = self.post(
+            "/v1/org/accounts",
+            &self.key.clone(),
+            json!({"name": name}).to_string(),
+        );
         assert_eq!(status, 201, "{v}");
         v["id"].as_str().unwrap().to_string()
     }
@@ -112,7 +151,10 @@ impl Drop for Server {
 pub fn status_json(resp: reqwest::blocking::Response) -> (u16, Value) {
     let status = resp.status().as_u16();
     let text = resp.text().unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
 }
 
 fn spawn(dir: &Path) -> (Child, String) {
@@ -130,7 +172,10 @@ fn spawn(dir: &Path) -> (Child, String) {
         .unwrap();
     let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
     let url = loop {
-        let line = lines.next().expect("server exited before listening").unwrap();
+        let line = lines
+            .next()
+            .expect("server exited before listening")
+            .unwrap();
         if let Some(rest) = line.split("listening on ").nth(1) {
             break rest.split_whitespace().next().unwrap().to_string();
         }
@@ -140,7 +185,11 @@ fn spawn(dir: &Path) -> (Child, String) {
 }
 
 fn unsafe_kill(pid: u32, sig: i32) {
-    Command::new("kill").arg(format!("-{sig}")).arg(pid.to_string()).status().unwrap();
+    Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status()
+        .unwrap();
 }
 
 /// A minimal valid record.
