@@ -57,4 +57,17 @@ impl Caller {
     pub fn can(&self, needed: Role) -> bool {
         self.role >= needed
     }
+
+    /// Refuses (403) unless the key's role is at least `needed`.
+    pub fn require(&self, needed: Role) -> Result<(), crate::ApiError> {
+        if self.can(needed) {
+            return Ok(());
+        }
+        Err(crate::ApiError::forbidden(format!(
+            "this call needs a key with the {} role; the key {} is {}",
+            needed.as_str(),
+            self.key_id,
+            self.role.as_str()
+        )))
+    }
 }

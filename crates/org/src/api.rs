@@ -29,19 +29,6 @@ pub fn router(state: ApiState) -> Router {
         .with_state(state)
 }
 
-fn require(caller: &Caller, role: Role) -> Result<(), ApiError> {
-    if caller.can(role) {
-        Ok(())
-    } else {
-        Err(ApiError::forbidden(format!(
-            "this call needs a key with the {} role; the key {} is {}",
-            role.as_str(),
-            caller.key_id,
-            caller.role.as_str()
-        )))
-    }
-}
-
 pub fn org_error(e: OrgError) -> ApiError {
     match e {
         OrgError::Invalid(m) => ApiError::bad_request(m),
@@ -80,7 +67,7 @@ async fn list_accounts(
     State(s): State<ApiState>,
     Extension(caller): Extension<Caller>,
 ) -> Result<Response, ApiError> {
-    require(&caller, Role::Reader)?;
+    caller.require(Role::Reader)?;
     // The management account's admin sees the organization; everyone else sees their own account.
     let only = if is_management(&s, &caller).await?
         && caller.role == Role::Admin
@@ -108,7 +95,7 @@ async fn create_account(
     headers: HeaderMap,
     JsonBody(req): JsonBody<CreateAccount>,
 ) -> Result<Response, ApiError> {
-    require(&caller, Role::Admin)?;
+    caller.require(Role::Admin)?;
     if !is_management(&s, &caller).await? {
         return Err(ApiError::forbidden(
             "only the management account can create accounts",
@@ -132,7 +119,7 @@ async fn list_keys(
     State(s): State<ApiState>,
     Extension(caller): Extension<Caller>,
 ) -> Result<Response, ApiError> {
-    require(&caller, Role::Admin)?;
+    caller.require(Role::Admin)?;
     let org = s.org.clone();
     let account = caller.account;
     let keys = blocking(move || org.keys(account)).await?;
@@ -152,7 +139,7 @@ async fn create_key(
     headers: HeaderMap,
     JsonBody(req): JsonBody<CreateKey>,
 ) -> Result<Response, ApiError> {
-    require(&caller, Role::Admin)?;
+    caller.require(Role::Admin)?;
     let org = s.org.clone();
     let (account, name, role) = (caller.account, req.name.clone(), req.role);
     let (info, token) = blocking(move || org.create_key(account, &name, role)).await?;
@@ -177,7 +164,7 @@ async fn revoke_key(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    require(&caller, Role::Admin)?;
+    caller.require(Role::Admin)?;
     if id.len() > 64 {
         return Err(ApiError::new(ErrorCode::NotFound, "no such API key"));
     }

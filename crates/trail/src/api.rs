@@ -39,19 +39,6 @@ pub fn router(state: ApiState) -> Router {
         .with_state(state)
 }
 
-pub fn require(caller: &Caller, role: Role) -> Result<(), ApiError> {
-    if caller.can(role) {
-        Ok(())
-    } else {
-        Err(ApiError::forbidden(format!(
-            "this call needs a key with the {} role; the key {} is {}",
-            role.as_str(),
-            caller.key_id,
-            caller.role.as_str()
-        )))
-    }
-}
-
 fn store_error(e: StoreError) -> ApiError {
     ApiError::internal(e)
 }
@@ -135,7 +122,7 @@ async fn put_events(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    require(&caller, Role::Writer)?;
+    caller.require(Role::Writer)?;
     let bytes = read_body(&s.trail, &headers, body).await?;
     let report = ingest(&s.trail, caller.account.as_i64(), bytes).await?;
     Ok(Json(report).into_response())
@@ -148,7 +135,7 @@ async fn lookup_events(
     Extension(caller): Extension<Caller>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
-    require(&caller, Role::Reader)?;
+    caller.require(Role::Reader)?;
     let mut q = LookupQuery {
         account: caller.account.as_i64(),
         attributes: Vec::new(),
@@ -234,7 +221,7 @@ async fn create_channel(
     headers: HeaderMap,
     JsonBody(req): JsonBody<CreateChannel>,
 ) -> Result<Response, ApiError> {
-    require(&caller, Role::Admin)?;
+    caller.require(Role::Admin)?;
     channel::check_name(&req.name).map_err(ApiError::bad_request)?;
     let source = req.source.unwrap_or_else(|| req.name.clone());
     channel::check_source(&source).map_err(ApiError::bad_request)?;
@@ -266,7 +253,7 @@ async fn list_channels(
     State(s): State<ApiState>,
     Extension(caller): Extension<Caller>,
 ) -> Result<Response, ApiError> {
-    require(&caller, Role::Reader)?;
+    caller.require(Role::Reader)?;
     let trail = s.trail.clone();
     let list = tokio::task::spawn_blocking(move || trail.channels.list(caller.account.as_i64()))
         .await
@@ -297,7 +284,7 @@ async fn get_channel(
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    require(&caller, Role::Reader)?;
+    caller.require(Role::Reader)?;
     Ok(Json(find_channel(&s, &caller, id).await?).into_response())
 }
 
@@ -318,7 +305,7 @@ async fn put_channel_events(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    require(&caller, Role::Writer)?;
+    caller.require(Role::Writer)?;
     let ch = find_channel(&s, &caller, id).await?;
     let bytes = read_body(&s.trail, &headers, body).await?;
     let items = match serde_json::from_slice::<AuditEvents>(&bytes) {
