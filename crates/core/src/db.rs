@@ -28,6 +28,8 @@ pub enum DbError {
     },
     #[error(transparent)]
     Sql(#[from] rusqlite::Error),
+    #[error("stored data is damaged: {0}")]
+    Damaged(String),
 }
 
 /// Opens (creating if needed) a database file with the pragmas every mamori store uses:

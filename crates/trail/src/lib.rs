@@ -11,6 +11,7 @@ pub mod audit;
 pub mod body;
 pub mod channel;
 pub mod classify;
+pub mod codec;
 pub mod field;
 pub mod ingest;
 pub mod lookup;

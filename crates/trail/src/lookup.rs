@@ -1,11 +1,14 @@
 //! Lookup: CloudTrail's eight lookup attributes, AND-ed (CloudTrail allows one), a time window,
 //! newest first, and a position that stays valid while new events arrive.
 
-use rusqlite::types::Value as Sql;
+use std::collections::{HashMap, HashSet};
+
+use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
-use crate::ingest::{Attr, day_of};
-use crate::store::{History, StoreError, attrs_table, events_table};
+use crate::codec::{self, BLOCK_SLOTS};
+use crate::ingest::{Attr, Limits, day_of};
+use crate::store::{History, KEY_ALL, KEY_READ_ONLY, StoreError, blocks_table, find_id, postings_table};
 
 /// The attribute keys of CloudTrail's LookupEvents.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -110,224 +113,168 @@ impl LookupQuery {
     }
 }
 
-/// The attribute that drives the index scan: the one most likely to be selective.
-fn driving(attrs: &[(Attr, String)]) -> Option<usize> {
-    const ORDER: [Attr; 7] = [
-        Attr::AccessKeyId,
-        Attr::ResourceName,
-        Attr::Username,
-        Attr::EventName,
-        Attr::ResourceType,
-        Attr::EventSource,
-        Attr::EventCategory,
-    ];
-    ORDER
-        .iter()
-        .find_map(|want| attrs.iter().position(|(a, _)| a == want))
+impl LookupAttribute {
+    /// The posting-list key and value this attribute is found under (`None` for EventId).
+    fn posting(&self) -> Option<(i64, String)> {
+        match self {
+            LookupAttribute::EventId(_) => None,
+            LookupAttribute::ReadOnly(b) => Some((KEY_READ_ONLY, b.to_string())),
+            LookupAttribute::Indexed(a, v) => Some((a.code(), v.clone())),
+        }
+    }
+}
+
+/// The time window of a query, with the page position folded in.
+#[derive(Clone, Copy)]
+struct Window {
+    start: i64,
+    end: i64,
+    after: Position,
+}
+
+impl Window {
+    fn contains(&self, t: i64, s: i64) -> bool {
+        t >= self.start && t <= self.end && (t < self.after.t || (t == self.after.t && s < self.after.s))
+    }
 }
 
 impl History {
     pub fn lookup(&self, q: &LookupQuery) -> Result<LookupPage, StoreError> {
-        let mut event_ids = Vec::new();
-        let mut read_only = None;
-        let mut indexed = Vec::new();
+        let mut event_ids: Vec<&str> = Vec::new();
+        let mut keys: Vec<(i64, String)> = Vec::new();
         for a in &q.attributes {
             match a {
-                LookupAttribute::EventId(id) => event_ids.push(id.clone()),
-                LookupAttribute::ReadOnly(b) => {
-                    if read_only.is_some_and(|x| x != *b) {
-                        return Ok(LookupPage::default());
-                    }
-                    read_only = Some(*b);
-                }
-                LookupAttribute::Indexed(attr, v) => indexed.push((*attr, v.clone())),
+                LookupAttribute::EventId(id) => event_ids.push(id),
+                other => keys.extend(other.posting()),
             }
         }
+        keys.sort();
+        keys.dedup();
+        event_ids.sort_unstable();
         event_ids.dedup();
         if event_ids.len() > 1 {
             return Ok(LookupPage::default());
         }
-        let start = q.start_ms.unwrap_or(i64::MIN);
-        let mut end = q.end_ms.unwrap_or(i64::MAX);
-        let mut after = q.after.unwrap_or(Position {
-            t: i64::MAX,
-            s: i64::MAX,
-        });
-        if after.t < end {
-            end = after.t;
-        } else {
-            after = Position {
-                t: end,
-                s: i64::MAX,
-            };
-        }
-        if start > end {
+        let after = q.after.unwrap_or(Position { t: i64::MAX, s: i64::MAX });
+        let w = Window { start: q.start_ms.unwrap_or(i64::MIN), end: q.end_ms.unwrap_or(i64::MAX).min(after.t), after };
+        if w.start > w.end {
             return Ok(LookupPage::default());
         }
         let want = q.max_results + 1;
-        let mut rows: Vec<(Position, Vec<u8>)> = Vec::with_capacity(want);
         self.reads.with(|c| {
-            let mut seq_filter = None;
-            let days: Vec<u32> = if let Some(id) = event_ids.first() {
-                let found = c
-                    .query_row(
-                        "SELECT day, seq FROM event_ids WHERE account = ?1 AND event_id = ?2",
-                        rusqlite::params![q.account, id],
-                        |r| Ok((r.get::<_, u32>(0)?, r.get::<_, i64>(1)?)),
-                    )
-                    .map(Some)
-                    .or_else(|e| {
-                        if e == rusqlite::Error::QueryReturnedNoRows {
-                            Ok(None)
-                        } else {
-                            Err(e)
-                        }
-                    })?;
-                match found {
-                    Some((day, seq)) => {
-                        seq_filter = Some(seq);
-                        vec![day]
-                    }
-                    None => vec![],
+            let mut hits: Vec<(Position, u32)> = Vec::new();
+            if let Some(id) = event_ids.first() {
+                if let Some((day, seq)) = find_id(c, q.account, id)?
+                    && let Some(text) = fetch(c, q.account, day, seq, &mut HashMap::new())?
+                    && matches_record(&text, &keys, &w, seq)
+                {
+                    return Ok(LookupPage { events: vec![text], next: None });
                 }
-            } else {
-                let lo = if start == i64::MIN { 0 } else { day_at(start) };
-                let hi = if end == i64::MAX {
-                    u32::MAX
-                } else {
-                    day_at(end)
-                };
-                let mut st = c.prepare_cached(
-                    "SELECT day FROM partitions WHERE day >= ?1 AND day <= ?2 ORDER BY day DESC",
-                )?;
-                st.query_map([lo, hi], |r| r.get(0))?
-                    .collect::<Result<_, _>>()?
-            };
+                return Ok(LookupPage::default());
+            }
+            if keys.is_empty() {
+                keys.push((KEY_ALL, String::new()));
+            }
+            let lo = if w.start == i64::MIN { 0 } else { day_at(w.start) };
+            let hi = if w.end == i64::MAX { u32::MAX } else { day_at(w.end) };
+            let days: Vec<u32> = c
+                .prepare_cached("SELECT day FROM partitions WHERE day >= ?1 AND day <= ?2 ORDER BY day DESC")?
+                .query_map([lo, hi], |r| r.get(0))?
+                .collect::<Result<_, _>>()?;
             for day in days {
-                if rows.len() >= want {
+                let mut found = day_matches(c, q.account, day, &keys, &w)?;
+                found.sort_unstable_by(|a, b| b.cmp(a));
+                hits.extend(found.into_iter().map(|(t, s)| (Position { t, s }, day)));
+                if hits.len() >= want {
                     break;
                 }
-                let (sql, params) = day_query(
-                    day,
-                    q.account,
-                    &indexed,
-                    read_only,
-                    seq_filter,
-                    start,
-                    end,
-                    after,
-                    want - rows.len(),
-                );
-                let mut st = c.prepare(&sql)?;
-                let found = st.query_map(rusqlite::params_from_iter(params), |r| {
-                    Ok((
-                        Position {
-                            s: r.get(0)?,
-                            t: r.get(1)?,
-                        },
-                        r.get::<_, Vec<u8>>(2)?,
-                    ))
-                })?;
-                for row in found {
-                    rows.push(row?);
+            }
+            let mut page = LookupPage::default();
+            if hits.len() > q.max_results {
+                hits.truncate(q.max_results);
+                page.next = hits.last().map(|(p, _)| *p);
+            }
+            let mut blocks = HashMap::new();
+            for (p, day) in hits {
+                match fetch(c, q.account, day, p.s, &mut blocks)? {
+                    Some(text) => page.events.push(text),
+                    None => tracing::error!(day, seq = p.s, "an indexed event has no stored record"),
                 }
             }
-            Ok(())
-        })?;
-        let mut page = LookupPage::default();
-        if rows.len() > q.max_results {
-            rows.truncate(q.max_results);
-            page.next = rows.last().map(|(p, _)| *p);
-        }
-        for (_, blob) in rows {
-            let bytes = zstd::decode_all(&blob[..]).map_err(|e| {
-                StoreError::Db(mamori_core::db::DbError::Sql(
-                    rusqlite::Error::ToSqlConversionFailure(Box::new(e)),
-                ))
-            })?;
-            let text = String::from_utf8(bytes).map_err(|e| {
-                StoreError::Db(mamori_core::db::DbError::Sql(rusqlite::Error::Utf8Error(
-                    e.utf8_error(),
-                )))
-            })?;
-            page.events.push(text);
-        }
-        Ok(page)
+            Ok(page)
+        })
+        .map_err(|e| match e {
+            mamori_core::db::DbError::Damaged(what) => StoreError::Damaged(what),
+            other => StoreError::Db(other),
+        })
     }
+}
+
+fn damaged(what: String) -> mamori_core::db::DbError {
+    mamori_core::db::DbError::Damaged(what)
+}
+
+/// The (time, seq) of `day`'s events of `account` carrying every key, within the window.
+fn day_matches(c: &Connection, account: i64, day: u32, keys: &[(i64, String)], w: &Window) -> Result<Vec<(i64, i64)>, mamori_core::db::DbError> {
+    let mut lists: Vec<Vec<(i64, i64)>> = Vec::with_capacity(keys.len());
+    let mut st = c.prepare_cached(&format!(
+        "SELECT data FROM {} WHERE account = ?1 AND key = ?2 AND value = ?3 AND max_time >= ?4 AND min_time <= ?5",
+        postings_table(day)
+    ))?;
+    for (key, value) in keys {
+        let mut list = Vec::new();
+        let mut rows = st.query(params![account, key, value, w.start, w.end])?;
+        while let Some(row) = rows.next()? {
+            let data = row.get_ref(0)?.as_blob().map_err(|e| damaged(format!("posting list of day {day}: {e}")))?;
+            let ok = codec::decode_postings(data, |t, s| {
+                if w.contains(t, s) {
+                    list.push((t, s));
+                }
+            });
+            if !ok {
+                return Err(damaged(format!("posting list of day {day} is damaged")));
+            }
+        }
+        if list.is_empty() {
+            return Ok(Vec::new());
+        }
+        lists.push(list);
+    }
+    lists.sort_by_key(Vec::len);
+    let mut lists = lists.into_iter();
+    let driver = lists.next().unwrap_or_default();
+    let others: Vec<HashSet<i64>> = lists.map(|l| l.into_iter().map(|(_, s)| s).collect()).collect();
+    Ok(driver.into_iter().filter(|(_, s)| others.iter().all(|o| o.contains(s))).collect())
+}
+
+/// The exact bytes of the record at `seq`, reading each block once per query.
+fn fetch(c: &Connection, account: i64, day: u32, seq: i64, blocks: &mut HashMap<i64, Option<Vec<u8>>>) -> Result<Option<String>, mamori_core::db::DbError> {
+    let (block, slot) = (seq.div_euclid(BLOCK_SLOTS), seq.rem_euclid(BLOCK_SLOTS) as usize);
+    if !blocks.contains_key(&block) {
+        let data: Option<Vec<u8>> = c
+            .prepare_cached(&format!("SELECT data FROM {} WHERE block = ?1 AND account = ?2", blocks_table(day)))?
+            .query_row(params![block, account], |r| r.get(0))
+            .optional()?;
+        blocks.insert(block, data);
+    }
+    let Some(Some(data)) = blocks.get(&block) else { return Ok(None) };
+    let Some(frame) = codec::block_slot(data, slot) else { return Ok(None) };
+    let bytes = zstd::decode_all(frame).map_err(|e| damaged(format!("record {seq} of day {day}: {e}")))?;
+    String::from_utf8(bytes).map(Some).map_err(|e| damaged(format!("record {seq} of day {day}: {e}")))
+}
+
+/// Whether a record found by EventId also satisfies the other filters.
+fn matches_record(text: &str, keys: &[(i64, String)], w: &Window, seq: i64) -> bool {
+    let Ok(record) = serde_json::from_str::<crate::Record>(text) else { return false };
+    let Ok(p) = crate::ingest::index(&record, &Limits { max_event_bytes: usize::MAX, oldest_day: None }) else { return false };
+    w.contains(p.time_ms, seq)
+        && keys.iter().all(|(k, v)| match *k {
+            KEY_READ_ONLY => p.read_only.map(|b| b.to_string()).as_deref() == Some(v.as_str()),
+            KEY_ALL => true,
+            code => p.attrs.iter().any(|(a, x)| a.code() == code && x == v),
+        })
 }
 
 fn day_at(ms: i64) -> u32 {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(day_of)
-        .unwrap_or(if ms < 0 { 0 } else { u32::MAX })
-}
-
-/// Builds the query for one day partition.
-#[allow(clippy::too_many_arguments)]
-fn day_query(
-    day: u32,
-    account: i64,
-    indexed: &[(Attr, String)],
-    read_only: Option<bool>,
-    seq: Option<i64>,
-    start: i64,
-    end: i64,
-    after: Position,
-    limit: usize,
-) -> (String, Vec<Sql>) {
-    let (e, a) = (events_table(day), attrs_table(day));
-    let mut params: Vec<Sql> = vec![
-        Sql::Integer(account),
-        Sql::Integer(start),
-        Sql::Integer(end),
-        Sql::Integer(after.t),
-        Sql::Integer(after.s),
-    ];
-    let drive = if seq.is_none() {
-        driving(indexed)
-    } else {
-        None
-    };
-    let mut sql = match drive {
-        Some(i) => {
-            params.push(Sql::Integer(indexed[i].0.code()));
-            params.push(Sql::Text(indexed[i].1.clone()));
-            format!(
-                "SELECT e.seq, e.time_ms, e.record FROM {a} d CROSS JOIN {e} e ON e.seq = d.seq
-                 WHERE d.account = ?1 AND d.key = ?6 AND d.value = ?7 AND d.time_ms >= ?2 AND d.time_ms <= ?3
-                   AND (d.time_ms < ?4 OR (d.time_ms = ?4 AND d.seq < ?5))"
-            )
-        }
-        None => "SELECT e.seq, e.time_ms, e.record FROM {e} e
-                 WHERE e.account = ?1 AND e.time_ms >= ?2 AND e.time_ms <= ?3
-                   AND (e.time_ms < ?4 OR (e.time_ms = ?4 AND e.seq < ?5))"
-            .replace("{e}", &e),
-    };
-    if let Some(s) = seq {
-        params.push(Sql::Integer(s));
-        sql.push_str(&format!(" AND e.seq = ?{}", params.len()));
-    }
-    if let Some(ro) = read_only {
-        params.push(Sql::Integer(ro as i64));
-        sql.push_str(&format!(" AND e.read_only = ?{}", params.len()));
-    }
-    for (i, (attr, value)) in indexed.iter().enumerate() {
-        if Some(i) == drive {
-            continue;
-        }
-        params.push(Sql::Integer(attr.code()));
-        params.push(Sql::Text(value.clone()));
-        let (k, v) = (params.len() - 1, params.len());
-        sql.push_str(&format!(
-            " AND EXISTS (SELECT 1 FROM {a} x WHERE x.account = ?1 AND x.key = ?{k} AND x.value = ?{v} AND x.time_ms = e.time_ms AND x.seq = e.seq)"
-        ));
-    }
-    let order = if drive.is_some() {
-        "d.time_ms DESC, d.seq DESC"
-    } else {
-        "e.time_ms DESC, e.seq DESC"
-    };
-    params.push(Sql::Integer(limit as i64));
-    sql.push_str(&format!(" ORDER BY {order} LIMIT ?{}", params.len()));
-    (sql, params)
+    chrono::DateTime::from_timestamp_millis(ms).map(day_of).unwrap_or(if ms < 0 { 0 } else { u32::MAX })
 }

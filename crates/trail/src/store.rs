@@ -1,16 +1,22 @@
-//! The event history: SQLite (WAL), one table pair per UTC day of eventTime.
+//! The event history: SQLite (WAL), partitioned by UTC day of eventTime.
 //!
-//! - `events_YYYYMMDD(seq, account, time_ms, read_only, category, record)`: the record's exact
-//!   bytes, zstd-compressed; `seq` is a global, gap-free-per-commit sequence that downstream
-//!   consumers (delivery, detection) follow with a committed cursor.
-//! - `attrs_YYYYMMDD(account, key, value, time_ms, seq)`: one row per lookup attribute value,
-//!   clustered so that "attribute = value, newest first" is one index range scan.
-//! - `event_ids(account, event_id) → (day, seq)`: deduplication and EventId lookups.
+//! The writer does about one random B-tree insert per event; everything else is per block or
+//! per commit:
+//! - `blocks_YYYYMMDD(block, account, data)`: up to 64 records of one account and day, each
+//!   record's exact bytes as its own zstd frame ([`crate::codec`]). An event's `seq` is
+//!   `block * 64 + slot`: global, increasing in commit order — the order downstream consumers
+//!   (delivery, detection) follow with a committed cursor.
+//! - `postings_YYYYMMDD(account, key, value, max_time, first_seq, min_time, n, data)`: for each
+//!   lookup attribute value (and "all events") seen in one commit, the sorted (eventTime, seq)
+//!   pairs that carry it. A lookup reads the posting lists of its attributes, intersects them,
+//!   and decompresses only the records it returns.
+//! - `event_ids(h → account, event_id, day, seq)`: deduplication on (account, eventID) and
+//!   EventId lookups, keyed by a 64-bit SHA-256 prefix; a prefix collision between different ids
+//!   goes to `event_id_collisions`, so deduplication stays exact.
 //!
-//! Retention drops whole days (`DROP TABLE`) and then `incremental_vacuum` gives the pages
-//! back to the file system. One writer thread owns the write connection and commits groups of
-//! requests together (group commit); a request is answered only after its commit, so an
-//! acknowledged event survives a crash of the process.
+//! Retention drops whole days (`DROP TABLE`), forgets their ids, and steps `incremental_vacuum`
+//! so the pages go back to the file system. A request is answered only after its commit
+//! (`synchronous=FULL`), so an acknowledged event survives a crash of the process.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -20,9 +26,11 @@ use std::thread::JoinHandle;
 
 use chrono::Utc;
 use mamori_core::db::{self, DbError, ReadPool};
-use rusqlite::{Connection, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use sha2::{Digest, Sha256};
 use tokio::sync::oneshot;
 
+use crate::codec::{self, BLOCK_SLOTS};
 use crate::ingest::{Limits, Prepared};
 
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +39,8 @@ pub enum StoreError {
     Db(#[from] DbError),
     #[error("the event history's writer has stopped; see the server log")]
     Closed,
+    #[error("stored data is damaged: {0}")]
+    Damaged(String),
 }
 
 impl From<rusqlite::Error> for StoreError {
@@ -54,15 +64,8 @@ pub struct RetainReport {
 type AppendReply = oneshot::Sender<Result<Vec<Outcome>, StoreError>>;
 
 enum Command {
-    Append {
-        account: i64,
-        events: Vec<Prepared>,
-        reply: AppendReply,
-    },
-    Retain {
-        oldest_day: u32,
-        reply: oneshot::Sender<Result<RetainReport, StoreError>>,
-    },
+    Append { account: i64, events: Vec<Prepared>, reply: AppendReply },
+    Retain { oldest_day: u32, reply: oneshot::Sender<Result<RetainReport, StoreError>> },
 }
 
 /// Settings of the history store.
@@ -82,13 +85,19 @@ pub struct History {
 
 const MIGRATIONS: &[&str] = &["
 CREATE TABLE event_ids (
+    h        INTEGER PRIMARY KEY,
+    account  INTEGER NOT NULL,
+    event_id TEXT NOT NULL,
+    day      INTEGER NOT NULL,
+    seq      INTEGER NOT NULL
+);
+CREATE TABLE event_id_collisions (
     account  INTEGER NOT NULL,
     event_id TEXT NOT NULL,
     day      INTEGER NOT NULL,
     seq      INTEGER NOT NULL,
     PRIMARY KEY (account, event_id)
 ) WITHOUT ROWID;
-CREATE INDEX event_ids_day ON event_ids(day);
 CREATE TABLE partitions (
     day     INTEGER PRIMARY KEY,
     min_seq INTEGER NOT NULL,
@@ -96,7 +105,7 @@ CREATE TABLE partitions (
     events  INTEGER NOT NULL
 );
 CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
-INSERT INTO counters VALUES ('next_seq', 1);
+INSERT INTO counters VALUES ('next_block', 1);
 CREATE TABLE channels (
     id         TEXT PRIMARY KEY,
     account    INTEGER NOT NULL,
@@ -108,38 +117,40 @@ CREATE TABLE channels (
 "];
 
 /// Most events committed in one transaction when requests are grouped.
-const GROUP_EVENTS: usize = 50_000;
+const GROUP_EVENTS: usize = 100_000;
+
+/// Posting-list key of "every event" (time-only lookups).
+pub(crate) const KEY_ALL: i64 = 0;
+/// Posting-list key of ReadOnly (value "true" / "false").
+pub(crate) const KEY_READ_ONLY: i64 = 8;
+
+/// The dedup key of (account, eventID): the first 8 bytes of SHA-256 over both.
+pub(crate) fn id_hash(account: i64, event_id: &str) -> i64 {
+    let mut h = Sha256::new();
+    h.update(account.to_le_bytes());
+    h.update(event_id.as_bytes());
+    let d = h.finalize();
+    i64::from_le_bytes([d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]])
+}
+
+fn io_error(what: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Db(DbError::Open { path: what.to_string(), source: rusqlite::Error::InvalidPath(e.to_string().into()) })
+}
 
 impl History {
     /// Opens (creating if needed) `trail.db` in `dir` and starts the writer thread.
     pub fn open(dir: &Path, options: HistoryOptions) -> Result<Arc<Self>, StoreError> {
-        std::fs::create_dir_all(dir).map_err(|e| {
-            StoreError::Db(DbError::Open {
-                path: dir.display().to_string(),
-                source: rusqlite::Error::InvalidPath(format!("{e}").into()),
-            })
-        })?;
+        std::fs::create_dir_all(dir).map_err(|e| io_error(&dir.display().to_string(), e))?;
         let path = dir.join("trail.db");
         let mut conn = db::open(&path)?;
         db::migrate(&mut conn, &path, MIGRATIONS)?;
         conn.set_prepared_statement_cache_capacity(128);
-        let (tx, rx) = sync_channel::<Command>(256);
+        let (tx, rx) = sync_channel::<Command>(64);
         let writer = std::thread::Builder::new()
             .name("trail-writer".into())
-            .spawn(move || Writer::new(conn).run(rx))
-            .map_err(|e| {
-                StoreError::Db(DbError::Open {
-                    path: "trail-writer thread".into(),
-                    source: rusqlite::Error::InvalidPath(format!("{e}").into()),
-                })
-            })?;
-        Ok(Arc::new(Self {
-            tx: Mutex::new(Some(tx)),
-            writer: Mutex::new(Some(writer)),
-            reads: ReadPool::new(&path),
-            path,
-            options,
-        }))
+            .spawn(move || Writer { conn, days: HashSet::new() }.run(rx))
+            .map_err(|e| io_error("trail-writer thread", e))?;
+        Ok(Arc::new(Self { tx: Mutex::new(Some(tx)), writer: Mutex::new(Some(writer)), reads: ReadPool::new(&path), path, options }))
     }
 
     pub fn path(&self) -> &Path {
@@ -250,32 +261,24 @@ impl Drop for History {
     }
 }
 
-pub(crate) fn events_table(day: u32) -> String {
-    format!("events_{day:08}")
+pub(crate) fn blocks_table(day: u32) -> String {
+    format!("blocks_{day:08}")
 }
 
-pub(crate) fn attrs_table(day: u32) -> String {
-    format!("attrs_{day:08}")
-}
-
-struct DaySql {
-    insert_event: String,
-    insert_attr: String,
+pub(crate) fn postings_table(day: u32) -> String {
+    format!("postings_{day:08}")
 }
 
 struct Writer {
     conn: Connection,
-    days: HashMap<u32, DaySql>,
+    /// Days whose tables exist.
+    days: HashSet<u32>,
 }
 
-impl Writer {
-    fn new(conn: Connection) -> Self {
-        Self {
-            conn,
-            days: HashMap::new(),
-        }
-    }
+/// Posting lists being built for one commit: (account, day) → (key, value) → pairs.
+type Postings<'a> = HashMap<(i64, u32), HashMap<(i64, &'a str), Vec<(i64, i64)>>>;
 
+impl Writer {
     fn run(mut self, rx: Receiver<Command>) {
         let mut held: Option<Command> = None;
         loop {
@@ -294,20 +297,12 @@ impl Writer {
                     }
                     let _ = reply.send(r);
                 }
-                Command::Append {
-                    account,
-                    events,
-                    reply,
-                } => {
+                Command::Append { account, events, reply } => {
                     let mut total = events.len();
                     let mut group = vec![(account, events, reply)];
                     while total < GROUP_EVENTS {
                         match rx.try_recv() {
-                            Ok(Command::Append {
-                                account,
-                                events,
-                                reply,
-                            }) => {
+                            Ok(Command::Append { account, events, reply }) => {
                                 total += events.len();
                                 group.push((account, events, reply));
                             }
@@ -328,9 +323,7 @@ impl Writer {
                             tracing::error!(error = %e, "event history commit failed; the batch was not stored");
                             self.days.clear();
                             for (_, _, reply) in group {
-                                let _ = reply.send(Err(StoreError::Db(DbError::Sql(
-                                    rusqlite::Error::InvalidQuery,
-                                ))));
+                                let _ = reply.send(Err(StoreError::Damaged(format!("commit failed: {e}"))));
                             }
                         }
                     }
@@ -341,79 +334,108 @@ impl Writer {
         let _ = self.conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);");
     }
 
-    fn ensure_day(
-        tx: &Transaction<'_>,
-        days: &mut HashMap<u32, DaySql>,
-        day: u32,
-    ) -> Result<(), rusqlite::Error> {
-        if days.contains_key(&day) {
+    fn ensure_day(tx: &Transaction<'_>, days: &mut HashSet<u32>, day: u32) -> Result<(), rusqlite::Error> {
+        if days.contains(&day) {
             return Ok(());
         }
-        let (e, a) = (events_table(day), attrs_table(day));
+        let (b, p) = (blocks_table(day), postings_table(day));
         tx.execute_batch(&format!(
-            "CREATE TABLE IF NOT EXISTS {e} (
-                 seq INTEGER PRIMARY KEY, account INTEGER NOT NULL, time_ms INTEGER NOT NULL,
-                 read_only INTEGER, category TEXT NOT NULL, record BLOB NOT NULL);
-             CREATE INDEX IF NOT EXISTS {e}_time ON {e}(account, time_ms);
-             CREATE TABLE IF NOT EXISTS {a} (
+            "CREATE TABLE IF NOT EXISTS {b} (block INTEGER PRIMARY KEY, account INTEGER NOT NULL, data BLOB NOT NULL);
+             CREATE TABLE IF NOT EXISTS {p} (
                  account INTEGER NOT NULL, key INTEGER NOT NULL, value TEXT NOT NULL,
-                 time_ms INTEGER NOT NULL, seq INTEGER NOT NULL,
-                 PRIMARY KEY (account, key, value, time_ms, seq)) WITHOUT ROWID;"
+                 max_time INTEGER NOT NULL, first_seq INTEGER NOT NULL, min_time INTEGER NOT NULL,
+                 n INTEGER NOT NULL, data BLOB NOT NULL,
+                 PRIMARY KEY (account, key, value, max_time, first_seq)) WITHOUT ROWID;"
         ))?;
-        days.insert(
-            day,
-            DaySql {
-                insert_event: format!("INSERT INTO {e} (seq, account, time_ms, read_only, category, record) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"),
-                insert_attr: format!("INSERT OR IGNORE INTO {a} (account, key, value, time_ms, seq) VALUES (?1, ?2, ?3, ?4, ?5)"),
-            },
-        );
+        days.insert(day);
         Ok(())
     }
 
-    fn append_group(
-        &mut self,
-        group: &[(i64, Vec<Prepared>, AppendReply)],
-    ) -> Result<Vec<Vec<Outcome>>, rusqlite::Error> {
+    /// Records (account, eventID) → (day, seq); `false` when it was already there.
+    fn claim_id(tx: &Transaction<'_>, account: i64, event_id: &str, day: u32, seq: i64) -> Result<bool, rusqlite::Error> {
+        let h = id_hash(account, event_id);
+        let inserted = tx
+            .prepare_cached("INSERT OR IGNORE INTO event_ids (h, account, event_id, day, seq) VALUES (?1, ?2, ?3, ?4, ?5)")?
+            .execute(params![h, account, event_id, day, seq])?;
+        if inserted == 1 {
+            return Ok(true);
+        }
+        let same: bool = tx
+            .prepare_cached("SELECT account = ?2 AND event_id = ?3 FROM event_ids WHERE h = ?1")?
+            .query_row(params![h, account, event_id], |r| r.get(0))?;
+        if same {
+            return Ok(false);
+        }
+        // Two different ids share a 64-bit prefix: keep deduplication exact.
+        let inserted = tx
+            .prepare_cached("INSERT OR IGNORE INTO event_id_collisions (account, event_id, day, seq) VALUES (?1, ?2, ?3, ?4)")?
+            .execute(params![account, event_id, day, seq])?;
+        Ok(inserted == 1)
+    }
+
+    fn append_group(&mut self, group: &[(i64, Vec<Prepared>, AppendReply)]) -> Result<Vec<Vec<Outcome>>, rusqlite::Error> {
         let tx = self.conn.transaction()?;
-        let mut seq: i64 = tx.query_row(
-            "SELECT value FROM counters WHERE name = 'next_seq'",
-            [],
-            |r| r.get(0),
-        )?;
+        let mut next_block: i64 = tx.query_row("SELECT value FROM counters WHERE name = 'next_block'", [], |r| r.get(0))?;
+        let mut postings: Postings<'_> = HashMap::new();
         let mut touched: HashMap<u32, (i64, i64, i64)> = HashMap::new();
         let mut all = Vec::with_capacity(group.len());
         for (account, events, _) in group {
-            let mut outcomes = Vec::with_capacity(events.len());
-            for p in events {
-                Self::ensure_day(&tx, &mut self.days, p.day)?;
-                let inserted = tx
-                    .prepare_cached("INSERT OR IGNORE INTO event_ids (account, event_id, day, seq) VALUES (?1, ?2, ?3, ?4)")?
-                    .execute(params![account, p.event_id, p.day, seq])?;
-                if inserted == 0 {
-                    outcomes.push(Outcome::Duplicate);
-                    continue;
+            let account = *account;
+            let mut outcomes = vec![Outcome::Duplicate; events.len()];
+            // Blocks hold one day each, in eventTime order.
+            let mut order: Vec<usize> = (0..events.len()).collect();
+            order.sort_by_key(|&i| (events[i].day, events[i].time_ms, i));
+            for run in order.chunk_by(|&a, &b| events[a].day == events[b].day) {
+                let day = events[run[0]].day;
+                Self::ensure_day(&tx, &mut self.days, day)?;
+                let day_postings = postings.entry((account, day)).or_default();
+                for chunk in run.chunks(BLOCK_SLOTS as usize) {
+                    let block = next_block;
+                    next_block += 1;
+                    let mut slots: Vec<Option<&[u8]>> = vec![None; chunk.len()];
+                    for (slot, &i) in chunk.iter().enumerate() {
+                        let p = &events[i];
+                        let seq = block * BLOCK_SLOTS + slot as i64;
+                        if !Self::claim_id(&tx, account, &p.event_id, day, seq)? {
+                            continue;
+                        }
+                        outcomes[i] = Outcome::Accepted { seq };
+                        slots[slot] = Some(&p.blob);
+                        let pair = (p.time_ms, seq);
+                        day_postings.entry((KEY_ALL, "")).or_default().push(pair);
+                        if let Some(ro) = p.read_only {
+                            day_postings.entry((KEY_READ_ONLY, if ro { "true" } else { "false" })).or_default().push(pair);
+                        }
+                        for (attr, value) in &p.attrs {
+                            day_postings.entry((attr.code(), value.as_str())).or_default().push(pair);
+                        }
+                        let t = touched.entry(day).or_insert((seq, seq, 0));
+                        t.0 = t.0.min(seq);
+                        t.1 = t.1.max(seq);
+                        t.2 += 1;
+                    }
+                    if slots.iter().any(Option::is_some) {
+                        tx.prepare_cached(&format!("INSERT INTO {} (block, account, data) VALUES (?1, ?2, ?3)", blocks_table(day)))?
+                            .execute(params![block, account, codec::encode_block(&slots)])?;
+                    }
                 }
-                let sql = &self.days[&p.day];
-                tx.prepare_cached(&sql.insert_event)?.execute(params![
-                    seq,
-                    account,
-                    p.time_ms,
-                    p.read_only,
-                    p.category.as_str(),
-                    p.blob
-                ])?;
-                let mut insert_attr = tx.prepare_cached(&sql.insert_attr)?;
-                for (attr, value) in &p.attrs {
-                    insert_attr.execute(params![account, attr.code(), value, p.time_ms, seq])?;
-                }
-                let t = touched.entry(p.day).or_insert((seq, seq, 0));
-                t.0 = t.0.min(seq);
-                t.1 = t.1.max(seq);
-                t.2 += 1;
-                outcomes.push(Outcome::Accepted { seq });
-                seq += 1;
             }
             all.push(outcomes);
+        }
+        for ((account, day), lists) in postings {
+            let mut insert = tx.prepare_cached(&format!(
+                "INSERT INTO {} (account, key, value, max_time, first_seq, min_time, n, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                postings_table(day)
+            ))?;
+            for ((key, value), mut pairs) in lists {
+                if pairs.is_empty() {
+                    continue;
+                }
+                pairs.sort_unstable();
+                let (min_time, max_time) = (pairs[0].0, pairs[pairs.len() - 1].0);
+                let first_seq = pairs.iter().map(|p| p.1).min().unwrap_or(0);
+                insert.execute(params![account, key, value, max_time, first_seq, min_time, pairs.len() as i64, codec::encode_postings(&pairs)])?;
+            }
         }
         for (day, (min, max, n)) in touched {
             tx.prepare_cached(
@@ -422,10 +444,7 @@ impl Writer {
             )?
             .execute(params![day, min, max, n])?;
         }
-        tx.execute(
-            "UPDATE counters SET value = ?1 WHERE name = 'next_seq'",
-            params![seq],
-        )?;
+        tx.execute("UPDATE counters SET value = ?1 WHERE name = 'next_block'", params![next_block])?;
         tx.commit()?;
         Ok(all)
     }
@@ -434,33 +453,28 @@ impl Writer {
         let tx = self.conn.transaction()?;
         let mut report = RetainReport::default();
         let expired: Vec<(u32, i64)> = {
-            let mut st =
-                tx.prepare("SELECT day, events FROM partitions WHERE day < ?1 ORDER BY day")?;
-            st.query_map([oldest_day], |r| Ok((r.get(0)?, r.get(1)?)))?
-                .collect::<Result<_, _>>()?
+            let mut st = tx.prepare("SELECT day, events FROM partitions WHERE day < ?1 ORDER BY day")?;
+            st.query_map([oldest_day], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?
         };
         // Tables may exist without a partitions row if a day was created and never committed into.
         let orphan_days: HashSet<u32> = {
-            let mut st = tx.prepare(
-                "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'events_%'",
-            )?;
+            let mut st = tx.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'blocks_%'")?;
             st.query_map([], |r| r.get::<_, String>(0))?
-                .filter_map(|n| n.ok()?.strip_prefix("events_")?.parse().ok())
+                .filter_map(|n| n.ok()?.strip_prefix("blocks_")?.parse().ok())
                 .filter(|d| *d < oldest_day)
                 .collect()
         };
         let mut days: HashSet<u32> = expired.iter().map(|(d, _)| *d).collect();
         days.extend(orphan_days);
         for day in &days {
-            tx.execute_batch(&format!(
-                "DROP TABLE IF EXISTS {}; DROP TABLE IF EXISTS {};",
-                events_table(*day),
-                attrs_table(*day)
-            ))?;
+            tx.execute_batch(&format!("DROP TABLE IF EXISTS {}; DROP TABLE IF EXISTS {};", blocks_table(*day), postings_table(*day)))?;
             self.days.remove(day);
         }
-        tx.execute("DELETE FROM partitions WHERE day < ?1", [oldest_day])?;
-        tx.execute("DELETE FROM event_ids WHERE day < ?1", [oldest_day])?;
+        if !days.is_empty() {
+            tx.execute("DELETE FROM partitions WHERE day < ?1", [oldest_day])?;
+            tx.execute("DELETE FROM event_ids WHERE day < ?1", [oldest_day])?;
+            tx.execute("DELETE FROM event_id_collisions WHERE day < ?1", [oldest_day])?;
+        }
         tx.commit()?;
         report.events_dropped = expired.iter().map(|(_, n)| n).sum();
         report.days_dropped = {
@@ -475,11 +489,25 @@ impl Writer {
             while rows.next()?.is_some() {}
             drop(rows);
             drop(st);
-            self.conn
-                .execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")?;
+            self.conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")?;
         }
         Ok(report)
     }
+}
+
+/// Where (account, eventID) is stored: (day, seq).
+pub(crate) fn find_id(c: &Connection, account: i64, event_id: &str) -> Result<Option<(u32, i64)>, rusqlite::Error> {
+    let h = id_hash(account, event_id);
+    let main: Option<(u32, i64)> = c
+        .prepare_cached("SELECT day, seq FROM event_ids WHERE h = ?1 AND account = ?2 AND event_id = ?3")?
+        .query_row(params![h, account, event_id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    if main.is_some() {
+        return Ok(main);
+    }
+    c.prepare_cached("SELECT day, seq FROM event_id_collisions WHERE account = ?1 AND event_id = ?2")?
+        .query_row(params![account, event_id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()
 }
 
 #[cfg(test)]
