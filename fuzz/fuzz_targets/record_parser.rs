@@ -5,17 +5,19 @@
 
 use libfuzzer_sys::fuzz_target;
 use mamori_trail::body;
-use mamori_trail::ingest::{Limits, prepare};
+use mamori_trail::codec;
+use mamori_trail::ingest::Limits;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(bytes) = body::decompress_capped(data, 1 << 20) else { return };
     let Ok(raws) = body::split_records(&bytes) else { return };
     let limits = Limits { max_event_bytes: 256 * 1024, oldest_day: None };
-    let Ok(mut z) = zstd::bulk::Compressor::new(1) else { return };
-    for raw in raws {
-        if let Ok(p) = prepare(raw, &limits, &mut z) {
-            let back = zstd::decode_all(&p.blob[..]).expect("stored record decompresses");
-            assert_eq!(back, raw.get().as_bytes());
+    let mut batch = mamori_trail::PreparedBatch::new(&raws, &limits);
+    let store = batch.take_store_batch();
+    for block in &store.blocks {
+        let decoded = zstd::decode_all(&block.data[..]).expect("a block decompresses");
+        for (slot, _) in block.members.iter().enumerate() {
+            assert!(codec::block_slot(&decoded, slot).is_some(), "every slot keeps its record");
         }
     }
 });

@@ -168,7 +168,7 @@ async fn import_file(target: Arc<Target>, path: PathBuf) -> anyhow::Result<FileS
                 let bytes = read_file(&p)?;
                 let raws = body::split_records(&bytes).map_err(|e| e.to_string())?;
                 let mut batch = mamori_trail::PreparedBatch::new(&raws, &t.history.limits());
-                let events = batch.take_events();
+                let events = batch.take_store_batch();
                 Ok((batch, events))
             })
             .await?;
@@ -176,7 +176,7 @@ async fn import_file(target: Arc<Target>, path: PathBuf) -> anyhow::Result<FileS
                 Ok(x) => x,
                 Err(e) => return Ok(FileSummary::failed(&path, e)),
             };
-            let outcomes = if events.is_empty() {
+            let outcomes = if events.events.is_empty() {
                 Vec::new()
             } else {
                 trail.history.append_async(*account, events).await?

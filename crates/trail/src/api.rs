@@ -103,8 +103,8 @@ async fn ingest(
     })
     .await
     .map_err(ApiError::internal)??;
-    let events = batch.take_events();
-    let outcomes = if events.is_empty() {
+    let events = batch.take_store_batch();
+    let outcomes = if events.events.is_empty() {
         Vec::new()
     } else {
         trail

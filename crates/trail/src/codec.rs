@@ -1,9 +1,9 @@
 //! Byte layouts of the history's two blob kinds.
 //!
-//! - A **block** holds up to [`BLOCK_SLOTS`] records of one account and day, each its own zstd
-//!   frame (so a lookup decompresses only the records it returns): `u16 slot count`, then one
-//!   little-endian `u32` end offset per slot (an empty slot repeats the previous offset: a
-//!   duplicate left a hole), then the frames.
+//! - A **block** holds up to [`BLOCK_SLOTS`] records of one day, compressed together as one zstd
+//!   frame (similar records compress several times better together than apart). Inside the
+//!   frame: `u16 slot count`, one little-endian `u32` end offset per slot, then the records' exact
+//!   bytes. A slot whose event turned out to be a duplicate stays in the block but is not indexed.
 //! - A **posting list** is the (eventTime ms, seq) pairs of the events of one commit that carry
 //!   one attribute value, sorted ascending, as varint deltas (time unsigned, seq zigzag).
 

@@ -47,8 +47,39 @@ pub struct Prepared {
     pub read_only: Option<bool>,
     pub category: Category,
     pub attrs: Vec<(Attr, String)>,
-    /// zstd of the record's exact bytes.
-    pub blob: Vec<u8>,
+}
+
+/// Up to [`crate::codec::BLOCK_SLOTS`] records of one day, in eventTime order, compressed together.
+#[derive(Clone, Debug)]
+pub struct PreparedBlock {
+    pub day: u32,
+    /// Index into [`StoreBatch::events`] of the record in each slot.
+    pub members: Vec<usize>,
+    /// zstd of [`crate::codec::encode_block`] over the records' exact bytes.
+    pub data: Vec<u8>,
+}
+
+/// What the store receives for one request or file.
+#[derive(Clone, Debug, Default)]
+pub struct StoreBatch {
+    pub events: Vec<Prepared>,
+    pub blocks: Vec<PreparedBlock>,
+}
+
+/// Groups validated records into day blocks (eventTime order) and compresses each block.
+/// `texts[i]` is the exact text of `events[i]`.
+pub fn build_blocks(events: &[Prepared], texts: &[&str], zstd: &mut zstd::bulk::Compressor<'_>) -> Result<Vec<PreparedBlock>, String> {
+    let mut order: Vec<usize> = (0..events.len()).collect();
+    order.sort_by_key(|&i| (events[i].day, events[i].time_ms, i));
+    let mut blocks = Vec::new();
+    for run in order.chunk_by(|&a, &b| events[a].day == events[b].day) {
+        for chunk in run.chunks(crate::codec::BLOCK_SLOTS as usize) {
+            let slots: Vec<Option<&[u8]>> = chunk.iter().map(|&i| Some(texts[i].as_bytes())).collect();
+            let data = zstd.compress(&crate::codec::encode_block(&slots)).map_err(|e| format!("cannot compress records: {e}"))?;
+            blocks.push(PreparedBlock { day: events[chunk[0]].day, members: chunk.to_vec(), data });
+        }
+    }
+    Ok(blocks)
 }
 
 /// Longest eventID accepted (CloudTrail's are 36-character GUIDs).
@@ -58,11 +89,7 @@ const MAX_ATTR_VALUE: usize = 2048;
 
 /// Validates one raw record and prepares it for the store. The error is the reason shown to the
 /// sender, naming the field.
-pub fn prepare(
-    raw: &RawValue,
-    limits: &Limits,
-    zstd: &mut zstd::bulk::Compressor<'_>,
-) -> Result<Prepared, String> {
+pub fn prepare(raw: &RawValue, limits: &Limits) -> Result<Prepared, String> {
     let text = raw.get();
     if text.len() > limits.max_event_bytes {
         return Err(format!(
@@ -76,11 +103,7 @@ pub fn prepare(
     }
     let record: Record = serde_json::from_str(text)
         .map_err(|e| format!("record does not match the CloudTrail record schema: {e}"))?;
-    let mut prepared = index(&record, limits)?;
-    prepared.blob = zstd
-        .compress(text.as_bytes())
-        .map_err(|e| format!("cannot compress record: {e}"))?;
-    Ok(prepared)
+    index(&record, limits)
 }
 
 /// Derives everything the store indexes from a typed record (no compression).
@@ -163,7 +186,6 @@ pub fn index(record: &Record, limits: &Limits) -> Result<Prepared, String> {
         read_only: record.read_only.get().and_then(|f| f.value()),
         category,
         attrs,
-        blob: Vec::new(),
     })
 }
 
@@ -253,8 +275,7 @@ mod tests {
 
     fn prep(json: &str) -> Result<Prepared, String> {
         let raw: Box<RawValue> = serde_json::from_str(json).unwrap();
-        let mut z = zstd::bulk::Compressor::new(1).unwrap();
-        prepare(&raw, &limits(), &mut z)
+        prepare(&raw, &limits())
     }
 
     #[test]
@@ -331,16 +352,7 @@ mod tests {
     fn retention_window_is_enforced_at_the_door() {
         let raw: Box<RawValue> =
             serde_json::from_str(r#"{"eventTime":"2020-01-01T00:00:00Z","eventSource":"s","eventName":"n","eventID":"e"}"#).unwrap();
-        let mut z = zstd::bulk::Compressor::new(1).unwrap();
-        let err = prepare(
-            &raw,
-            &Limits {
-                max_event_bytes: 1 << 20,
-                oldest_day: Some(20260101),
-            },
-            &mut z,
-        )
-        .unwrap_err();
+        let err = prepare(&raw, &Limits { max_event_bytes: 1 << 20, oldest_day: Some(20260101) }).unwrap_err();
         assert!(err.contains("retention"), "{err}");
     }
 }

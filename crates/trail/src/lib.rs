@@ -24,7 +24,7 @@ use std::sync::Arc;
 
 use serde_json::value::RawValue;
 
-use crate::ingest::{EventResult, IngestReport, Limits, Prepared, Status};
+use crate::ingest::{EventResult, IngestReport, Limits, Status, StoreBatch};
 use crate::store::{History, HistoryOptions, Outcome, StoreError};
 
 pub use model::Record;
@@ -68,60 +68,55 @@ pub struct PreparedBatch {
     report: IngestReport,
     /// Index in `report.results` of each prepared event, in store order.
     slots: Vec<usize>,
-    events: Vec<Prepared>,
+    batch: StoreBatch,
 }
 
 impl PreparedBatch {
-    /// Validates and compresses every record (CPU work: call from a blocking thread).
+    /// Validates every record and compresses them in day blocks (CPU work: call from a
+    /// blocking thread).
     pub fn new(raws: &[&RawValue], limits: &Limits) -> Self {
-        ZSTD.with(|cell| {
-            let mut cell = cell.borrow_mut();
-            let mut z = cell.take().or_else(|| zstd::bulk::Compressor::new(1).ok());
-            let mut report = IngestReport {
-                results: Vec::with_capacity(raws.len()),
-                ..Default::default()
-            };
-            let mut slots = Vec::with_capacity(raws.len());
-            let mut events = Vec::with_capacity(raws.len());
-            for (index, raw) in raws.iter().enumerate() {
-                let result = match z.as_mut() {
-                    Some(z) => ingest::prepare(raw, limits, z),
-                    None => Err("cannot start the zstd compressor".to_string()),
-                };
-                match result {
-                    Ok(p) => {
-                        slots.push(report.results.len());
-                        report.results.push(EventResult {
-                            index,
-                            id: None,
-                            event_id: Some(p.event_id.clone()),
-                            status: Status::Accepted,
-                            reason: None,
-                        });
-                        events.push(p);
-                    }
-                    Err(reason) => {
-                        let event_id = event_id_hint(raw);
-                        report.results.push(EventResult {
-                            index,
-                            id: None,
-                            event_id,
-                            status: Status::Rejected,
-                            reason: Some(reason),
-                        });
-                    }
+        let mut report = IngestReport { results: Vec::with_capacity(raws.len()), ..Default::default() };
+        let mut slots = Vec::with_capacity(raws.len());
+        let mut events = Vec::with_capacity(raws.len());
+        let mut texts = Vec::with_capacity(raws.len());
+        for (index, raw) in raws.iter().enumerate() {
+            match ingest::prepare(raw, limits) {
+                Ok(p) => {
+                    slots.push(report.results.len());
+                    report.results.push(EventResult { index, id: None, event_id: Some(p.event_id.clone()), status: Status::Accepted, reason: None });
+                    events.push(p);
+                    texts.push(raw.get());
+                }
+                Err(reason) => {
+                    report.results.push(EventResult { index, id: None, event_id: event_id_hint(raw), status: Status::Rejected, reason: Some(reason) });
                 }
             }
-            *cell = z;
-            Self {
-                report,
-                slots,
-                events,
+        }
+        let blocks = ZSTD.with(|cell| {
+            let mut cell = cell.borrow_mut();
+            if cell.is_none() {
+                *cell = zstd::bulk::Compressor::new(ZSTD_LEVEL).ok();
             }
-        })
+            match cell.as_mut() {
+                Some(z) => ingest::build_blocks(&events, &texts, z),
+                None => Err("cannot start the zstd compressor".to_string()),
+            }
+        });
+        let blocks = match blocks {
+            Ok(b) => b,
+            Err(reason) => {
+                for &slot in &slots {
+                    report.results[slot].status = Status::Rejected;
+                    report.results[slot].reason = Some(reason.clone());
+                }
+                slots.clear();
+                events.clear();
+                Vec::new()
+            }
+        };
+        Self { report, slots, batch: StoreBatch { events, blocks } }
     }
 
-    /// Marks an item rejected before it reached [`PreparedBatch::new`] (channel wrapping).
     pub fn len(&self) -> usize {
         self.report.results.len()
     }
@@ -130,8 +125,9 @@ impl PreparedBatch {
         self.report.results.is_empty()
     }
 
-    pub fn take_events(&mut self) -> Vec<Prepared> {
-        std::mem::take(&mut self.events)
+    /// The part the store needs; call once.
+    pub fn take_store_batch(&mut self) -> StoreBatch {
+        std::mem::take(&mut self.batch)
     }
 
     /// Fills in the store's outcomes and tallies the report.
@@ -146,15 +142,15 @@ impl PreparedBatch {
         for r in results {
             report.push(r);
         }
-        metrics::counter!("mamori_trail_events_total", "outcome" => "accepted")
-            .increment(report.accepted as u64);
-        metrics::counter!("mamori_trail_events_total", "outcome" => "duplicate")
-            .increment(report.duplicate as u64);
-        metrics::counter!("mamori_trail_events_total", "outcome" => "rejected")
-            .increment(report.rejected as u64);
+        metrics::counter!("mamori_trail_events_total", "outcome" => "accepted").increment(report.accepted as u64);
+        metrics::counter!("mamori_trail_events_total", "outcome" => "duplicate").increment(report.duplicate as u64);
+        metrics::counter!("mamori_trail_events_total", "outcome" => "rejected").increment(report.rejected as u64);
         report
     }
 }
+
+/// zstd level for history blocks: level 1 keeps ingest fast; whole blocks still compress well.
+const ZSTD_LEVEL: i32 = 1;
 
 /// The eventID of a record that failed validation, when one can be read, to help the sender.
 fn event_id_hint(raw: &RawValue) -> Option<String> {
@@ -176,11 +172,11 @@ pub fn ingest_blocking(
     raws: &[&RawValue],
 ) -> Result<IngestReport, StoreError> {
     let mut batch = PreparedBatch::new(raws, &history.limits());
-    let events = batch.take_events();
-    let outcomes = if events.is_empty() {
+    let store = batch.take_store_batch();
+    let outcomes = if store.events.is_empty() {
         Vec::new()
     } else {
-        history.append_blocking(account, events)?
+        history.append_blocking(account, store)?
     };
     Ok(batch.finish(&outcomes))
 }

@@ -247,7 +247,7 @@ fn day_matches(c: &Connection, account: i64, day: u32, keys: &[(i64, String)], w
     Ok(driver.into_iter().filter(|(_, s)| others.iter().all(|o| o.contains(s))).collect())
 }
 
-/// The exact bytes of the record at `seq`, reading each block once per query.
+/// The exact bytes of the record at `seq`, decompressing each block once per query.
 fn fetch(c: &Connection, account: i64, day: u32, seq: i64, blocks: &mut HashMap<i64, Option<Vec<u8>>>) -> Result<Option<String>, mamori_core::db::DbError> {
     let (block, slot) = (seq.div_euclid(BLOCK_SLOTS), seq.rem_euclid(BLOCK_SLOTS) as usize);
     if !blocks.contains_key(&block) {
@@ -255,12 +255,12 @@ fn fetch(c: &Connection, account: i64, day: u32, seq: i64, blocks: &mut HashMap<
             .prepare_cached(&format!("SELECT data FROM {} WHERE block = ?1 AND account = ?2", blocks_table(day)))?
             .query_row(params![block, account], |r| r.get(0))
             .optional()?;
-        blocks.insert(block, data);
+        let decoded = data.map(|d| zstd::decode_all(&d[..])).transpose().map_err(|e| damaged(format!("block {block} of day {day}: {e}")))?;
+        blocks.insert(block, decoded);
     }
     let Some(Some(data)) = blocks.get(&block) else { return Ok(None) };
-    let Some(frame) = codec::block_slot(data, slot) else { return Ok(None) };
-    let bytes = zstd::decode_all(frame).map_err(|e| damaged(format!("record {seq} of day {day}: {e}")))?;
-    String::from_utf8(bytes).map(Some).map_err(|e| damaged(format!("record {seq} of day {day}: {e}")))
+    let Some(bytes) = codec::block_slot(data, slot) else { return Ok(None) };
+    String::from_utf8(bytes.to_vec()).map(Some).map_err(|e| damaged(format!("record {seq} of day {day}: {e}")))
 }
 
 /// Whether a record found by EventId also satisfies the other filters.

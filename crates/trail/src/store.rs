@@ -31,7 +31,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::oneshot;
 
 use crate::codec::{self, BLOCK_SLOTS};
-use crate::ingest::{Limits, Prepared};
+use crate::ingest::{Limits, StoreBatch};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -64,7 +64,7 @@ pub struct RetainReport {
 type AppendReply = oneshot::Sender<Result<Vec<Outcome>, StoreError>>;
 
 enum Command {
-    Append { account: i64, events: Vec<Prepared>, reply: AppendReply },
+    Append { account: i64, batch: StoreBatch, reply: AppendReply },
     Retain { oldest_day: u32, reply: oneshot::Sender<Result<RetainReport, StoreError>> },
 }
 
@@ -187,16 +187,16 @@ impl History {
             .map_err(|_| StoreError::Closed)
     }
 
-    /// Stores `events` for `account`; resolves once they are committed (durable).
+    /// Stores `batch` for `account`; resolves once they are committed (durable).
     pub fn append(
         &self,
         account: i64,
-        events: Vec<Prepared>,
+        batch: StoreBatch,
     ) -> Result<oneshot::Receiver<Result<Vec<Outcome>, StoreError>>, StoreError> {
         let (reply, rx) = oneshot::channel();
         self.send(Command::Append {
             account,
-            events,
+            batch,
             reply,
         })?;
         Ok(rx)
@@ -205,9 +205,9 @@ impl History {
     pub async fn append_async(
         &self,
         account: i64,
-        events: Vec<Prepared>,
+        batch: StoreBatch,
     ) -> Result<Vec<Outcome>, StoreError> {
-        let rx = self.append(account, events)?;
+        let rx = self.append(account, batch)?;
         rx.await.map_err(|_| StoreError::Closed)?
     }
 
@@ -215,9 +215,9 @@ impl History {
     pub fn append_blocking(
         &self,
         account: i64,
-        events: Vec<Prepared>,
+        batch: StoreBatch,
     ) -> Result<Vec<Outcome>, StoreError> {
-        let rx = self.append(account, events)?;
+        let rx = self.append(account, batch)?;
         rx.blocking_recv().map_err(|_| StoreError::Closed)?
     }
 
@@ -297,14 +297,14 @@ impl Writer {
                     }
                     let _ = reply.send(r);
                 }
-                Command::Append { account, events, reply } => {
-                    let mut total = events.len();
-                    let mut group = vec![(account, events, reply)];
+                Command::Append { account, batch, reply } => {
+                    let mut total = batch.events.len();
+                    let mut group = vec![(account, batch, reply)];
                     while total < GROUP_EVENTS {
                         match rx.try_recv() {
-                            Ok(Command::Append { account, events, reply }) => {
-                                total += events.len();
-                                group.push((account, events, reply));
+                            Ok(Command::Append { account, batch, reply }) => {
+                                total += batch.events.len();
+                                group.push((account, batch, reply));
                             }
                             Ok(other) => {
                                 held = Some(other);
@@ -373,51 +373,48 @@ impl Writer {
         Ok(inserted == 1)
     }
 
-    fn append_group(&mut self, group: &[(i64, Vec<Prepared>, AppendReply)]) -> Result<Vec<Vec<Outcome>>, rusqlite::Error> {
+    fn append_group(&mut self, group: &[(i64, StoreBatch, AppendReply)]) -> Result<Vec<Vec<Outcome>>, rusqlite::Error> {
         let tx = self.conn.transaction()?;
         let mut next_block: i64 = tx.query_row("SELECT value FROM counters WHERE name = 'next_block'", [], |r| r.get(0))?;
         let mut postings: Postings<'_> = HashMap::new();
         let mut touched: HashMap<u32, (i64, i64, i64)> = HashMap::new();
         let mut all = Vec::with_capacity(group.len());
-        for (account, events, _) in group {
+        for (account, batch, _) in group {
             let account = *account;
-            let mut outcomes = vec![Outcome::Duplicate; events.len()];
-            // Blocks hold one day each, in eventTime order.
-            let mut order: Vec<usize> = (0..events.len()).collect();
-            order.sort_by_key(|&i| (events[i].day, events[i].time_ms, i));
-            for run in order.chunk_by(|&a, &b| events[a].day == events[b].day) {
-                let day = events[run[0]].day;
+            let mut outcomes = vec![Outcome::Duplicate; batch.events.len()];
+            for blk in &batch.blocks {
+                let day = blk.day;
                 Self::ensure_day(&tx, &mut self.days, day)?;
+                let block = next_block;
+                next_block += 1;
+                let mut stored = false;
                 let day_postings = postings.entry((account, day)).or_default();
-                for chunk in run.chunks(BLOCK_SLOTS as usize) {
-                    let block = next_block;
-                    next_block += 1;
-                    let mut slots: Vec<Option<&[u8]>> = vec![None; chunk.len()];
-                    for (slot, &i) in chunk.iter().enumerate() {
-                        let p = &events[i];
-                        let seq = block * BLOCK_SLOTS + slot as i64;
-                        if !Self::claim_id(&tx, account, &p.event_id, day, seq)? {
-                            continue;
-                        }
-                        outcomes[i] = Outcome::Accepted { seq };
-                        slots[slot] = Some(&p.blob);
-                        let pair = (p.time_ms, seq);
-                        day_postings.entry((KEY_ALL, "")).or_default().push(pair);
-                        if let Some(ro) = p.read_only {
-                            day_postings.entry((KEY_READ_ONLY, if ro { "true" } else { "false" })).or_default().push(pair);
-                        }
-                        for (attr, value) in &p.attrs {
-                            day_postings.entry((attr.code(), value.as_str())).or_default().push(pair);
-                        }
-                        let t = touched.entry(day).or_insert((seq, seq, 0));
-                        t.0 = t.0.min(seq);
-                        t.1 = t.1.max(seq);
-                        t.2 += 1;
+                for (slot, &i) in blk.members.iter().enumerate() {
+                    let p = &batch.events[i];
+                    let seq = block * BLOCK_SLOTS + slot as i64;
+                    if !Self::claim_id(&tx, account, &p.event_id, day, seq)? {
+                        continue;
                     }
-                    if slots.iter().any(Option::is_some) {
-                        tx.prepare_cached(&format!("INSERT INTO {} (block, account, data) VALUES (?1, ?2, ?3)", blocks_table(day)))?
-                            .execute(params![block, account, codec::encode_block(&slots)])?;
+                    stored = true;
+                    outcomes[i] = Outcome::Accepted { seq };
+                    let pair = (p.time_ms, seq);
+                    day_postings.entry((KEY_ALL, "")).or_default().push(pair);
+                    if let Some(ro) = p.read_only {
+                        day_postings.entry((KEY_READ_ONLY, if ro { "true" } else { "false" })).or_default().push(pair);
                     }
+                    for (attr, value) in &p.attrs {
+                        day_postings.entry((attr.code(), value.as_str())).or_default().push(pair);
+                    }
+                    let t = touched.entry(day).or_insert((seq, seq, 0));
+                    t.0 = t.0.min(seq);
+                    t.1 = t.1.max(seq);
+                    t.2 += 1;
+                }
+                // A block whose events were all duplicates is not kept; a partly duplicate one is
+                // kept whole, its duplicate slots unindexed.
+                if stored {
+                    tx.prepare_cached(&format!("INSERT INTO {} (block, account, data) VALUES (?1, ?2, ?3)", blocks_table(day)))?
+                        .execute(params![block, account, blk.data])?;
                 }
             }
             all.push(outcomes);
