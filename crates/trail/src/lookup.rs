@@ -163,8 +163,14 @@ impl History {
         let want = q.max_results + 1;
         self.reads.with(|c| {
             let mut hits: Vec<(Position, u32)> = Vec::new();
+            let lo = if w.start == i64::MIN { 0 } else { day_at(w.start) };
+            let hi = if w.end == i64::MAX { u32::MAX } else { day_at(w.end) };
+            let days: Vec<u32> = c
+                .prepare_cached("SELECT day FROM partitions WHERE day >= ?1 AND day <= ?2 ORDER BY day DESC")?
+                .query_map([lo, hi], |r| r.get(0))?
+                .collect::<Result<_, _>>()?;
             if let Some(id) = event_ids.first() {
-                if let Some((day, seq)) = find_id(c, q.account, id)?
+                if let Some((day, seq)) = find_id(c, q.account, id, &days)?
                     && let Some(text) = fetch(c, q.account, day, seq, &mut HashMap::new())?
                     && matches_record(&text, &keys, &w, seq)
                 {
@@ -175,12 +181,6 @@ impl History {
             if keys.is_empty() {
                 keys.push((KEY_ALL, String::new()));
             }
-            let lo = if w.start == i64::MIN { 0 } else { day_at(w.start) };
-            let hi = if w.end == i64::MAX { u32::MAX } else { day_at(w.end) };
-            let days: Vec<u32> = c
-                .prepare_cached("SELECT day FROM partitions WHERE day >= ?1 AND day <= ?2 ORDER BY day DESC")?
-                .query_map([lo, hi], |r| r.get(0))?
-                .collect::<Result<_, _>>()?;
             for day in days {
                 let mut found = day_matches(c, q.account, day, &keys, &w)?;
                 found.sort_unstable_by(|a, b| b.cmp(a));

@@ -10,9 +10,12 @@
 //!   lookup attribute value (and "all events") seen in one commit, the sorted (eventTime, seq)
 //!   pairs that carry it. A lookup reads the posting lists of its attributes, intersects them,
 //!   and decompresses only the records it returns.
-//! - `event_ids(h → account, event_id, day, seq)`: deduplication on (account, eventID) and
-//!   EventId lookups, keyed by a 64-bit SHA-256 prefix; a prefix collision between different ids
-//!   goes to `event_id_collisions`, so deduplication stays exact.
+//! - `ids_YYYYMMDD(h, h2 → seq)`: deduplication on (account, eventID) and EventId lookups, keyed
+//!   by the first 128 bits of SHA-256(account, eventID). Kept per day of eventTime: a duplicate
+//!   delivery carries the same record, hence the same eventTime and day, and a per-day table
+//!   stays small enough to live in the page cache, where one global table of tens of millions of
+//!   random keys would turn every insert into a disk read. (The same eventID with a different
+//!   day is a conflicting record, and both are kept as evidence.)
 //!
 //! Retention drops whole days (`DROP TABLE`), forgets their ids, and steps `incremental_vacuum`
 //! so the pages go back to the file system. A request is answered only after its commit
@@ -84,20 +87,6 @@ pub struct History {
 }
 
 const MIGRATIONS: &[&str] = &["
-CREATE TABLE event_ids (
-    h        INTEGER PRIMARY KEY,
-    account  INTEGER NOT NULL,
-    event_id TEXT NOT NULL,
-    day      INTEGER NOT NULL,
-    seq      INTEGER NOT NULL
-);
-CREATE TABLE event_id_collisions (
-    account  INTEGER NOT NULL,
-    event_id TEXT NOT NULL,
-    day      INTEGER NOT NULL,
-    seq      INTEGER NOT NULL,
-    PRIMARY KEY (account, event_id)
-) WITHOUT ROWID;
 CREATE TABLE partitions (
     day     INTEGER PRIMARY KEY,
     min_seq INTEGER NOT NULL,
@@ -124,13 +113,18 @@ pub(crate) const KEY_ALL: i64 = 0;
 /// Posting-list key of ReadOnly (value "true" / "false").
 pub(crate) const KEY_READ_ONLY: i64 = 8;
 
-/// The dedup key of (account, eventID): the first 8 bytes of SHA-256 over both.
-pub(crate) fn id_hash(account: i64, event_id: &str) -> i64 {
+/// The dedup key of (account, eventID): the first 128 bits of SHA-256 over both, as two i64.
+pub(crate) fn id_hash(account: i64, event_id: &str) -> (i64, i64) {
     let mut h = Sha256::new();
     h.update(account.to_le_bytes());
     h.update(event_id.as_bytes());
     let d = h.finalize();
-    i64::from_le_bytes([d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]])
+    let word = |i: usize| i64::from_le_bytes([d[i], d[i + 1], d[i + 2], d[i + 3], d[i + 4], d[i + 5], d[i + 6], d[i + 7]]);
+    (word(0), word(8))
+}
+
+pub(crate) fn ids_table(day: u32) -> String {
+    format!("ids_{day:08}")
 }
 
 fn io_error(what: &str, e: impl std::fmt::Display) -> StoreError {
@@ -338,9 +332,10 @@ impl Writer {
         if days.contains(&day) {
             return Ok(());
         }
-        let (b, p) = (blocks_table(day), postings_table(day));
+        let (b, p, i) = (blocks_table(day), postings_table(day), ids_table(day));
         tx.execute_batch(&format!(
             "CREATE TABLE IF NOT EXISTS {b} (block INTEGER PRIMARY KEY, account INTEGER NOT NULL, data BLOB NOT NULL);
+             CREATE TABLE IF NOT EXISTS {i} (h INTEGER NOT NULL, h2 INTEGER NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (h, h2)) WITHOUT ROWID;
              CREATE TABLE IF NOT EXISTS {p} (
                  account INTEGER NOT NULL, key INTEGER NOT NULL, value TEXT NOT NULL,
                  max_time INTEGER NOT NULL, first_seq INTEGER NOT NULL, min_time INTEGER NOT NULL,
@@ -351,25 +346,12 @@ impl Writer {
         Ok(())
     }
 
-    /// Records (account, eventID) → (day, seq); `false` when it was already there.
+    /// Records (account, eventID) → seq in its day; `false` when it was already there.
     fn claim_id(tx: &Transaction<'_>, account: i64, event_id: &str, day: u32, seq: i64) -> Result<bool, rusqlite::Error> {
-        let h = id_hash(account, event_id);
+        let (h, h2) = id_hash(account, event_id);
         let inserted = tx
-            .prepare_cached("INSERT OR IGNORE INTO event_ids (h, account, event_id, day, seq) VALUES (?1, ?2, ?3, ?4, ?5)")?
-            .execute(params![h, account, event_id, day, seq])?;
-        if inserted == 1 {
-            return Ok(true);
-        }
-        let same: bool = tx
-            .prepare_cached("SELECT account = ?2 AND event_id = ?3 FROM event_ids WHERE h = ?1")?
-            .query_row(params![h, account, event_id], |r| r.get(0))?;
-        if same {
-            return Ok(false);
-        }
-        // Two different ids share a 64-bit prefix: keep deduplication exact.
-        let inserted = tx
-            .prepare_cached("INSERT OR IGNORE INTO event_id_collisions (account, event_id, day, seq) VALUES (?1, ?2, ?3, ?4)")?
-            .execute(params![account, event_id, day, seq])?;
+            .prepare_cached(&format!("INSERT OR IGNORE INTO {} (h, h2, seq) VALUES (?1, ?2, ?3)", ids_table(day)))?
+            .execute(params![h, h2, seq])?;
         Ok(inserted == 1)
     }
 
@@ -464,13 +446,16 @@ impl Writer {
         let mut days: HashSet<u32> = expired.iter().map(|(d, _)| *d).collect();
         days.extend(orphan_days);
         for day in &days {
-            tx.execute_batch(&format!("DROP TABLE IF EXISTS {}; DROP TABLE IF EXISTS {};", blocks_table(*day), postings_table(*day)))?;
+            tx.execute_batch(&format!(
+                "DROP TABLE IF EXISTS {}; DROP TABLE IF EXISTS {}; DROP TABLE IF EXISTS {};",
+                blocks_table(*day),
+                postings_table(*day),
+                ids_table(*day)
+            ))?;
             self.days.remove(day);
         }
         if !days.is_empty() {
             tx.execute("DELETE FROM partitions WHERE day < ?1", [oldest_day])?;
-            tx.execute("DELETE FROM event_ids WHERE day < ?1", [oldest_day])?;
-            tx.execute("DELETE FROM event_id_collisions WHERE day < ?1", [oldest_day])?;
         }
         tx.commit()?;
         report.events_dropped = expired.iter().map(|(_, n)| n).sum();
@@ -492,19 +477,19 @@ impl Writer {
     }
 }
 
-/// Where (account, eventID) is stored: (day, seq).
-pub(crate) fn find_id(c: &Connection, account: i64, event_id: &str) -> Result<Option<(u32, i64)>, rusqlite::Error> {
-    let h = id_hash(account, event_id);
-    let main: Option<(u32, i64)> = c
-        .prepare_cached("SELECT day, seq FROM event_ids WHERE h = ?1 AND account = ?2 AND event_id = ?3")?
-        .query_row(params![h, account, event_id], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?;
-    if main.is_some() {
-        return Ok(main);
+/// Where (account, eventID) is stored among `days` (newest first): (day, seq).
+pub(crate) fn find_id(c: &Connection, account: i64, event_id: &str, days: &[u32]) -> Result<Option<(u32, i64)>, rusqlite::Error> {
+    let (h, h2) = id_hash(account, event_id);
+    for &day in days {
+        let seq: Option<i64> = c
+            .prepare_cached(&format!("SELECT seq FROM {} WHERE h = ?1 AND h2 = ?2", ids_table(day)))?
+            .query_row(params![h, h2], |r| r.get(0))
+            .optional()?;
+        if let Some(seq) = seq {
+            return Ok(Some((day, seq)));
+        }
     }
-    c.prepare_cached("SELECT day, seq FROM event_id_collisions WHERE account = ?1 AND event_id = ?2")?
-        .query_row(params![account, event_id], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()
+    Ok(None)
 }
 
 #[cfg(test)]
@@ -584,32 +569,25 @@ mod tests {
     }
 
     #[test]
-    fn duplicates_are_detected_within_a_batch_and_across_days() {
+    fn duplicates_are_detected_within_a_batch_and_across_requests() {
         let dir = tempfile::tempdir().unwrap();
-        let h = History::open(
-            dir.path(),
-            HistoryOptions {
-                retention_days: 0,
-                max_event_bytes: 1 << 20,
-            },
-        )
-        .unwrap();
+        let h = History::open(dir.path(), HistoryOptions { retention_days: 0, max_event_bytes: 1 << 20 }).unwrap();
         let mut raws = events("2026-01-01", 3, "d");
-        raws.extend(events("2026-01-02", 3, "d"));
+        raws.extend(events("2026-01-01", 3, "d"));
         let r = store(&h, &raws);
         assert_eq!((r.accepted, r.duplicate), (3, 3));
+        assert_eq!(store(&h, &events("2026-01-01", 3, "d")).duplicate, 3);
+        // The same eventID on another day is a different record, kept as evidence.
+        assert_eq!(store(&h, &events("2026-01-02", 1, "d")).accepted, 1);
+        // Another account's identical ids are its own.
+        let refs: Vec<Box<RawValue>> = events("2026-01-01", 3, "d");
+        let refs: Vec<&RawValue> = refs.iter().map(|r| r.as_ref()).collect();
+        assert_eq!(crate::ingest_blocking(&h, 8, &refs).unwrap().accepted, 3);
         // The writer survives a reopen with its sequence intact.
         drop(h);
-        let h = History::open(
-            dir.path(),
-            HistoryOptions {
-                retention_days: 0,
-                max_event_bytes: 1 << 20,
-            },
-        )
-        .unwrap();
+        let h = History::open(dir.path(), HistoryOptions { retention_days: 0, max_event_bytes: 1 << 20 }).unwrap();
         let r = store(&h, &events("2026-01-03", 2, "e"));
         assert_eq!(r.accepted, 2);
-        assert_eq!(h.totals().unwrap(), (5, 2));
+        assert_eq!(h.totals().unwrap(), (9, 3));
     }
 }
