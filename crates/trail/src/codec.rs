@@ -31,7 +31,9 @@ pub fn block_slot(block: &[u8], slot: usize) -> Option<&[u8]> {
     if slot >= n {
         return None;
     }
-    let end_at = |i: usize| -> Option<usize> { Some(u32::from_le_bytes(block.get(2 + 4 * i..6 + 4 * i)?.try_into().ok()?) as usize) };
+    let end_at = |i: usize| -> Option<usize> {
+        Some(u32::from_le_bytes(block.get(2 + 4 * i..6 + 4 * i)?.try_into().ok()?) as usize)
+    };
     let start = if slot == 0 { 0 } else { end_at(slot - 1)? };
     let end = end_at(slot)?;
     let base = 2 + 4 * n;
@@ -80,7 +82,9 @@ pub fn decode_postings(data: &[u8], mut f: impl FnMut(i64, i64)) -> bool {
     let mut pos = 0;
     let (mut t, mut s) = (0i64, 0i64);
     while pos < data.len() {
-        let (Some(dt), Some(ds)) = (get_varint(data, &mut pos), get_varint(data, &mut pos)) else { return false };
+        let (Some(dt), Some(ds)) = (get_varint(data, &mut pos), get_varint(data, &mut pos)) else {
+            return false;
+        };
         t = t.wrapping_add(dt as i64);
         s = s.wrapping_add(((ds >> 1) as i64) ^ -((ds & 1) as i64));
         f(t, s);
@@ -100,12 +104,22 @@ mod tests {
         assert_eq!(block_slot(&b, 2), None);
         assert_eq!(block_slot(&b, 3), Some(&b"de"[..]));
         assert_eq!(block_slot(&b, 4), None);
-        assert_eq!(block_slot(&b[..5], 3), None, "a truncated block is not read past its end");
+        assert_eq!(
+            block_slot(&b[..5], 3),
+            None,
+            "a truncated block is not read past its end"
+        );
     }
 
     #[test]
     fn postings_round_trip() {
-        let pairs = vec![(-5_000, 9), (0, 3), (1_700_000_000_000, 2), (1_700_000_000_000, 70_000), (i64::MAX, i64::MAX)];
+        let pairs = vec![
+            (-5_000, 9),
+            (0, 3),
+            (1_700_000_000_000, 2),
+            (1_700_000_000_000, 70_000),
+            (i64::MAX, i64::MAX),
+        ];
         let mut back = Vec::new();
         assert!(decode_postings(&encode_postings(&pairs), |t, s| back.push((t, s))));
         assert_eq!(back, pairs);

@@ -68,15 +68,26 @@ pub struct StoreBatch {
 
 /// Groups validated records into day blocks (eventTime order) and compresses each block.
 /// `texts[i]` is the exact text of `events[i]`.
-pub fn build_blocks(events: &[Prepared], texts: &[&str], zstd: &mut zstd::bulk::Compressor<'_>) -> Result<Vec<PreparedBlock>, String> {
+pub fn build_blocks(
+    events: &[Prepared],
+    texts: &[&str],
+    zstd: &mut zstd::bulk::Compressor<'_>,
+) -> Result<Vec<PreparedBlock>, String> {
     let mut order: Vec<usize> = (0..events.len()).collect();
     order.sort_by_key(|&i| (events[i].day, events[i].time_ms, i));
     let mut blocks = Vec::new();
     for run in order.chunk_by(|&a, &b| events[a].day == events[b].day) {
         for chunk in run.chunks(crate::codec::BLOCK_SLOTS as usize) {
-            let slots: Vec<Option<&[u8]>> = chunk.iter().map(|&i| Some(texts[i].as_bytes())).collect();
-            let data = zstd.compress(&crate::codec::encode_block(&slots)).map_err(|e| format!("cannot compress records: {e}"))?;
-            blocks.push(PreparedBlock { day: events[chunk[0]].day, members: chunk.to_vec(), data });
+            let slots: Vec<Option<&[u8]>> =
+                chunk.iter().map(|&i| Some(texts[i].as_bytes())).collect();
+            let data = zstd
+                .compress(&crate::codec::encode_block(&slots))
+                .map_err(|e| format!("cannot compress records: {e}"))?;
+            blocks.push(PreparedBlock {
+                day: events[chunk[0]].day,
+                members: chunk.to_vec(),
+                data,
+            });
         }
     }
     Ok(blocks)
@@ -352,7 +363,14 @@ mod tests {
     fn retention_window_is_enforced_at_the_door() {
         let raw: Box<RawValue> =
             serde_json::from_str(r#"{"eventTime":"2020-01-01T00:00:00Z","eventSource":"s","eventName":"n","eventID":"e"}"#).unwrap();
-        let err = prepare(&raw, &Limits { max_event_bytes: 1 << 20, oldest_day: Some(20260101) }).unwrap_err();
+        let err = prepare(
+            &raw,
+            &Limits {
+                max_event_bytes: 1 << 20,
+                oldest_day: Some(20260101),
+            },
+        )
+        .unwrap_err();
         assert!(err.contains("retention"), "{err}");
     }
 }

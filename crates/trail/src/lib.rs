@@ -16,6 +16,7 @@ pub mod field;
 pub mod ingest;
 pub mod lookup;
 pub mod model;
+mod staged;
 pub mod store;
 
 use std::cell::RefCell;
@@ -75,7 +76,10 @@ impl PreparedBatch {
     /// Validates every record and compresses them in day blocks (CPU work: call from a
     /// blocking thread).
     pub fn new(raws: &[&RawValue], limits: &Limits) -> Self {
-        let mut report = IngestReport { results: Vec::with_capacity(raws.len()), ..Default::default() };
+        let mut report = IngestReport {
+            results: Vec::with_capacity(raws.len()),
+            ..Default::default()
+        };
         let mut slots = Vec::with_capacity(raws.len());
         let mut events = Vec::with_capacity(raws.len());
         let mut texts = Vec::with_capacity(raws.len());
@@ -83,12 +87,24 @@ impl PreparedBatch {
             match ingest::prepare(raw, limits) {
                 Ok(p) => {
                     slots.push(report.results.len());
-                    report.results.push(EventResult { index, id: None, event_id: Some(p.event_id.clone()), status: Status::Accepted, reason: None });
+                    report.results.push(EventResult {
+                        index,
+                        id: None,
+                        event_id: Some(p.event_id.clone()),
+                        status: Status::Accepted,
+                        reason: None,
+                    });
                     events.push(p);
                     texts.push(raw.get());
                 }
                 Err(reason) => {
-                    report.results.push(EventResult { index, id: None, event_id: event_id_hint(raw), status: Status::Rejected, reason: Some(reason) });
+                    report.results.push(EventResult {
+                        index,
+                        id: None,
+                        event_id: event_id_hint(raw),
+                        status: Status::Rejected,
+                        reason: Some(reason),
+                    });
                 }
             }
         }
@@ -114,7 +130,11 @@ impl PreparedBatch {
                 Vec::new()
             }
         };
-        Self { report, slots, batch: StoreBatch { events, blocks } }
+        Self {
+            report,
+            slots,
+            batch: StoreBatch { events, blocks },
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -142,9 +162,12 @@ impl PreparedBatch {
         for r in results {
             report.push(r);
         }
-        metrics::counter!("mamori_trail_events_total", "outcome" => "accepted").increment(report.accepted as u64);
-        metrics::counter!("mamori_trail_events_total", "outcome" => "duplicate").increment(report.duplicate as u64);
-        metrics::counter!("mamori_trail_events_total", "outcome" => "rejected").increment(report.rejected as u64);
+        metrics::counter!("mamori_trail_events_total", "outcome" => "accepted")
+            .increment(report.accepted as u64);
+        metrics::counter!("mamori_trail_events_total", "outcome" => "duplicate")
+            .increment(report.duplicate as u64);
+        metrics::counter!("mamori_trail_events_total", "outcome" => "rejected")
+            .increment(report.rejected as u64);
         report
     }
 }

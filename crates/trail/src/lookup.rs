@@ -8,7 +8,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::codec::{self, BLOCK_SLOTS};
 use crate::ingest::{Attr, Limits, day_of};
-use crate::store::{History, KEY_ALL, KEY_READ_ONLY, StoreError, blocks_table, find_id, postings_table};
+use crate::staged::Staged;
+use crate::store::{
+    History, KEY_ALL, KEY_READ_ONLY, StoreError, blocks_table, find_id, postings_table,
+};
 
 /// The attribute keys of CloudTrail's LookupEvents.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -134,7 +137,9 @@ struct Window {
 
 impl Window {
     fn contains(&self, t: i64, s: i64) -> bool {
-        t >= self.start && t <= self.end && (t < self.after.t || (t == self.after.t && s < self.after.s))
+        t >= self.start
+            && t <= self.end
+            && (t < self.after.t || (t == self.after.t && s < self.after.s))
     }
 }
 
@@ -155,12 +160,22 @@ impl History {
         if event_ids.len() > 1 {
             return Ok(LookupPage::default());
         }
-        let after = q.after.unwrap_or(Position { t: i64::MAX, s: i64::MAX });
-        let w = Window { start: q.start_ms.unwrap_or(i64::MIN), end: q.end_ms.unwrap_or(i64::MAX).min(after.t), after };
+        let after = q.after.unwrap_or(Position {
+            t: i64::MAX,
+            s: i64::MAX,
+        });
+        let w = Window {
+            start: q.start_ms.unwrap_or(i64::MIN),
+            end: q.end_ms.unwrap_or(i64::MAX).min(after.t),
+            after,
+        };
         if w.start > w.end {
             return Ok(LookupPage::default());
         }
         let want = q.max_results + 1;
+        // Held for the whole lookup, so a merge cannot move events between the stage and the
+        // tables underneath it.
+        let staged = self.staged.read().map_err(|_| StoreError::Closed)?;
         self.reads.with(|c| {
             let mut hits: Vec<(Position, u32)> = Vec::new();
             let lo = if w.start == i64::MIN { 0 } else { day_at(w.start) };
@@ -170,7 +185,7 @@ impl History {
                 .query_map([lo, hi], |r| r.get(0))?
                 .collect::<Result<_, _>>()?;
             if let Some(id) = event_ids.first() {
-                if let Some((day, seq)) = find_id(c, q.account, id, &days)?
+                if let Some((day, seq)) = find_id(c, &staged, q.account, id, &days)?
                     && let Some(text) = fetch(c, q.account, day, seq, &mut HashMap::new())?
                     && matches_record(&text, &keys, &w, seq)
                 {
@@ -182,7 +197,7 @@ impl History {
                 keys.push((KEY_ALL, String::new()));
             }
             for day in days {
-                let mut found = day_matches(c, q.account, day, &keys, &w)?;
+                let mut found = day_matches(c, &staged, q.account, day, &keys, &w)?;
                 found.sort_unstable_by(|a, b| b.cmp(a));
                 hits.extend(found.into_iter().map(|(t, s)| (Position { t, s }, day)));
                 if hits.len() >= want {
@@ -215,7 +230,14 @@ fn damaged(what: String) -> mamori_core::db::DbError {
 }
 
 /// The (time, seq) of `day`'s events of `account` carrying every key, within the window.
-fn day_matches(c: &Connection, account: i64, day: u32, keys: &[(i64, String)], w: &Window) -> Result<Vec<(i64, i64)>, mamori_core::db::DbError> {
+fn day_matches(
+    c: &Connection,
+    staged: &Staged,
+    account: i64,
+    day: u32,
+    keys: &[(i64, String)],
+    w: &Window,
+) -> Result<Vec<(i64, i64)>, mamori_core::db::DbError> {
     let mut lists: Vec<Vec<(i64, i64)>> = Vec::with_capacity(keys.len());
     let mut st = c.prepare_cached(&format!(
         "SELECT data FROM {} WHERE account = ?1 AND key = ?2 AND value = ?3 AND max_time >= ?4 AND min_time <= ?5",
@@ -225,7 +247,10 @@ fn day_matches(c: &Connection, account: i64, day: u32, keys: &[(i64, String)], w
         let mut list = Vec::new();
         let mut rows = st.query(params![account, key, value, w.start, w.end])?;
         while let Some(row) = rows.next()? {
-            let data = row.get_ref(0)?.as_blob().map_err(|e| damaged(format!("posting list of day {day}: {e}")))?;
+            let data = row
+                .get_ref(0)?
+                .as_blob()
+                .map_err(|e| damaged(format!("posting list of day {day}: {e}")))?;
             let ok = codec::decode_postings(data, |t, s| {
                 if w.contains(t, s) {
                     list.push((t, s));
@@ -235,6 +260,13 @@ fn day_matches(c: &Connection, account: i64, day: u32, keys: &[(i64, String)], w
                 return Err(damaged(format!("posting list of day {day} is damaged")));
             }
         }
+        list.extend(
+            staged
+                .pairs(account, day, *key, value)
+                .iter()
+                .copied()
+                .filter(|(t, s)| w.contains(*t, *s)),
+        );
         if list.is_empty() {
             return Ok(Vec::new());
         }
@@ -243,30 +275,66 @@ fn day_matches(c: &Connection, account: i64, day: u32, keys: &[(i64, String)], w
     lists.sort_by_key(Vec::len);
     let mut lists = lists.into_iter();
     let driver = lists.next().unwrap_or_default();
-    let others: Vec<HashSet<i64>> = lists.map(|l| l.into_iter().map(|(_, s)| s).collect()).collect();
-    Ok(driver.into_iter().filter(|(_, s)| others.iter().all(|o| o.contains(s))).collect())
+    let others: Vec<HashSet<i64>> = lists
+        .map(|l| l.into_iter().map(|(_, s)| s).collect())
+        .collect();
+    Ok(driver
+        .into_iter()
+        .filter(|(_, s)| others.iter().all(|o| o.contains(s)))
+        .collect())
 }
 
 /// The exact bytes of the record at `seq`, decompressing each block once per query.
-fn fetch(c: &Connection, account: i64, day: u32, seq: i64, blocks: &mut HashMap<i64, Option<Vec<u8>>>) -> Result<Option<String>, mamori_core::db::DbError> {
-    let (block, slot) = (seq.div_euclid(BLOCK_SLOTS), seq.rem_euclid(BLOCK_SLOTS) as usize);
+fn fetch(
+    c: &Connection,
+    account: i64,
+    day: u32,
+    seq: i64,
+    blocks: &mut HashMap<i64, Option<Vec<u8>>>,
+) -> Result<Option<String>, mamori_core::db::DbError> {
+    let (block, slot) = (
+        seq.div_euclid(BLOCK_SLOTS),
+        seq.rem_euclid(BLOCK_SLOTS) as usize,
+    );
     if !blocks.contains_key(&block) {
         let data: Option<Vec<u8>> = c
-            .prepare_cached(&format!("SELECT data FROM {} WHERE block = ?1 AND account = ?2", blocks_table(day)))?
+            .prepare_cached(&format!(
+                "SELECT data FROM {} WHERE block = ?1 AND account = ?2",
+                blocks_table(day)
+            ))?
             .query_row(params![block, account], |r| r.get(0))
             .optional()?;
-        let decoded = data.map(|d| zstd::decode_all(&d[..])).transpose().map_err(|e| damaged(format!("block {block} of day {day}: {e}")))?;
+        let decoded = data
+            .map(|d| zstd::decode_all(&d[..]))
+            .transpose()
+            .map_err(|e| damaged(format!("block {block} of day {day}: {e}")))?;
         blocks.insert(block, decoded);
     }
-    let Some(Some(data)) = blocks.get(&block) else { return Ok(None) };
-    let Some(bytes) = codec::block_slot(data, slot) else { return Ok(None) };
-    String::from_utf8(bytes.to_vec()).map(Some).map_err(|e| damaged(format!("record {seq} of day {day}: {e}")))
+    let Some(Some(data)) = blocks.get(&block) else {
+        return Ok(None);
+    };
+    let Some(bytes) = codec::block_slot(data, slot) else {
+        return Ok(None);
+    };
+    String::from_utf8(bytes.to_vec())
+        .map(Some)
+        .map_err(|e| damaged(format!("record {seq} of day {day}: {e}")))
 }
 
 /// Whether a record found by EventId also satisfies the other filters.
 fn matches_record(text: &str, keys: &[(i64, String)], w: &Window, seq: i64) -> bool {
-    let Ok(record) = serde_json::from_str::<crate::Record>(text) else { return false };
-    let Ok(p) = crate::ingest::index(&record, &Limits { max_event_bytes: usize::MAX, oldest_day: None }) else { return false };
+    let Ok(record) = serde_json::from_str::<crate::Record>(text) else {
+        return false;
+    };
+    let Ok(p) = crate::ingest::index(
+        &record,
+        &Limits {
+            max_event_bytes: usize::MAX,
+            oldest_day: None,
+        },
+    ) else {
+        return false;
+    };
     w.contains(p.time_ms, seq)
         && keys.iter().all(|(k, v)| match *k {
             KEY_READ_ONLY => p.read_only.map(|b| b.to_string()).as_deref() == Some(v.as_str()),
@@ -276,5 +344,7 @@ fn matches_record(text: &str, keys: &[(i64, String)], w: &Window, seq: i64) -> b
 }
 
 fn day_at(ms: i64) -> u32 {
-    chrono::DateTime::from_timestamp_millis(ms).map(day_of).unwrap_or(if ms < 0 { 0 } else { u32::MAX })
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(day_of)
+        .unwrap_or(if ms < 0 { 0 } else { u32::MAX })
 }

@@ -1,13 +1,14 @@
 //! The event history: SQLite (WAL), partitioned by UTC day of eventTime.
 //!
-//! The writer does about one random B-tree insert per event; everything else is per block or
-//! per commit:
-//! - `blocks_YYYYMMDD(block, account, data)`: up to 64 records of one account and day, each
-//!   record's exact bytes as its own zstd frame ([`crate::codec`]). An event's `seq` is
+//! A commit appends blocks; the index of committed-but-unmerged blocks lives in memory
+//! ([`crate::staged`]) and is merged into the day tables in large batches:
+//! - `blocks_YYYYMMDD(block, account, live, data)`: up to 64 records of one account and day,
+//!   compressed together ([`crate::codec`]); `live` has a bit per slot whose event was accepted
+//!   (a duplicate stays in its block, unindexed). An event's `seq` is
 //!   `block * 64 + slot`: global, increasing in commit order — the order downstream consumers
 //!   (delivery, detection) follow with a committed cursor.
 //! - `postings_YYYYMMDD(account, key, value, max_time, first_seq, min_time, n, data)`: for each
-//!   lookup attribute value (and "all events") seen in one commit, the sorted (eventTime, seq)
+//!   lookup attribute value (and "all events") seen in one merge, the sorted (eventTime, seq)
 //!   pairs that carry it. A lookup reads the posting lists of its attributes, intersects them,
 //!   and decompresses only the records it returns.
 //! - `ids_YYYYMMDD(h, h2 → seq)`: deduplication on (account, eventID) and EventId lookups, keyed
@@ -24,8 +25,9 @@
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, sync_channel};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use chrono::Utc;
 use mamori_core::db::{self, DbError, ReadPool};
@@ -35,6 +37,7 @@ use tokio::sync::oneshot;
 
 use crate::codec::{self, BLOCK_SLOTS};
 use crate::ingest::{Limits, StoreBatch};
+use crate::staged::Staged;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -67,8 +70,18 @@ pub struct RetainReport {
 type AppendReply = oneshot::Sender<Result<Vec<Outcome>, StoreError>>;
 
 enum Command {
-    Append { account: i64, batch: StoreBatch, reply: AppendReply },
-    Retain { oldest_day: u32, reply: oneshot::Sender<Result<RetainReport, StoreError>> },
+    Append {
+        account: i64,
+        batch: StoreBatch,
+        reply: AppendReply,
+    },
+    Retain {
+        oldest_day: u32,
+        reply: oneshot::Sender<Result<RetainReport, StoreError>>,
+    },
+    Merge {
+        reply: oneshot::Sender<Result<(), StoreError>>,
+    },
 }
 
 /// Settings of the history store.
@@ -82,6 +95,8 @@ pub struct History {
     tx: Mutex<Option<SyncSender<Command>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
     pub(crate) reads: ReadPool,
+    /// Index of committed blocks not yet merged; lookups hold its read lock while they run.
+    pub(crate) staged: Arc<RwLock<Staged>>,
     path: PathBuf,
     options: HistoryOptions,
 }
@@ -95,6 +110,7 @@ CREATE TABLE partitions (
 );
 CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 INSERT INTO counters VALUES ('next_block', 1);
+INSERT INTO counters VALUES ('merged_block', 0);
 CREATE TABLE channels (
     id         TEXT PRIMARY KEY,
     account    INTEGER NOT NULL,
@@ -107,6 +123,10 @@ CREATE TABLE channels (
 
 /// Most events committed in one transaction when requests are grouped.
 const GROUP_EVENTS: usize = 100_000;
+/// Staged events that trigger a merge into the day tables.
+const MERGE_EVENTS: usize = 300_000;
+/// A writer idle this long merges what is staged.
+const IDLE_MERGE: Duration = Duration::from_secs(1);
 
 /// Posting-list key of "every event" (time-only lookups).
 pub(crate) const KEY_ALL: i64 = 0;
@@ -119,7 +139,18 @@ pub(crate) fn id_hash(account: i64, event_id: &str) -> (i64, i64) {
     h.update(account.to_le_bytes());
     h.update(event_id.as_bytes());
     let d = h.finalize();
-    let word = |i: usize| i64::from_le_bytes([d[i], d[i + 1], d[i + 2], d[i + 3], d[i + 4], d[i + 5], d[i + 6], d[i + 7]]);
+    let word = |i: usize| {
+        i64::from_le_bytes([
+            d[i],
+            d[i + 1],
+            d[i + 2],
+            d[i + 3],
+            d[i + 4],
+            d[i + 5],
+            d[i + 6],
+            d[i + 7],
+        ])
+    };
     (word(0), word(8))
 }
 
@@ -128,7 +159,10 @@ pub(crate) fn ids_table(day: u32) -> String {
 }
 
 fn io_error(what: &str, e: impl std::fmt::Display) -> StoreError {
-    StoreError::Db(DbError::Open { path: what.to_string(), source: rusqlite::Error::InvalidPath(e.to_string().into()) })
+    StoreError::Db(DbError::Open {
+        path: what.to_string(),
+        source: rusqlite::Error::InvalidPath(e.to_string().into()),
+    })
 }
 
 impl History {
@@ -139,12 +173,27 @@ impl History {
         let mut conn = db::open(&path)?;
         db::migrate(&mut conn, &path, MIGRATIONS)?;
         conn.set_prepared_statement_cache_capacity(128);
+        let staged = Arc::new(RwLock::new(Staged::default()));
+        let mut writer = Writer {
+            conn,
+            days: HashSet::new(),
+            staged: staged.clone(),
+            max_block: 0,
+        };
+        writer.recover()?;
         let (tx, rx) = sync_channel::<Command>(64);
-        let writer = std::thread::Builder::new()
+        let handle = std::thread::Builder::new()
             .name("trail-writer".into())
-            .spawn(move || Writer { conn, days: HashSet::new() }.run(rx))
+            .spawn(move || writer.run(rx))
             .map_err(|e| io_error("trail-writer thread", e))?;
-        Ok(Arc::new(Self { tx: Mutex::new(Some(tx)), writer: Mutex::new(Some(writer)), reads: ReadPool::new(&path), path, options }))
+        Ok(Arc::new(Self {
+            tx: Mutex::new(Some(tx)),
+            writer: Mutex::new(Some(handle)),
+            reads: ReadPool::new(&path),
+            staged,
+            path,
+            options,
+        }))
     }
 
     pub fn path(&self) -> &Path {
@@ -225,6 +274,13 @@ impl History {
         rx.blocking_recv().map_err(|_| StoreError::Closed)?
     }
 
+    /// Merges the staged index into the day tables now (the writer also does it on its own).
+    pub fn merge_blocking(&self) -> Result<(), StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::Merge { reply })?;
+        rx.blocking_recv().map_err(|_| StoreError::Closed)?
+    }
+
     /// Number of stored events (all accounts) and of day partitions.
     pub fn totals(&self) -> Result<(i64, i64), StoreError> {
         Ok(self.reads.with(|c| {
@@ -267,10 +323,14 @@ struct Writer {
     conn: Connection,
     /// Days whose tables exist.
     days: HashSet<u32>,
+    staged: Arc<RwLock<Staged>>,
+    /// The newest block committed (everything staged is at or below it).
+    max_block: i64,
 }
 
-/// Posting lists being built for one commit: (account, day) → (key, value) → pairs.
-type Postings<'a> = HashMap<(i64, u32), HashMap<(i64, &'a str), Vec<(i64, i64)>>>;
+fn poisoned() -> rusqlite::Error {
+    rusqlite::Error::InvalidParameterName("the staged index lock is poisoned".into())
+}
 
 impl Writer {
     fn run(mut self, rx: Receiver<Command>) {
@@ -278,25 +338,41 @@ impl Writer {
         loop {
             let cmd = match held.take() {
                 Some(c) => c,
-                None => match rx.recv() {
+                None => match rx.recv_timeout(IDLE_MERGE) {
                     Ok(c) => c,
-                    Err(_) => break,
+                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                        self.merge_logged();
+                        continue;
+                    }
+                    Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
                 },
             };
             match cmd {
+                Command::Merge { reply } => {
+                    let _ = reply.send(self.merge().map_err(StoreError::from));
+                }
                 Command::Retain { oldest_day, reply } => {
+                    self.merge_logged();
                     let r = self.retain(oldest_day);
                     if r.is_err() {
                         self.days.clear();
                     }
                     let _ = reply.send(r);
                 }
-                Command::Append { account, batch, reply } => {
+                Command::Append {
+                    account,
+                    batch,
+                    reply,
+                } => {
                     let mut total = batch.events.len();
                     let mut group = vec![(account, batch, reply)];
                     while total < GROUP_EVENTS {
                         match rx.try_recv() {
-                            Ok(Command::Append { account, batch, reply }) => {
+                            Ok(Command::Append {
+                                account,
+                                batch,
+                                reply,
+                            }) => {
                                 total += batch.events.len();
                                 group.push((account, batch, reply));
                             }
@@ -312,29 +388,181 @@ impl Writer {
                             for ((_, _, reply), out) in group.into_iter().zip(outcomes) {
                                 let _ = reply.send(Ok(out));
                             }
+                            if self
+                                .staged
+                                .read()
+                                .map(|s| s.events >= MERGE_EVENTS)
+                                .unwrap_or(false)
+                            {
+                                self.merge_logged();
+                            }
                         }
                         Err(e) => {
                             tracing::error!(error = %e, "event history commit failed; the batch was not stored");
                             self.days.clear();
                             for (_, _, reply) in group {
-                                let _ = reply.send(Err(StoreError::Damaged(format!("commit failed: {e}"))));
+                                let _ = reply
+                                    .send(Err(StoreError::Damaged(format!("commit failed: {e}"))));
                             }
                         }
                     }
                 }
             }
         }
-        // A clean stop: fold the WAL back into the main file.
+        // A clean stop: merge the stage, fold the WAL back into the main file.
+        self.merge_logged();
         let _ = self.conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);");
     }
 
-    fn ensure_day(tx: &Transaction<'_>, days: &mut HashSet<u32>, day: u32) -> Result<(), rusqlite::Error> {
+    fn merge_logged(&mut self) {
+        if let Err(e) = self.merge() {
+            tracing::error!(error = %e, "merging the staged index failed; it stays staged and will be retried");
+        }
+    }
+
+    /// Writes the staged index into the day tables in one transaction and clears it. Lookups
+    /// see either the stage or its merged rows, never both or neither: the commit and the clear
+    /// happen under the stage's write lock, and lookups hold its read lock.
+    fn merge(&mut self) -> Result<(), rusqlite::Error> {
+        let staged = self.staged.clone();
+        let guard = staged.read().map_err(|_| poisoned())?;
+        if guard.events == 0 {
+            return Ok(());
+        }
+        let tx = self.conn.transaction()?;
+        let mut ids: Vec<(&(u32, i64, i64), &i64)> = guard.ids.iter().collect();
+        ids.sort_unstable();
+        for ((day, h, h2), seq) in ids {
+            Self::ensure_day(&tx, &mut self.days, *day)?;
+            tx.prepare_cached(&format!(
+                "INSERT OR IGNORE INTO {} (h, h2, seq) VALUES (?1, ?2, ?3)",
+                ids_table(*day)
+            ))?
+            .execute(params![h, h2, seq])?;
+        }
+        let mut keys: Vec<&(i64, u32, i64)> = guard.postings.keys().collect();
+        keys.sort_unstable();
+        for k in keys {
+            let (account, day, key) = *k;
+            Self::ensure_day(&tx, &mut self.days, day)?;
+            let mut insert = tx.prepare_cached(&format!(
+                "INSERT INTO {} (account, key, value, max_time, first_seq, min_time, n, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                postings_table(day)
+            ))?;
+            let mut values: Vec<(&String, &Vec<(i64, i64)>)> = guard.postings[k].iter().collect();
+            values.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            for (value, pairs) in values {
+                let mut pairs = pairs.clone();
+                pairs.sort_unstable();
+                let (Some(first), Some(last)) = (pairs.first(), pairs.last()) else {
+                    continue;
+                };
+                let (min_time, max_time) = (first.0, last.0);
+                let first_seq = pairs.iter().map(|p| p.1).min().unwrap_or(0);
+                insert.execute(params![
+                    account,
+                    key,
+                    value,
+                    max_time,
+                    first_seq,
+                    min_time,
+                    pairs.len() as i64,
+                    codec::encode_postings(&pairs)
+                ])?;
+            }
+        }
+        tx.execute(
+            "UPDATE counters SET value = ?1 WHERE name = 'merged_block'",
+            params![self.max_block],
+        )?;
+        drop(guard);
+        let mut guard = staged.write().map_err(|_| poisoned())?;
+        tx.commit()?;
+        guard.clear();
+        Ok(())
+    }
+
+    /// Rebuilds the stage from the blocks committed after the last merge (a crash or kill
+    /// left them unmerged), then merges it.
+    fn recover(&mut self) -> Result<(), StoreError> {
+        let merged: i64 = self.conn.query_row(
+            "SELECT value FROM counters WHERE name = 'merged_block'",
+            [],
+            |r| r.get(0),
+        )?;
+        self.max_block = self.conn.query_row(
+            "SELECT value FROM counters WHERE name = 'next_block'",
+            [],
+            |r| r.get::<_, i64>(0),
+        )? - 1;
+        if self.max_block <= merged {
+            return Ok(());
+        }
+        let days: Vec<u32> = {
+            let mut st = self.conn.prepare(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'blocks_%'",
+            )?;
+            st.query_map([], |r| r.get::<_, String>(0))?
+                .filter_map(|n| n.ok()?.strip_prefix("blocks_")?.parse().ok())
+                .collect()
+        };
+        let limits = Limits {
+            max_event_bytes: usize::MAX,
+            oldest_day: None,
+        };
+        let mut staged = Staged::default();
+        for day in days {
+            let mut st = self.conn.prepare(&format!(
+                "SELECT block, account, live, data FROM {} WHERE block > ?1",
+                blocks_table(day)
+            ))?;
+            let mut rows = st.query([merged])?;
+            while let Some(row) = rows.next()? {
+                let (block, account, live): (i64, i64, i64) =
+                    (row.get(0)?, row.get(1)?, row.get(2)?);
+                let data = zstd::decode_all(
+                    row.get_ref(3)?
+                        .as_blob()
+                        .map_err(|e| StoreError::Damaged(e.to_string()))?,
+                )
+                .map_err(|e| StoreError::Damaged(format!("block {block} of day {day}: {e}")))?;
+                for slot in 0..BLOCK_SLOTS as usize {
+                    if live & (1i64 << slot) == 0 {
+                        continue;
+                    }
+                    let text = codec::block_slot(&data, slot)
+                        .ok_or_else(|| StoreError::Damaged(format!("block {block} slot {slot}")))?;
+                    let record: crate::Record = serde_json::from_slice(text).map_err(|e| {
+                        StoreError::Damaged(format!("block {block} slot {slot}: {e}"))
+                    })?;
+                    let p = crate::ingest::index(&record, &limits).map_err(|e| {
+                        StoreError::Damaged(format!("block {block} slot {slot}: {e}"))
+                    })?;
+                    let seq = block * BLOCK_SLOTS + slot as i64;
+                    staged.add(account, day, &p, seq, id_hash(account, &p.event_id));
+                }
+            }
+        }
+        tracing::info!(
+            events = staged.events,
+            "rebuilt the staged index from blocks committed after the last merge"
+        );
+        *self.staged.write().map_err(|_| StoreError::Closed)? = staged;
+        self.merge()?;
+        Ok(())
+    }
+
+    fn ensure_day(
+        tx: &Transaction<'_>,
+        days: &mut HashSet<u32>,
+        day: u32,
+    ) -> Result<(), rusqlite::Error> {
         if days.contains(&day) {
             return Ok(());
         }
         let (b, p, i) = (blocks_table(day), postings_table(day), ids_table(day));
         tx.execute_batch(&format!(
-            "CREATE TABLE IF NOT EXISTS {b} (block INTEGER PRIMARY KEY, account INTEGER NOT NULL, data BLOB NOT NULL);
+            "CREATE TABLE IF NOT EXISTS {b} (block INTEGER PRIMARY KEY, account INTEGER NOT NULL, live INTEGER NOT NULL, data BLOB NOT NULL);
              CREATE TABLE IF NOT EXISTS {i} (h INTEGER NOT NULL, h2 INTEGER NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (h, h2)) WITHOUT ROWID;
              CREATE TABLE IF NOT EXISTS {p} (
                  account INTEGER NOT NULL, key INTEGER NOT NULL, value TEXT NOT NULL,
@@ -346,74 +574,75 @@ impl Writer {
         Ok(())
     }
 
-    /// Records (account, eventID) → seq in its day; `false` when it was already there.
-    fn claim_id(tx: &Transaction<'_>, account: i64, event_id: &str, day: u32, seq: i64) -> Result<bool, rusqlite::Error> {
-        let (h, h2) = id_hash(account, event_id);
-        let inserted = tx
-            .prepare_cached(&format!("INSERT OR IGNORE INTO {} (h, h2, seq) VALUES (?1, ?2, ?3)", ids_table(day)))?
-            .execute(params![h, h2, seq])?;
-        Ok(inserted == 1)
+    /// Whether the merged day table already holds this id.
+    fn merged_has(tx: &Transaction<'_>, day: u32, id: (i64, i64)) -> Result<bool, rusqlite::Error> {
+        Ok(tx
+            .prepare_cached(&format!(
+                "SELECT 1 FROM {} WHERE h = ?1 AND h2 = ?2",
+                ids_table(day)
+            ))?
+            .query_row(params![id.0, id.1], |_| Ok(()))
+            .optional()?
+            .is_some())
     }
 
-    fn append_group(&mut self, group: &[(i64, StoreBatch, AppendReply)]) -> Result<Vec<Vec<Outcome>>, rusqlite::Error> {
+    fn append_group(
+        &mut self,
+        group: &[(i64, StoreBatch, AppendReply)],
+    ) -> Result<Vec<Vec<Outcome>>, rusqlite::Error> {
+        let staged = self.staged.clone();
         let tx = self.conn.transaction()?;
-        let mut next_block: i64 = tx.query_row("SELECT value FROM counters WHERE name = 'next_block'", [], |r| r.get(0))?;
-        let mut postings: Postings<'_> = HashMap::new();
+        let mut next_block: i64 = tx.query_row(
+            "SELECT value FROM counters WHERE name = 'next_block'",
+            [],
+            |r| r.get(0),
+        )?;
+        let mut fresh: Vec<(i64, u32, usize, usize, i64, (i64, i64))> = Vec::new();
+        let mut claimed: HashSet<(u32, i64, i64)> = HashSet::new();
         let mut touched: HashMap<u32, (i64, i64, i64)> = HashMap::new();
         let mut all = Vec::with_capacity(group.len());
-        for (account, batch, _) in group {
-            let account = *account;
-            let mut outcomes = vec![Outcome::Duplicate; batch.events.len()];
-            for blk in &batch.blocks {
-                let day = blk.day;
-                Self::ensure_day(&tx, &mut self.days, day)?;
-                let block = next_block;
-                next_block += 1;
-                let mut stored = false;
-                let day_postings = postings.entry((account, day)).or_default();
-                for (slot, &i) in blk.members.iter().enumerate() {
-                    let p = &batch.events[i];
-                    let seq = block * BLOCK_SLOTS + slot as i64;
-                    if !Self::claim_id(&tx, account, &p.event_id, day, seq)? {
-                        continue;
+        {
+            let stage = staged.read().map_err(|_| poisoned())?;
+            for (b, (account, batch, _)) in group.iter().enumerate() {
+                let account = *account;
+                let mut outcomes = vec![Outcome::Duplicate; batch.events.len()];
+                for blk in &batch.blocks {
+                    let day = blk.day;
+                    Self::ensure_day(&tx, &mut self.days, day)?;
+                    let block = next_block;
+                    next_block += 1;
+                    let mut live = 0i64;
+                    for (slot, &i) in blk.members.iter().enumerate() {
+                        let p = &batch.events[i];
+                        let id = id_hash(account, &p.event_id);
+                        let key = (day, id.0, id.1);
+                        if claimed.contains(&key)
+                            || stage.ids.contains_key(&key)
+                            || Self::merged_has(&tx, day, id)?
+                        {
+                            continue;
+                        }
+                        claimed.insert(key);
+                        let seq = block * BLOCK_SLOTS + slot as i64;
+                        live |= 1i64 << slot;
+                        outcomes[i] = Outcome::Accepted { seq };
+                        fresh.push((account, day, b, i, seq, id));
+                        let t = touched.entry(day).or_insert((seq, seq, 0));
+                        t.0 = t.0.min(seq);
+                        t.1 = t.1.max(seq);
+                        t.2 += 1;
                     }
-                    stored = true;
-                    outcomes[i] = Outcome::Accepted { seq };
-                    let pair = (p.time_ms, seq);
-                    day_postings.entry((KEY_ALL, "")).or_default().push(pair);
-                    if let Some(ro) = p.read_only {
-                        day_postings.entry((KEY_READ_ONLY, if ro { "true" } else { "false" })).or_default().push(pair);
+                    // A block whose events were all duplicates is not kept; a partly duplicate one
+                    // is kept whole, its duplicate slots not live.
+                    if live != 0 {
+                        tx.prepare_cached(&format!(
+                            "INSERT INTO {} (block, account, live, data) VALUES (?1, ?2, ?3, ?4)",
+                            blocks_table(day)
+                        ))?
+                        .execute(params![block, account, live, blk.data])?;
                     }
-                    for (attr, value) in &p.attrs {
-                        day_postings.entry((attr.code(), value.as_str())).or_default().push(pair);
-                    }
-                    let t = touched.entry(day).or_insert((seq, seq, 0));
-                    t.0 = t.0.min(seq);
-                    t.1 = t.1.max(seq);
-                    t.2 += 1;
                 }
-                // A block whose events were all duplicates is not kept; a partly duplicate one is
-                // kept whole, its duplicate slots unindexed.
-                if stored {
-                    tx.prepare_cached(&format!("INSERT INTO {} (block, account, data) VALUES (?1, ?2, ?3)", blocks_table(day)))?
-                        .execute(params![block, account, blk.data])?;
-                }
-            }
-            all.push(outcomes);
-        }
-        for ((account, day), lists) in postings {
-            let mut insert = tx.prepare_cached(&format!(
-                "INSERT INTO {} (account, key, value, max_time, first_seq, min_time, n, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                postings_table(day)
-            ))?;
-            for ((key, value), mut pairs) in lists {
-                if pairs.is_empty() {
-                    continue;
-                }
-                pairs.sort_unstable();
-                let (min_time, max_time) = (pairs[0].0, pairs[pairs.len() - 1].0);
-                let first_seq = pairs.iter().map(|p| p.1).min().unwrap_or(0);
-                insert.execute(params![account, key, value, max_time, first_seq, min_time, pairs.len() as i64, codec::encode_postings(&pairs)])?;
+                all.push(outcomes);
             }
         }
         for (day, (min, max, n)) in touched {
@@ -423,8 +652,17 @@ impl Writer {
             )?
             .execute(params![day, min, max, n])?;
         }
-        tx.execute("UPDATE counters SET value = ?1 WHERE name = 'next_block'", params![next_block])?;
+        tx.execute(
+            "UPDATE counters SET value = ?1 WHERE name = 'next_block'",
+            params![next_block],
+        )?;
+        // Visible to lookups from the moment it is durable, before anyone is told it is.
+        let mut stage = staged.write().map_err(|_| poisoned())?;
         tx.commit()?;
+        self.max_block = next_block - 1;
+        for (account, day, b, i, seq, id) in fresh {
+            stage.add(account, day, &group[b].1.events[i], seq, id);
+        }
         Ok(all)
     }
 
@@ -432,12 +670,16 @@ impl Writer {
         let tx = self.conn.transaction()?;
         let mut report = RetainReport::default();
         let expired: Vec<(u32, i64)> = {
-            let mut st = tx.prepare("SELECT day, events FROM partitions WHERE day < ?1 ORDER BY day")?;
-            st.query_map([oldest_day], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?
+            let mut st =
+                tx.prepare("SELECT day, events FROM partitions WHERE day < ?1 ORDER BY day")?;
+            st.query_map([oldest_day], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<Result<_, _>>()?
         };
         // Tables may exist without a partitions row if a day was created and never committed into.
         let orphan_days: HashSet<u32> = {
-            let mut st = tx.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'blocks_%'")?;
+            let mut st = tx.prepare(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'blocks_%'",
+            )?;
             st.query_map([], |r| r.get::<_, String>(0))?
                 .filter_map(|n| n.ok()?.strip_prefix("blocks_")?.parse().ok())
                 .filter(|d| *d < oldest_day)
@@ -471,18 +713,31 @@ impl Writer {
             while rows.next()?.is_some() {}
             drop(rows);
             drop(st);
-            self.conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")?;
+            self.conn
+                .execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")?;
         }
         Ok(report)
     }
 }
 
 /// Where (account, eventID) is stored among `days` (newest first): (day, seq).
-pub(crate) fn find_id(c: &Connection, account: i64, event_id: &str, days: &[u32]) -> Result<Option<(u32, i64)>, rusqlite::Error> {
+pub(crate) fn find_id(
+    c: &Connection,
+    staged: &Staged,
+    account: i64,
+    event_id: &str,
+    days: &[u32],
+) -> Result<Option<(u32, i64)>, rusqlite::Error> {
     let (h, h2) = id_hash(account, event_id);
     for &day in days {
+        if let Some(seq) = staged.ids.get(&(day, h, h2)) {
+            return Ok(Some((day, *seq)));
+        }
         let seq: Option<i64> = c
-            .prepare_cached(&format!("SELECT seq FROM {} WHERE h = ?1 AND h2 = ?2", ids_table(day)))?
+            .prepare_cached(&format!(
+                "SELECT seq FROM {} WHERE h = ?1 AND h2 = ?2",
+                ids_table(day)
+            ))?
             .query_row(params![h, h2], |r| r.get(0))
             .optional()?;
         if let Some(seq) = seq {
@@ -569,9 +824,39 @@ mod tests {
     }
 
     #[test]
+    fn lookups_see_the_same_events_before_and_after_a_merge() {
+        let dir = tempfile::tempdir().unwrap();
+        let h = History::open(
+            dir.path(),
+            HistoryOptions {
+                retention_days: 0,
+                max_event_bytes: 1 << 20,
+            },
+        )
+        .unwrap();
+        assert_eq!(store(&h, &events("2026-01-01", 150, "m")).accepted, 150);
+        assert_eq!(h.staged.read().unwrap().events, 150);
+        let before = count(&h);
+        h.merge_blocking().unwrap();
+        assert_eq!(h.staged.read().unwrap().events, 0);
+        assert_eq!((before, count(&h)), (150, 150));
+        // Merged ids still deduplicate; new events stage on top of merged ones.
+        assert_eq!(store(&h, &events("2026-01-01", 150, "m")).duplicate, 150);
+        assert_eq!(store(&h, &events("2026-01-01", 10, "n")).accepted, 10);
+        assert_eq!(count(&h), 160);
+    }
+
+    #[test]
     fn duplicates_are_detected_within_a_batch_and_across_requests() {
         let dir = tempfile::tempdir().unwrap();
-        let h = History::open(dir.path(), HistoryOptions { retention_days: 0, max_event_bytes: 1 << 20 }).unwrap();
+        let h = History::open(
+            dir.path(),
+            HistoryOptions {
+                retention_days: 0,
+                max_event_bytes: 1 << 20,
+            },
+        )
+        .unwrap();
         let mut raws = events("2026-01-01", 3, "d");
         raws.extend(events("2026-01-01", 3, "d"));
         let r = store(&h, &raws);
@@ -585,7 +870,14 @@ mod tests {
         assert_eq!(crate::ingest_blocking(&h, 8, &refs).unwrap().accepted, 3);
         // The writer survives a reopen with its sequence intact.
         drop(h);
-        let h = History::open(dir.path(), HistoryOptions { retention_days: 0, max_event_bytes: 1 << 20 }).unwrap();
+        let h = History::open(
+            dir.path(),
+            HistoryOptions {
+                retention_days: 0,
+                max_event_bytes: 1 << 20,
+            },
+        )
+        .unwrap();
         let r = store(&h, &events("2026-01-03", 2, "e"));
         assert_eq!(r.accepted, 2);
         assert_eq!(h.totals().unwrap(), (9, 3));

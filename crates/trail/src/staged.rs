@@ -1,0 +1,61 @@
+//! The staged index: posting lists and ids of committed blocks that are not yet merged into the
+//! day tables.
+//!
+//! Merging per commit would dirty a page per attribute value and per id at random places in the
+//! B-trees, so a commit of a few thousand events would rewrite megabytes. Instead a commit writes
+//! only its blocks (appends) and the writer keeps their index here, in memory, shared with
+//! lookups; every few hundred thousand events (or when idle, or at shutdown) it merges the whole
+//! stage in one transaction, where each attribute value becomes one posting row. The blocks are
+//! the source of truth: after a crash the stage is rebuilt from the blocks past the merge mark.
+
+use std::collections::HashMap;
+
+use crate::ingest::Prepared;
+use crate::store::{KEY_ALL, KEY_READ_ONLY};
+
+/// (account, day, posting key) → attribute value → (eventTime ms, seq) pairs.
+pub(crate) type StagedPostings = HashMap<(i64, u32, i64), HashMap<String, Vec<(i64, i64)>>>;
+
+#[derive(Default)]
+pub(crate) struct Staged {
+    pub postings: StagedPostings,
+    /// (day, id hash) → seq.
+    pub ids: HashMap<(u32, i64, i64), i64>,
+    pub events: usize,
+}
+
+impl Staged {
+    pub fn add(&mut self, account: i64, day: u32, p: &Prepared, seq: i64, id: (i64, i64)) {
+        let pair = (p.time_ms, seq);
+        let mut push = |key: i64, value: &str| {
+            let values = self.postings.entry((account, day, key)).or_default();
+            match values.get_mut(value) {
+                Some(list) => list.push(pair),
+                None => {
+                    values.insert(value.to_string(), vec![pair]);
+                }
+            }
+        };
+        push(KEY_ALL, "");
+        if let Some(ro) = p.read_only {
+            push(KEY_READ_ONLY, if ro { "true" } else { "false" });
+        }
+        for (attr, value) in &p.attrs {
+            push(attr.code(), value);
+        }
+        self.ids.insert((day, id.0, id.1), seq);
+        self.events += 1;
+    }
+
+    pub fn pairs(&self, account: i64, day: u32, key: i64, value: &str) -> &[(i64, i64)] {
+        self.postings
+            .get(&(account, day, key))
+            .and_then(|v| v.get(value))
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+    }
+
+    pub fn clear(&mut self) {
+        *self = Staged::default();
+    }
+}
