@@ -10,17 +10,22 @@
 
 use std::collections::HashMap;
 
+use foldhash::fast::RandomState;
+
 use crate::ingest::Prepared;
 use crate::store::{KEY_ALL, KEY_READ_ONLY};
 
+/// foldhash: fast, and seeded per process so crafted attribute values cannot aim collisions.
+pub(crate) type Map<K, V> = HashMap<K, V, RandomState>;
+
 /// (account, day, posting key) → attribute value → (eventTime ms, seq) pairs.
-pub(crate) type StagedPostings = HashMap<(i64, u32, i64), HashMap<String, Vec<(i64, i64)>>>;
+pub(crate) type StagedPostings = Map<(i64, u32, i64), Map<String, Vec<(i64, i64)>>>;
 
 #[derive(Default)]
 pub(crate) struct Staged {
     pub postings: StagedPostings,
     /// (day, id hash) → seq.
-    pub ids: HashMap<(u32, i64, i64), i64>,
+    pub ids: Map<(u32, i64, i64), i64>,
     pub events: usize,
 }
 

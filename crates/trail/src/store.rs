@@ -179,6 +179,7 @@ impl History {
             days: HashSet::new(),
             staged: staged.clone(),
             max_block: 0,
+            merged_days: HashSet::new(),
         };
         writer.recover()?;
         let (tx, rx) = sync_channel::<Command>(64);
@@ -326,6 +327,8 @@ struct Writer {
     staged: Arc<RwLock<Staged>>,
     /// The newest block committed (everything staged is at or below it).
     max_block: i64,
+    /// Days whose ids table holds merged rows; other days need no table probe for duplicates.
+    merged_days: HashSet<u32>,
 }
 
 fn poisoned() -> rusqlite::Error {
@@ -475,10 +478,12 @@ impl Writer {
             "UPDATE counters SET value = ?1 WHERE name = 'merged_block'",
             params![self.max_block],
         )?;
+        let days: Vec<u32> = guard.ids.keys().map(|k| k.0).collect();
         drop(guard);
         let mut guard = staged.write().map_err(|_| poisoned())?;
         tx.commit()?;
         guard.clear();
+        self.merged_days.extend(days);
         Ok(())
     }
 
@@ -490,6 +495,16 @@ impl Writer {
             [],
             |r| r.get(0),
         )?;
+        // Every existing day may hold merged ids.
+        let existing: Vec<u32> = {
+            let mut st = self.conn.prepare(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'ids_%'",
+            )?;
+            st.query_map([], |r| r.get::<_, String>(0))?
+                .filter_map(|n| n.ok()?.strip_prefix("ids_")?.parse().ok())
+                .collect()
+        };
+        self.merged_days.extend(existing);
         self.max_block = self.conn.query_row(
             "SELECT value FROM counters WHERE name = 'next_block'",
             [],
@@ -598,7 +613,7 @@ impl Writer {
             |r| r.get(0),
         )?;
         let mut fresh: Vec<(i64, u32, usize, usize, i64, (i64, i64))> = Vec::new();
-        let mut claimed: HashSet<(u32, i64, i64)> = HashSet::new();
+        let mut claimed: HashSet<(u32, i64, i64), foldhash::fast::RandomState> = HashSet::default();
         let mut touched: HashMap<u32, (i64, i64, i64)> = HashMap::new();
         let mut all = Vec::with_capacity(group.len());
         {
@@ -618,7 +633,7 @@ impl Writer {
                         let key = (day, id.0, id.1);
                         if claimed.contains(&key)
                             || stage.ids.contains_key(&key)
-                            || Self::merged_has(&tx, day, id)?
+                            || (self.merged_days.contains(&day) && Self::merged_has(&tx, day, id)?)
                         {
                             continue;
                         }
@@ -695,6 +710,7 @@ impl Writer {
                 ids_table(*day)
             ))?;
             self.days.remove(day);
+            self.merged_days.remove(day);
         }
         if !days.is_empty() {
             tx.execute("DELETE FROM partitions WHERE day < ?1", [oldest_day])?;
