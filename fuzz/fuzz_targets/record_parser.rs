@@ -12,7 +12,7 @@ fuzz_target!(|data: &[u8]| {
     let Ok(bytes) = body::decompress_capped(data, 1 << 20) else { return };
     let Ok(raws) = body::split_records(&bytes) else { return };
     let limits = Limits { max_event_bytes: 256 * 1024, oldest_day: None };
-    let mut batch = mamori_trail::PreparedBatch::new(&raws, &limits);
+    let mut batch = mamori_trail::PreparedBatch::new(&raws, &limits, 1);
     let store = batch.take_store_batch();
     for block in &store.blocks {
         let decoded = zstd::decode_all(&block.data[..]).expect("a block decompresses");

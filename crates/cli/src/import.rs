@@ -164,10 +164,11 @@ async fn import_file(target: Arc<Target>, path: PathBuf) -> anyhow::Result<FileS
         Target::Direct { trail, account, .. } => {
             let t = trail.clone();
             let p = path.clone();
+            let acct = *account;
             let prepared = tokio::task::spawn_blocking(move || -> Result<_, String> {
                 let bytes = read_file(&p)?;
                 let raws = body::split_records(&bytes).map_err(|e| e.to_string())?;
-                let mut batch = mamori_trail::PreparedBatch::new(&raws, &t.history.limits());
+                let mut batch = mamori_trail::PreparedBatch::new(&raws, &t.history.limits(), acct);
                 let events = batch.take_store_batch();
                 Ok((batch, events))
             })

@@ -99,7 +99,11 @@ async fn ingest(
         if raws.len() > limit {
             return Err(too_many(raws.len(), limit));
         }
-        Ok(crate::PreparedBatch::new(&raws, &t.history.limits()))
+        Ok(crate::PreparedBatch::new(
+            &raws,
+            &t.history.limits(),
+            account,
+        ))
     })
     .await
     .map_err(ApiError::internal)??;

@@ -64,6 +64,57 @@ pub struct PreparedBlock {
 pub struct StoreBatch {
     pub events: Vec<Prepared>,
     pub blocks: Vec<PreparedBlock>,
+    /// The dedup key of each event: 128 bits of SHA-256 over (account, eventID).
+    pub ids: Vec<(i64, i64)>,
+    /// The batch's events grouped by lookup attribute value, so that the store's single writer
+    /// thread does one map update per value rather than one per event and attribute.
+    pub postings: Vec<BatchPosting>,
+}
+
+/// The events of a batch (indexes into [`StoreBatch::events`]) that carry one attribute value
+/// on one day.
+#[derive(Clone, Debug)]
+pub struct BatchPosting {
+    pub day: u32,
+    pub key: i64,
+    pub value: String,
+    pub members: Vec<u32>,
+}
+
+/// Groups events by (day, posting key, value): every event under "all", ReadOnly, and each of
+/// its lookup attributes.
+pub fn build_postings(events: &[Prepared]) -> Vec<BatchPosting> {
+    use crate::store::{KEY_ALL, KEY_READ_ONLY};
+    let mut groups: std::collections::HashMap<
+        (u32, i64, &str),
+        Vec<u32>,
+        foldhash::fast::RandomState,
+    > = Default::default();
+    for (i, p) in events.iter().enumerate() {
+        let i = i as u32;
+        groups.entry((p.day, KEY_ALL, "")).or_default().push(i);
+        if let Some(ro) = p.read_only {
+            groups
+                .entry((p.day, KEY_READ_ONLY, if ro { "true" } else { "false" }))
+                .or_default()
+                .push(i);
+        }
+        for (attr, value) in &p.attrs {
+            groups
+                .entry((p.day, attr.code(), value.as_str()))
+                .or_default()
+                .push(i);
+        }
+    }
+    groups
+        .into_iter()
+        .map(|((day, key, value), members)| BatchPosting {
+            day,
+            key,
+            value: value.to_string(),
+            members,
+        })
+        .collect()
 }
 
 /// Groups validated records into day blocks (eventTime order) and compresses each block.

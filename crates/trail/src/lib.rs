@@ -75,7 +75,7 @@ pub struct PreparedBatch {
 impl PreparedBatch {
     /// Validates every record and compresses them in day blocks (CPU work: call from a
     /// blocking thread).
-    pub fn new(raws: &[&RawValue], limits: &Limits) -> Self {
+    pub fn new(raws: &[&RawValue], limits: &Limits, account: i64) -> Self {
         let mut report = IngestReport {
             results: Vec::with_capacity(raws.len()),
             ..Default::default()
@@ -130,10 +130,20 @@ impl PreparedBatch {
                 Vec::new()
             }
         };
+        let ids = events
+            .iter()
+            .map(|p| store::id_hash(account, &p.event_id))
+            .collect();
+        let postings = ingest::build_postings(&events);
         Self {
             report,
             slots,
-            batch: StoreBatch { events, blocks },
+            batch: StoreBatch {
+                events,
+                blocks,
+                ids,
+                postings,
+            },
         }
     }
 
@@ -194,7 +204,7 @@ pub fn ingest_blocking(
     account: i64,
     raws: &[&RawValue],
 ) -> Result<IngestReport, StoreError> {
-    let mut batch = PreparedBatch::new(raws, &history.limits());
+    let mut batch = PreparedBatch::new(raws, &history.limits(), account);
     let store = batch.take_store_batch();
     let outcomes = if store.events.is_empty() {
         Vec::new()

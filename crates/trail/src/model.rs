@@ -266,8 +266,13 @@ mod tests {
 
     #[test]
     fn wrong_types_are_errors_that_name_the_place() {
-        let err = serde_json::from_str::<Record>(r#"{"eventName": 5}"#).unwrap_err().to_string();
-        assert!(err.contains("invalid type: integer `5`, expected a string"), "{err}");
+        let err = serde_json::from_str::<Record>(r#"{"eventName": 5}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("invalid type: integer `5`, expected a string"),
+            "{err}"
+        );
         assert!(serde_json::from_str::<Record>(r#"{"userIdentity": "root"}"#).is_err());
         assert!(serde_json::from_str::<Record>(r#"{"resources": [1]}"#).is_err());
         assert!(serde_json::from_str::<Record>("[]").is_err());

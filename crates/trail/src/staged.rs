@@ -12,7 +12,7 @@ use std::collections::HashMap;
 
 use foldhash::fast::RandomState;
 
-use crate::ingest::Prepared;
+use crate::ingest::{Prepared, StoreBatch};
 use crate::store::{KEY_ALL, KEY_READ_ONLY};
 
 /// foldhash: fast, and seeded per process so crafted attribute values cannot aim collisions.
@@ -50,6 +50,33 @@ impl Staged {
         }
         self.ids.insert((day, id.0, id.1), seq);
         self.events += 1;
+    }
+
+    /// Adds a committed batch; `seqs[i]` is event i's seq, or negative for a duplicate.
+    pub fn add_batch(&mut self, account: i64, batch: &StoreBatch, seqs: &[i64]) {
+        for (i, &seq) in seqs.iter().enumerate() {
+            if seq >= 0 {
+                let (h, h2) = batch.ids[i];
+                self.ids.insert((batch.events[i].day, h, h2), seq);
+                self.events += 1;
+            }
+        }
+        for posting in &batch.postings {
+            let values = self
+                .postings
+                .entry((account, posting.day, posting.key))
+                .or_default();
+            let list = match values.get_mut(posting.value.as_str()) {
+                Some(list) => list,
+                None => values.entry(posting.value.clone()).or_default(),
+            };
+            for &m in &posting.members {
+                let seq = seqs[m as usize];
+                if seq >= 0 {
+                    list.push((batch.events[m as usize].time_ms, seq));
+                }
+            }
+        }
     }
 
     pub fn pairs(&self, account: i64, day: u32, key: i64, value: &str) -> &[(i64, i64)] {

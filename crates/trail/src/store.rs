@@ -612,15 +612,17 @@ impl Writer {
             [],
             |r| r.get(0),
         )?;
-        let mut fresh: Vec<(i64, u32, usize, usize, i64, (i64, i64))> = Vec::new();
+        // Per batch: the seq of each accepted event (-1 for a duplicate).
+        let mut seqs: Vec<Vec<i64>> = Vec::with_capacity(group.len());
         let mut claimed: HashSet<(u32, i64, i64), foldhash::fast::RandomState> = HashSet::default();
         let mut touched: HashMap<u32, (i64, i64, i64)> = HashMap::new();
         let mut all = Vec::with_capacity(group.len());
         {
             let stage = staged.read().map_err(|_| poisoned())?;
-            for (b, (account, batch, _)) in group.iter().enumerate() {
+            for (account, batch, _) in group {
                 let account = *account;
                 let mut outcomes = vec![Outcome::Duplicate; batch.events.len()];
+                let mut batch_seqs = vec![-1i64; batch.events.len()];
                 for blk in &batch.blocks {
                     let day = blk.day;
                     Self::ensure_day(&tx, &mut self.days, day)?;
@@ -628,8 +630,7 @@ impl Writer {
                     next_block += 1;
                     let mut live = 0i64;
                     for (slot, &i) in blk.members.iter().enumerate() {
-                        let p = &batch.events[i];
-                        let id = id_hash(account, &p.event_id);
+                        let id = batch.ids[i];
                         let key = (day, id.0, id.1);
                         if claimed.contains(&key)
                             || stage.ids.contains_key(&key)
@@ -641,7 +642,7 @@ impl Writer {
                         let seq = block * BLOCK_SLOTS + slot as i64;
                         live |= 1i64 << slot;
                         outcomes[i] = Outcome::Accepted { seq };
-                        fresh.push((account, day, b, i, seq, id));
+                        batch_seqs[i] = seq;
                         let t = touched.entry(day).or_insert((seq, seq, 0));
                         t.0 = t.0.min(seq);
                         t.1 = t.1.max(seq);
@@ -658,6 +659,7 @@ impl Writer {
                     }
                 }
                 all.push(outcomes);
+                seqs.push(batch_seqs);
             }
         }
         for (day, (min, max, n)) in touched {
@@ -675,8 +677,8 @@ impl Writer {
         let mut stage = staged.write().map_err(|_| poisoned())?;
         tx.commit()?;
         self.max_block = next_block - 1;
-        for (account, day, b, i, seq, id) in fresh {
-            stage.add(account, day, &group[b].1.events[i], seq, id);
+        for ((account, batch, _), batch_seqs) in group.iter().zip(&seqs) {
+            stage.add_batch(*account, batch, batch_seqs);
         }
         Ok(all)
     }
