@@ -128,6 +128,7 @@ pub fn usage(msg: impl Into<String>) -> anyhow::Error {
 }
 
 fn main() -> ExitCode {
+    limit_malloc_arenas();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("MAMORI_LOG")
@@ -153,6 +154,18 @@ fn main() -> ExitCode {
             eprintln!("error: {}", output::sanitize(&format!("{e:#}")));
             ExitCode::from(code)
         }
+    }
+}
+
+/// glibc gives each thread that allocates its own arena (up to 8 per core), and freed memory in
+/// one arena is not reused by another: under ingest (parser threads handing batches to the
+/// writer) that fragmentation added ~150 MB of peak RSS. Four arenas keep it bounded at a small
+/// cost in allocation speed (two cost 20 % of parse throughput).
+fn limit_malloc_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets an allocator tunable; called before any other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 4);
     }
 }
 
