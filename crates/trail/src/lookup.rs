@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::codec::{self, BLOCK_SLOTS};
 use crate::ingest::{Attr, Limits, day_of};
-use crate::staged::Staged;
+use crate::staged::Stages;
 use crate::store::{
     History, KEY_ALL, KEY_READ_ONLY, StoreError, blocks_table, find_id, postings_table,
 };
@@ -232,7 +232,7 @@ fn damaged(what: String) -> mamori_core::db::DbError {
 /// The (time, seq) of `day`'s events of `account` carrying every key, within the window.
 fn day_matches(
     c: &Connection,
-    staged: &Staged,
+    staged: &Stages,
     account: i64,
     day: u32,
     keys: &[(i64, String)],
@@ -263,10 +263,14 @@ fn day_matches(
         list.extend(
             staged
                 .pairs(account, day, *key, value)
-                .iter()
                 .copied()
                 .filter(|(t, s)| w.contains(*t, *s)),
         );
+        if staged.merging() {
+            // A merge in progress may have written some frozen pairs to the tables already.
+            list.sort_unstable();
+            list.dedup();
+        }
         if list.is_empty() {
             return Ok(Vec::new());
         }

@@ -86,8 +86,52 @@ impl Staged {
             .map(Vec::as_slice)
             .unwrap_or(&[])
     }
+}
 
-    pub fn clear(&mut self) {
-        *self = Staged::default();
+/// What lookups and the writer see: the stage being filled and, while a merge is in progress,
+/// the frozen stage being written into the tables piece by piece.
+#[derive(Default)]
+pub(crate) struct Stages {
+    pub active: Staged,
+    pub frozen: Option<std::sync::Arc<Staged>>,
+}
+
+impl Stages {
+    /// Staged pairs of both stages. While a merge is in progress some of the frozen pairs may
+    /// already be in the tables too: callers deduplicate when [`Stages::merging`] is true.
+    pub fn pairs(
+        &self,
+        account: i64,
+        day: u32,
+        key: i64,
+        value: &str,
+    ) -> impl Iterator<Item = &(i64, i64)> {
+        let frozen = self
+            .frozen
+            .as_deref()
+            .map(|f| f.pairs(account, day, key, value))
+            .unwrap_or(&[]);
+        self.active
+            .pairs(account, day, key, value)
+            .iter()
+            .chain(frozen)
+    }
+
+    pub fn merging(&self) -> bool {
+        self.frozen.is_some()
+    }
+
+    pub fn id(&self, day: u32, h: i64, h2: i64) -> Option<i64> {
+        let key = (day, h, h2);
+        self.active
+            .ids
+            .get(&key)
+            .or_else(|| self.frozen.as_deref().and_then(|f| f.ids.get(&key)))
+            .copied()
+    }
+
+    #[cfg(test)]
+    pub fn events(&self) -> usize {
+        self.active.events + self.frozen.as_deref().map_or(0, |f| f.events)
     }
 }

@@ -37,7 +37,7 @@ use tokio::sync::oneshot;
 
 use crate::codec::{self, BLOCK_SLOTS};
 use crate::ingest::{Limits, StoreBatch};
-use crate::staged::Staged;
+use crate::staged::{Staged, Stages};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -82,6 +82,12 @@ enum Command {
     Merge {
         reply: oneshot::Sender<Result<(), StoreError>>,
     },
+    /// Starts a merge if none is running and writes one slice of it (tests).
+    #[cfg(test)]
+    MergeSlice {
+        budget: usize,
+        reply: oneshot::Sender<Result<bool, StoreError>>,
+    },
 }
 
 /// Settings of the history store.
@@ -96,7 +102,7 @@ pub struct History {
     writer: Mutex<Option<JoinHandle<()>>>,
     pub(crate) reads: ReadPool,
     /// Index of committed blocks not yet merged; lookups hold its read lock while they run.
-    pub(crate) staged: Arc<RwLock<Staged>>,
+    pub(crate) staged: Arc<RwLock<Stages>>,
     path: PathBuf,
     options: HistoryOptions,
 }
@@ -173,13 +179,15 @@ impl History {
         let mut conn = db::open(&path)?;
         db::migrate(&mut conn, &path, MIGRATIONS)?;
         conn.set_prepared_statement_cache_capacity(128);
-        let staged = Arc::new(RwLock::new(Staged::default()));
+        let staged = Arc::new(RwLock::new(Stages::default()));
         let mut writer = Writer {
             conn,
             days: HashSet::new(),
             staged: staged.clone(),
             max_block: 0,
             merged_days: HashSet::new(),
+            merging: None,
+            auto_merge: true,
         };
         writer.recover()?;
         let (tx, rx) = sync_channel::<Command>(64);
@@ -324,12 +332,32 @@ struct Writer {
     conn: Connection,
     /// Days whose tables exist.
     days: HashSet<u32>,
-    staged: Arc<RwLock<Staged>>,
+    staged: Arc<RwLock<Stages>>,
     /// The newest block committed (everything staged is at or below it).
     max_block: i64,
     /// Days whose ids table holds merged rows; other days need no table probe for duplicates.
     merged_days: HashSet<u32>,
+    /// The merge in progress, written a slice at a time between commits.
+    merging: Option<MergeProgress>,
+    /// Merges advance on their own (tests turn this off to hold a merge half-way).
+    auto_merge: bool,
 }
+
+/// A frozen stage on its way into the tables.
+struct MergeProgress {
+    stage: Arc<Staged>,
+    /// (day, h, h2) → seq, sorted.
+    ids: Vec<((u32, i64, i64), i64)>,
+    next_id: usize,
+    /// (account, day, key, value), sorted.
+    lists: Vec<(i64, u32, i64, String)>,
+    next_list: usize,
+    /// Every block up to this one is indexed once the merge completes.
+    mark: i64,
+}
+
+/// Rows written per merge slice: small enough that ingest never waits long for the writer.
+const MERGE_SLICE: usize = 20_000;
 
 fn poisoned() -> rusqlite::Error {
     rusqlite::Error::InvalidParameterName("the staged index lock is poisoned".into())
@@ -341,16 +369,26 @@ impl Writer {
         loop {
             let cmd = match held.take() {
                 Some(c) => c,
-                None => match rx.recv_timeout(IDLE_MERGE) {
+                None => match rx.recv_timeout(if self.merging.is_some() && self.auto_merge {
+                    Duration::ZERO
+                } else {
+                    IDLE_MERGE
+                }) {
                     Ok(c) => c,
                     Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
-                        self.merge_logged();
+                        self.merge_step_logged(true);
                         continue;
                     }
                     Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
                 },
             };
             match cmd {
+                #[cfg(test)]
+                Command::MergeSlice { budget, reply } => {
+                    self.auto_merge = false;
+                    let r = self.start_merge().and_then(|()| self.merge_slice(budget));
+                    let _ = reply.send(r.map_err(StoreError::from));
+                }
                 Command::Merge { reply } => {
                     let _ = reply.send(self.merge().map_err(StoreError::from));
                 }
@@ -391,14 +429,7 @@ impl Writer {
                             for ((_, _, reply), out) in group.into_iter().zip(outcomes) {
                                 let _ = reply.send(Ok(out));
                             }
-                            if self
-                                .staged
-                                .read()
-                                .map(|s| s.events >= MERGE_EVENTS)
-                                .unwrap_or(false)
-                            {
-                                self.merge_logged();
-                            }
+                            self.merge_step_logged(false);
                         }
                         Err(e) => {
                             tracing::error!(error = %e, "event history commit failed; the batch was not stored");
@@ -423,68 +454,133 @@ impl Writer {
         }
     }
 
-    /// Writes the staged index into the day tables in one transaction and clears it. Lookups
-    /// see either the stage or its merged rows, never both or neither: the commit and the clear
-    /// happen under the stage's write lock, and lookups hold its read lock.
+    /// Advances the merge by one slice: continues one in progress, or starts one when the
+    /// stage is large enough (or, when `idle`, not empty).
+    fn merge_step_logged(&mut self, idle: bool) {
+        if !self.auto_merge {
+            return;
+        }
+        let start = self.merging.is_none()
+            && self
+                .staged
+                .read()
+                .map(|s| s.active.events >= MERGE_EVENTS || (idle && s.active.events > 0))
+                .unwrap_or(false);
+        let result = if start { self.start_merge() } else { Ok(()) }
+            .and_then(|()| self.merge_slice(MERGE_SLICE).map(|_| ()));
+        if let Err(e) = result {
+            tracing::error!(error = %e, "merging the staged index failed; it stays staged and will be retried");
+        }
+    }
+
+    /// Merges everything staged, now (retention, shutdown, recovery, tests).
     fn merge(&mut self) -> Result<(), rusqlite::Error> {
-        let staged = self.staged.clone();
-        let guard = staged.read().map_err(|_| poisoned())?;
-        if guard.events == 0 {
+        loop {
+            if self.merging.is_none() {
+                if self.staged.read().map_err(|_| poisoned())?.active.events == 0 {
+                    return Ok(());
+                }
+                self.start_merge()?;
+            }
+            while !self.merge_slice(usize::MAX)? {}
+        }
+    }
+
+    /// Freezes the active stage; lookups keep seeing it until its merge completes.
+    fn start_merge(&mut self) -> Result<(), rusqlite::Error> {
+        let mut guard = self.staged.write().map_err(|_| poisoned())?;
+        if guard.frozen.is_some() || guard.active.events == 0 {
             return Ok(());
         }
-        let tx = self.conn.transaction()?;
-        let mut ids: Vec<(&(u32, i64, i64), &i64)> = guard.ids.iter().collect();
+        let stage = Arc::new(std::mem::take(&mut guard.active));
+        guard.frozen = Some(stage.clone());
+        drop(guard);
+        let mut ids: Vec<((u32, i64, i64), i64)> =
+            stage.ids.iter().map(|(k, v)| (*k, *v)).collect();
         ids.sort_unstable();
-        for ((day, h, h2), seq) in ids {
-            Self::ensure_day(&tx, &mut self.days, *day)?;
+        let mut lists: Vec<(i64, u32, i64, String)> = stage
+            .postings
+            .iter()
+            .flat_map(|(&(a, d, k), values)| values.keys().map(move |v| (a, d, k, v.clone())))
+            .collect();
+        lists.sort_unstable();
+        self.merging = Some(MergeProgress {
+            stage,
+            ids,
+            next_id: 0,
+            lists,
+            next_list: 0,
+            mark: self.max_block,
+        });
+        Ok(())
+    }
+
+    /// Writes up to `budget` rows of the merge in progress in one transaction; `true` when the
+    /// merge is complete (or there is none). The last slice moves the merge mark and drops the
+    /// frozen stage under the stage's write lock, so lookups, which hold its read lock, never
+    /// miss an event; until then a pair may be both in the tables and in the frozen stage, and
+    /// lookups deduplicate.
+    fn merge_slice(&mut self, budget: usize) -> Result<bool, rusqlite::Error> {
+        let Some(m) = self.merging.as_mut() else {
+            return Ok(true);
+        };
+        let tx = self.conn.transaction()?;
+        let mut rows = 0;
+        while m.next_id < m.ids.len() && rows < budget {
+            let ((day, h, h2), seq) = m.ids[m.next_id];
+            Self::ensure_day(&tx, &mut self.days, day)?;
             tx.prepare_cached(&format!(
                 "INSERT OR IGNORE INTO {} (h, h2, seq) VALUES (?1, ?2, ?3)",
-                ids_table(*day)
+                ids_table(day)
             ))?
             .execute(params![h, h2, seq])?;
+            m.next_id += 1;
+            rows += 1;
         }
-        let mut keys: Vec<&(i64, u32, i64)> = guard.postings.keys().collect();
-        keys.sort_unstable();
-        for k in keys {
-            let (account, day, key) = *k;
+        while m.next_list < m.lists.len() && rows < budget {
+            let (account, day, key, ref value) = m.lists[m.next_list];
+            m.next_list += 1;
+            let Some(pairs) = m
+                .stage
+                .postings
+                .get(&(account, day, key))
+                .and_then(|v| v.get(value))
+            else {
+                continue;
+            };
+            let mut pairs = pairs.clone();
+            pairs.sort_unstable();
+            let (Some(first), Some(last)) = (pairs.first(), pairs.last()) else {
+                continue;
+            };
+            let (min_time, max_time) = (first.0, last.0);
+            let first_seq = pairs.iter().map(|p| p.1).min().unwrap_or(0);
             Self::ensure_day(&tx, &mut self.days, day)?;
-            let mut insert = tx.prepare_cached(&format!(
+            tx.prepare_cached(&format!(
                 "INSERT INTO {} (account, key, value, max_time, first_seq, min_time, n, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 postings_table(day)
-            ))?;
-            let mut values: Vec<(&String, &Vec<(i64, i64)>)> = guard.postings[k].iter().collect();
-            values.sort_unstable_by(|a, b| a.0.cmp(b.0));
-            for (value, pairs) in values {
-                let mut pairs = pairs.clone();
-                pairs.sort_unstable();
-                let (Some(first), Some(last)) = (pairs.first(), pairs.last()) else {
-                    continue;
-                };
-                let (min_time, max_time) = (first.0, last.0);
-                let first_seq = pairs.iter().map(|p| p.1).min().unwrap_or(0);
-                insert.execute(params![
-                    account,
-                    key,
-                    value,
-                    max_time,
-                    first_seq,
-                    min_time,
-                    pairs.len() as i64,
-                    codec::encode_postings(&pairs)
-                ])?;
-            }
+            ))?
+            .execute(params![account, key, value, max_time, first_seq, min_time, pairs.len() as i64, codec::encode_postings(&pairs)])?;
+            rows += pairs.len().div_ceil(64).max(1);
+        }
+        let done = m.next_id == m.ids.len() && m.next_list == m.lists.len();
+        if !done {
+            tx.commit()?;
+            return Ok(false);
         }
         tx.execute(
             "UPDATE counters SET value = ?1 WHERE name = 'merged_block'",
-            params![self.max_block],
+            params![m.mark],
         )?;
-        let days: Vec<u32> = guard.ids.keys().map(|k| k.0).collect();
-        drop(guard);
+        let days: Vec<u32> = m.ids.iter().map(|k| k.0.0).collect();
+        let staged = self.staged.clone();
         let mut guard = staged.write().map_err(|_| poisoned())?;
         tx.commit()?;
-        guard.clear();
+        guard.frozen = None;
+        drop(guard);
+        self.merging = None;
         self.merged_days.extend(days);
-        Ok(())
+        Ok(true)
     }
 
     /// Rebuilds the stage from the blocks committed after the last merge (a crash or kill
@@ -562,7 +658,7 @@ impl Writer {
             events = staged.events,
             "rebuilt the staged index from blocks committed after the last merge"
         );
-        *self.staged.write().map_err(|_| StoreError::Closed)? = staged;
+        self.staged.write().map_err(|_| StoreError::Closed)?.active = staged;
         self.merge()?;
         Ok(())
     }
@@ -633,7 +729,7 @@ impl Writer {
                         let id = batch.ids[i];
                         let key = (day, id.0, id.1);
                         if claimed.contains(&key)
-                            || stage.ids.contains_key(&key)
+                            || stage.id(day, id.0, id.1).is_some()
                             || (self.merged_days.contains(&day) && Self::merged_has(&tx, day, id)?)
                         {
                             continue;
@@ -678,7 +774,7 @@ impl Writer {
         tx.commit()?;
         self.max_block = next_block - 1;
         for ((account, batch, _), batch_seqs) in group.iter().zip(&seqs) {
-            stage.add_batch(*account, batch, batch_seqs);
+            stage.active.add_batch(*account, batch, batch_seqs);
         }
         Ok(all)
     }
@@ -741,15 +837,15 @@ impl Writer {
 /// Where (account, eventID) is stored among `days` (newest first): (day, seq).
 pub(crate) fn find_id(
     c: &Connection,
-    staged: &Staged,
+    staged: &Stages,
     account: i64,
     event_id: &str,
     days: &[u32],
 ) -> Result<Option<(u32, i64)>, rusqlite::Error> {
     let (h, h2) = id_hash(account, event_id);
     for &day in days {
-        if let Some(seq) = staged.ids.get(&(day, h, h2)) {
-            return Ok(Some((day, *seq)));
+        if let Some(seq) = staged.id(day, h, h2) {
+            return Ok(Some((day, seq)));
         }
         let seq: Option<i64> = c
             .prepare_cached(&format!(
@@ -853,15 +949,58 @@ mod tests {
         )
         .unwrap();
         assert_eq!(store(&h, &events("2026-01-01", 150, "m")).accepted, 150);
-        assert_eq!(h.staged.read().unwrap().events, 150);
+        assert_eq!(h.staged.read().unwrap().events(), 150);
         let before = count(&h);
         h.merge_blocking().unwrap();
-        assert_eq!(h.staged.read().unwrap().events, 0);
+        assert_eq!(h.staged.read().unwrap().events(), 0);
         assert_eq!((before, count(&h)), (150, 150));
         // Merged ids still deduplicate; new events stage on top of merged ones.
         assert_eq!(store(&h, &events("2026-01-01", 150, "m")).duplicate, 150);
         assert_eq!(store(&h, &events("2026-01-01", 10, "n")).accepted, 10);
         assert_eq!(count(&h), 160);
+    }
+
+    #[test]
+    fn a_merge_in_slices_never_hides_or_doubles_an_event() {
+        let dir = tempfile::tempdir().unwrap();
+        let h = History::open(
+            dir.path(),
+            HistoryOptions {
+                retention_days: 0,
+                max_event_bytes: 1 << 20,
+            },
+        )
+        .unwrap();
+        assert_eq!(store(&h, &events("2026-01-01", 120, "s")).accepted, 120);
+        let slice = |budget| {
+            let (reply, rx) = oneshot::channel();
+            h.send(Command::MergeSlice { budget, reply }).unwrap();
+            rx.blocking_recv().unwrap().unwrap()
+        };
+        assert!(
+            !slice(121),
+            "the first slice writes the ids and part of the posting lists"
+        );
+        assert!(h.staged.read().unwrap().merging());
+        // Events arriving mid-merge stage on top; lookups see each event once.
+        assert_eq!(store(&h, &events("2026-01-01", 5, "t")).accepted, 5);
+        assert_eq!(store(&h, &events("2026-01-01", 120, "s")).duplicate, 120);
+        assert_eq!(count(&h), 125);
+        let q = LookupQuery {
+            account: 7,
+            attributes: vec![LookupAttribute::EventId("s-17".into())],
+            start_ms: None,
+            end_ms: None,
+            max_results: 5,
+            after: None,
+        };
+        assert_eq!(h.lookup(&q).unwrap().events.len(), 1);
+        while !slice(usize::MAX) {}
+        assert!(!h.staged.read().unwrap().merging());
+        assert_eq!(count(&h), 125);
+        h.merge_blocking().unwrap();
+        assert_eq!(h.staged.read().unwrap().events(), 0);
+        assert_eq!(count(&h), 125);
     }
 
     #[test]
