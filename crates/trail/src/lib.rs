@@ -13,6 +13,7 @@ pub mod channel;
 pub mod classify;
 pub mod codec;
 pub mod field;
+mod idfilter;
 pub mod ingest;
 pub mod lookup;
 pub mod model;

@@ -36,6 +36,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::oneshot;
 
 use crate::codec::{self, BLOCK_SLOTS};
+use crate::idfilter::IdFilter;
 use crate::ingest::{Limits, StoreBatch};
 use crate::staged::{Staged, Stages};
 
@@ -185,7 +186,7 @@ impl History {
             days: HashSet::new(),
             staged: staged.clone(),
             max_block: 0,
-            merged_days: HashSet::new(),
+            merged: HashMap::new(),
             merging: None,
             auto_merge: true,
         };
@@ -335,8 +336,9 @@ struct Writer {
     staged: Arc<RwLock<Stages>>,
     /// The newest block committed (everything staged is at or below it).
     max_block: i64,
-    /// Days whose ids table holds merged rows; other days need no table probe for duplicates.
-    merged_days: HashSet<u32>,
+    /// Days whose ids table holds merged rows, with a filter over those ids (`None` until the
+    /// first probe loads it). Other days need no table probe for duplicates.
+    merged: HashMap<u32, Option<IdFilter>>,
     /// The merge in progress, written a slice at a time between commits.
     merging: Option<MergeProgress>,
     /// Merges advance on their own (tests turn this off to hold a merge half-way).
@@ -572,14 +574,24 @@ impl Writer {
             "UPDATE counters SET value = ?1 WHERE name = 'merged_block'",
             params![m.mark],
         )?;
-        let days: Vec<u32> = m.ids.iter().map(|k| k.0.0).collect();
         let staged = self.staged.clone();
         let mut guard = staged.write().map_err(|_| poisoned())?;
         tx.commit()?;
         guard.frozen = None;
         drop(guard);
-        self.merging = None;
-        self.merged_days.extend(days);
+        if let Some(m) = self.merging.take() {
+            for ((day, h, h2), _) in m.ids {
+                // A day new to the tables starts a filter; a day whose filter is not loaded yet
+                // will read these ids from its table when it is.
+                if let Some(filter) = self
+                    .merged
+                    .entry(day)
+                    .or_insert_with(|| Some(IdFilter::default()))
+                {
+                    filter.insert(h, h2);
+                }
+            }
+        }
         Ok(true)
     }
 
@@ -600,7 +612,7 @@ impl Writer {
                 .filter_map(|n| n.ok()?.strip_prefix("ids_")?.parse().ok())
                 .collect()
         };
-        self.merged_days.extend(existing);
+        self.merged.extend(existing.into_iter().map(|d| (d, None)));
         self.max_block = self.conn.query_row(
             "SELECT value FROM counters WHERE name = 'next_block'",
             [],
@@ -685,6 +697,32 @@ impl Writer {
         Ok(())
     }
 
+    /// Whether `day`'s merged ids hold `id`: the filter answers "certainly not" for almost
+    /// every fresh event; the table is asked otherwise.
+    fn maybe_merged(
+        merged: &mut HashMap<u32, Option<IdFilter>>,
+        tx: &Transaction<'_>,
+        day: u32,
+        id: (i64, i64),
+    ) -> Result<bool, rusqlite::Error> {
+        let Some(slot) = merged.get_mut(&day) else {
+            return Ok(false);
+        };
+        if slot.is_none() {
+            let mut filter = IdFilter::default();
+            let mut st = tx.prepare(&format!("SELECT h, h2 FROM {}", ids_table(day)))?;
+            let mut rows = st.query([])?;
+            while let Some(r) = rows.next()? {
+                filter.insert(r.get(0)?, r.get(1)?);
+            }
+            *slot = Some(filter);
+        }
+        match slot {
+            Some(filter) if !filter.may_contain(id.0, id.1) => Ok(false),
+            _ => Self::merged_has(tx, day, id),
+        }
+    }
+
     /// Whether the merged day table already holds this id.
     fn merged_has(tx: &Transaction<'_>, day: u32, id: (i64, i64)) -> Result<bool, rusqlite::Error> {
         Ok(tx
@@ -730,7 +768,7 @@ impl Writer {
                         let key = (day, id.0, id.1);
                         if claimed.contains(&key)
                             || stage.id(day, id.0, id.1).is_some()
-                            || (self.merged_days.contains(&day) && Self::merged_has(&tx, day, id)?)
+                            || Self::maybe_merged(&mut self.merged, &tx, day, id)?
                         {
                             continue;
                         }
@@ -808,7 +846,7 @@ impl Writer {
                 ids_table(*day)
             ))?;
             self.days.remove(day);
-            self.merged_days.remove(day);
+            self.merged.remove(day);
         }
         if !days.is_empty() {
             tx.execute("DELETE FROM partitions WHERE day < ?1", [oldest_day])?;
@@ -1038,5 +1076,8 @@ mod tests {
         let r = store(&h, &events("2026-01-03", 2, "e"));
         assert_eq!(r.accepted, 2);
         assert_eq!(h.totals().unwrap(), (9, 3));
+        // Ids merged before the reopen are found again (the day's filter loads from its table).
+        let r = store(&h, &events("2026-01-01", 4, "d"));
+        assert_eq!((r.accepted, r.duplicate), (1, 3));
     }
 }
