@@ -3,7 +3,7 @@
 //! - import events/s into a fresh data dir vs a parse-only pass over the same bytes (ratio);
 //! - HTTP ingest events/s with N concurrent clients sending 1k-event batches to a real server;
 //! - lookup latency p50/p99 (attribute + one-day window) over a large history;
-//! - peak RSS of `mamori trail import` over a given volume of .json.gz.
+//! - peak RSS (VmHWM) of `mamori trail import` over a given volume of .json.gz.
 
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
@@ -510,18 +510,31 @@ fn import_rss(dir: &Path, mb: usize) -> anyhow::Result<()> {
         .arg(dir.join("files"))
         .stdout(std::process::Stdio::null())
         .spawn()?;
-    let pid = child.id() as libc::pid_t;
-    let mut status = 0;
-    // SAFETY: wait4 on our own child with valid out-pointers; rusage is plain data.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    anyhow::ensure!(r == pid, "wait4 failed");
+    // VmHWM is the child's own high-water mark (reset at exec); getrusage's ru_maxrss is not:
+    // Linux carries the parent's peak across fork + exec.
+    let status_path = format!("/proc/{}/status", child.id());
+    let mut child = child;
+    let mut peak_kb = 0u64;
+    let status = loop {
+        if let Ok(text) = std::fs::read_to_string(&status_path)
+            && let Some(kb) = text
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse::<u64>().ok())
+        {
+            peak_kb = peak_kb.max(kb);
+        }
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
     println!(
         "import of {:.0} MB .json.gz ({n} records) by a child process: peak RSS {:.0} MB, {:.0} s, exit status {}",
         bytes as f64 / 1e6,
-        usage.ru_maxrss as f64 / 1024.0,
+        peak_kb as f64 / 1024.0,
         started.elapsed().as_secs_f64(),
-        status >> 8
+        status.code().unwrap_or(-1)
     );
     Ok(())
 }

@@ -166,6 +166,9 @@ fn limit_malloc_arenas() {
     // SAFETY: mallopt only sets an allocator tunable; called before any other thread exists.
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, 4);
+        // Buffers of 1 MiB and more (decompressed files, request bodies) are mmapped and given
+        // back on free; a fixed threshold also stops glibc from raising it to 32 MiB.
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
     }
 }
 

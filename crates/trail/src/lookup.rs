@@ -300,21 +300,24 @@ fn fetch(
         seq.div_euclid(BLOCK_SLOTS),
         seq.rem_euclid(BLOCK_SLOTS) as usize,
     );
-    if !blocks.contains_key(&block) {
-        let data: Option<Vec<u8>> = c
-            .prepare_cached(&format!(
-                "SELECT data FROM {} WHERE block = ?1 AND account = ?2",
-                blocks_table(day)
-            ))?
-            .query_row(params![block, account], |r| r.get(0))
-            .optional()?;
-        let decoded = data
-            .map(|d| zstd::decode_all(&d[..]))
-            .transpose()
-            .map_err(|e| damaged(format!("block {block} of day {day}: {e}")))?;
-        blocks.insert(block, decoded);
-    }
-    let Some(Some(data)) = blocks.get(&block) else {
+    let data = match blocks.entry(block) {
+        std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+        std::collections::hash_map::Entry::Vacant(v) => {
+            let data: Option<Vec<u8>> = c
+                .prepare_cached(&format!(
+                    "SELECT data FROM {} WHERE block = ?1 AND account = ?2",
+                    blocks_table(day)
+                ))?
+                .query_row(params![block, account], |r| r.get(0))
+                .optional()?;
+            let decoded = data
+                .map(|d| zstd::decode_all(&d[..]))
+                .transpose()
+                .map_err(|e| damaged(format!("block {block} of day {day}: {e}")))?;
+            v.insert(decoded)
+        }
+    };
+    let Some(data) = data else {
         return Ok(None);
     };
     let Some(bytes) = codec::block_slot(data, slot) else {

@@ -131,7 +131,7 @@ CREATE TABLE channels (
 /// Most events committed in one transaction when requests are grouped.
 const GROUP_EVENTS: usize = 100_000;
 /// Staged events that trigger a merge into the day tables.
-const MERGE_EVENTS: usize = 150_000;
+const MERGE_EVENTS: usize = 100_000;
 /// A writer idle this long merges what is staged.
 const IDLE_MERGE: Duration = Duration::from_secs(1);
 
