@@ -19,6 +19,7 @@ pub mod lookup;
 pub mod model;
 mod staged;
 pub mod store;
+mod writer;
 
 use std::cell::RefCell;
 use std::path::Path;

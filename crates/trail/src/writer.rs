@@ -1,0 +1,574 @@
+//! The history's single writer thread: appends committed blocks, keeps the staged index,
+//! merges it into the day tables in slices, applies retention, and rebuilds the stage after a
+//! crash. Only this thread writes `trail.db`; see [`crate::store`] for the layout.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::mpsc::{Receiver, TryRecvError};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+
+use crate::codec::{self, BLOCK_SLOTS};
+use crate::idfilter::IdFilter;
+use crate::ingest::{Limits, StoreBatch};
+use crate::staged::{Staged, Stages};
+use crate::store::{
+    AppendReply, Command, GROUP_EVENTS, IDLE_MERGE, MERGE_EVENTS, Outcome, RetainReport,
+    StoreError, blocks_table, id_hash, ids_table, postings_table,
+};
+
+pub(crate) struct Writer {
+    conn: Connection,
+    /// Days whose tables exist.
+    days: HashSet<u32>,
+    staged: Arc<RwLock<Stages>>,
+    /// The newest block committed (everything staged is at or below it).
+    max_block: i64,
+    /// Days whose ids table holds merged rows, with a filter over those ids (`None` until the
+    /// first probe loads it). Other days need no table probe for duplicates.
+    merged: HashMap<u32, Option<IdFilter>>,
+    /// The merge in progress, written a slice at a time between commits.
+    merging: Option<MergeProgress>,
+    /// Merges advance on their own (tests turn this off to hold a merge half-way).
+    auto_merge: bool,
+}
+
+/// A frozen stage on its way into the tables.
+struct MergeProgress {
+    stage: Arc<Staged>,
+    /// (day, h, h2) → seq, sorted.
+    ids: Vec<((u32, i64, i64), i64)>,
+    next_id: usize,
+    /// (account, day, key, value), sorted.
+    lists: Vec<(i64, u32, i64, String)>,
+    next_list: usize,
+    /// Every block up to this one is indexed once the merge completes.
+    mark: i64,
+}
+
+/// Rows written per merge slice: small enough that ingest never waits long for the writer.
+const MERGE_SLICE: usize = 20_000;
+
+fn poisoned() -> rusqlite::Error {
+    rusqlite::Error::InvalidParameterName("the staged index lock is poisoned".into())
+}
+
+impl Writer {
+    pub(crate) fn new(conn: Connection, staged: Arc<RwLock<Stages>>) -> Self {
+        Writer {
+            conn,
+            days: HashSet::new(),
+            staged,
+            max_block: 0,
+            merged: HashMap::new(),
+            merging: None,
+            auto_merge: true,
+        }
+    }
+
+    pub(crate) fn run(mut self, rx: Receiver<Command>) {
+        let mut held: Option<Command> = None;
+        loop {
+            let cmd = match held.take() {
+                Some(c) => c,
+                None => match rx.recv_timeout(if self.merging.is_some() && self.auto_merge {
+                    Duration::ZERO
+                } else {
+                    IDLE_MERGE
+                }) {
+                    Ok(c) => c,
+                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                        self.merge_step_logged(true);
+                        continue;
+                    }
+                    Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+                },
+            };
+            match cmd {
+                #[cfg(test)]
+                Command::MergeSlice { budget, reply } => {
+                    self.auto_merge = false;
+                    let r = self.start_merge().and_then(|()| self.merge_slice(budget));
+                    let _ = reply.send(r.map_err(StoreError::from));
+                }
+                Command::Merge { reply } => {
+                    let _ = reply.send(self.merge().map_err(StoreError::from));
+                }
+                Command::Retain { oldest_day, reply } => {
+                    self.merge_logged();
+                    let r = self.retain(oldest_day);
+                    if r.is_err() {
+                        self.days.clear();
+                    }
+                    let _ = reply.send(r);
+                }
+                Command::Append {
+                    account,
+                    batch,
+                    reply,
+                } => {
+                    let mut total = batch.events.len();
+                    let mut group = vec![(account, batch, reply)];
+                    while total < GROUP_EVENTS {
+                        match rx.try_recv() {
+                            Ok(Command::Append {
+                                account,
+                                batch,
+                                reply,
+                            }) => {
+                                total += batch.events.len();
+                                group.push((account, batch, reply));
+                            }
+                            Ok(other) => {
+                                held = Some(other);
+                                break;
+                            }
+                            Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
+                        }
+                    }
+                    match self.append_group(&group) {
+                        Ok(outcomes) => {
+                            for ((_, _, reply), out) in group.into_iter().zip(outcomes) {
+                                let _ = reply.send(Ok(out));
+                            }
+                            self.merge_step_logged(false);
+                        }
+                        Err(e) => {
+                            tracing::error!(error = %e, "event history commit failed; the batch was not stored");
+                            self.days.clear();
+                            for (_, _, reply) in group {
+                                let _ = reply
+                                    .send(Err(StoreError::Damaged(format!("commit failed: {e}"))));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        // A clean stop: merge the stage, fold the WAL back into the main file.
+        self.merge_logged();
+        let _ = self.conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);");
+    }
+
+    fn merge_logged(&mut self) {
+        if let Err(e) = self.merge() {
+            tracing::error!(error = %e, "merging the staged index failed; it stays staged and will be retried");
+        }
+    }
+
+    /// Advances the merge by one slice: continues one in progress, or starts one when the
+    /// stage is large enough (or, when `idle`, not empty).
+    fn merge_step_logged(&mut self, idle: bool) {
+        if !self.auto_merge {
+            return;
+        }
+        let start = self.merging.is_none()
+            && self
+                .staged
+                .read()
+                .map(|s| s.active.events >= MERGE_EVENTS || (idle && s.active.events > 0))
+                .unwrap_or(false);
+        let result = if start { self.start_merge() } else { Ok(()) }
+            .and_then(|()| self.merge_slice(MERGE_SLICE).map(|_| ()));
+        if let Err(e) = result {
+            tracing::error!(error = %e, "merging the staged index failed; it stays staged and will be retried");
+        }
+    }
+
+    /// Merges everything staged, now (retention, shutdown, recovery, tests).
+    fn merge(&mut self) -> Result<(), rusqlite::Error> {
+        loop {
+            if self.merging.is_none() {
+                if self.staged.read().map_err(|_| poisoned())?.active.events == 0 {
+                    return Ok(());
+                }
+                self.start_merge()?;
+            }
+            while !self.merge_slice(usize::MAX)? {}
+        }
+    }
+
+    /// Freezes the active stage; lookups keep seeing it until its merge completes.
+    fn start_merge(&mut self) -> Result<(), rusqlite::Error> {
+        let mut guard = self.staged.write().map_err(|_| poisoned())?;
+        if guard.frozen.is_some() || guard.active.events == 0 {
+            return Ok(());
+        }
+        let stage = Arc::new(std::mem::take(&mut guard.active));
+        guard.frozen = Some(stage.clone());
+        drop(guard);
+        let mut ids: Vec<((u32, i64, i64), i64)> =
+            stage.ids.iter().map(|(k, v)| (*k, *v)).collect();
+        ids.sort_unstable();
+        let mut lists: Vec<(i64, u32, i64, String)> = stage
+            .postings
+            .iter()
+            .flat_map(|(&(a, d, k), values)| values.keys().map(move |v| (a, d, k, v.clone())))
+            .collect();
+        lists.sort_unstable();
+        self.merging = Some(MergeProgress {
+            stage,
+            ids,
+            next_id: 0,
+            lists,
+            next_list: 0,
+            mark: self.max_block,
+        });
+        Ok(())
+    }
+
+    /// Writes up to `budget` rows of the merge in progress in one transaction; `true` when the
+    /// merge is complete (or there is none). The last slice moves the merge mark and drops the
+    /// frozen stage under the stage's write lock, so lookups, which hold its read lock, never
+    /// miss an event; until then a pair may be both in the tables and in the frozen stage, and
+    /// lookups deduplicate.
+    fn merge_slice(&mut self, budget: usize) -> Result<bool, rusqlite::Error> {
+        let Some(m) = self.merging.as_mut() else {
+            return Ok(true);
+        };
+        let tx = self.conn.transaction()?;
+        let mut rows = 0;
+        while m.next_id < m.ids.len() && rows < budget {
+            let ((day, h, h2), seq) = m.ids[m.next_id];
+            Self::ensure_day(&tx, &mut self.days, day)?;
+            tx.prepare_cached(&format!(
+                "INSERT OR IGNORE INTO {} (h, h2, seq) VALUES (?1, ?2, ?3)",
+                ids_table(day)
+            ))?
+            .execute(params![h, h2, seq])?;
+            m.next_id += 1;
+            rows += 1;
+        }
+        while m.next_list < m.lists.len() && rows < budget {
+            let (account, day, key, ref value) = m.lists[m.next_list];
+            m.next_list += 1;
+            let Some(pairs) = m
+                .stage
+                .postings
+                .get(&(account, day, key))
+                .and_then(|v| v.get(value))
+            else {
+                continue;
+            };
+            let mut pairs = pairs.clone();
+            pairs.sort_unstable();
+            let (Some(first), Some(last)) = (pairs.first(), pairs.last()) else {
+                continue;
+            };
+            let (min_time, max_time) = (first.0, last.0);
+            let first_seq = pairs.iter().map(|p| p.1).min().unwrap_or(0);
+            Self::ensure_day(&tx, &mut self.days, day)?;
+            tx.prepare_cached(&format!(
+                "INSERT INTO {} (account, key, value, max_time, first_seq, min_time, n, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                postings_table(day)
+            ))?
+            .execute(params![account, key, value, max_time, first_seq, min_time, pairs.len() as i64, codec::encode_postings(&pairs)])?;
+            rows += pairs.len().div_ceil(64).max(1);
+        }
+        let done = m.next_id == m.ids.len() && m.next_list == m.lists.len();
+        if !done {
+            tx.commit()?;
+            return Ok(false);
+        }
+        tx.execute(
+            "UPDATE counters SET value = ?1 WHERE name = 'merged_block'",
+            params![m.mark],
+        )?;
+        let staged = self.staged.clone();
+        let mut guard = staged.write().map_err(|_| poisoned())?;
+        tx.commit()?;
+        guard.frozen = None;
+        drop(guard);
+        if let Some(m) = self.merging.take() {
+            for ((day, h, h2), _) in m.ids {
+                // A day new to the tables starts a filter; a day whose filter is not loaded yet
+                // will read these ids from its table when it is.
+                if let Some(filter) = self
+                    .merged
+                    .entry(day)
+                    .or_insert_with(|| Some(IdFilter::default()))
+                {
+                    filter.insert(h, h2);
+                }
+            }
+        }
+        Ok(true)
+    }
+
+    /// Rebuilds the stage from the blocks committed after the last merge (a crash or kill
+    /// left them unmerged), then merges it.
+    pub(crate) fn recover(&mut self) -> Result<(), StoreError> {
+        let merged: i64 = self.conn.query_row(
+            "SELECT value FROM counters WHERE name = 'merged_block'",
+            [],
+            |r| r.get(0),
+        )?;
+        // Every existing day may hold merged ids.
+        let existing: Vec<u32> = {
+            let mut st = self.conn.prepare(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'ids_%'",
+            )?;
+            st.query_map([], |r| r.get::<_, String>(0))?
+                .filter_map(|n| n.ok()?.strip_prefix("ids_")?.parse().ok())
+                .collect()
+        };
+        self.merged.extend(existing.into_iter().map(|d| (d, None)));
+        self.max_block = self.conn.query_row(
+            "SELECT value FROM counters WHERE name = 'next_block'",
+            [],
+            |r| r.get::<_, i64>(0),
+        )? - 1;
+        if self.max_block <= merged {
+            return Ok(());
+        }
+        let days: Vec<u32> = {
+            let mut st = self.conn.prepare(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'blocks_%'",
+            )?;
+            st.query_map([], |r| r.get::<_, String>(0))?
+                .filter_map(|n| n.ok()?.strip_prefix("blocks_")?.parse().ok())
+                .collect()
+        };
+        let limits = Limits {
+            max_event_bytes: usize::MAX,
+            oldest_day: None,
+        };
+        let mut staged = Staged::default();
+        for day in days {
+            let mut st = self.conn.prepare(&format!(
+                "SELECT block, account, live, data FROM {} WHERE block > ?1",
+                blocks_table(day)
+            ))?;
+            let mut rows = st.query([merged])?;
+            while let Some(row) = rows.next()? {
+                let (block, account, live): (i64, i64, i64) =
+                    (row.get(0)?, row.get(1)?, row.get(2)?);
+                let data = zstd::decode_all(
+                    row.get_ref(3)?
+                        .as_blob()
+                        .map_err(|e| StoreError::Damaged(e.to_string()))?,
+                )
+                .map_err(|e| StoreError::Damaged(format!("block {block} of day {day}: {e}")))?;
+                for slot in 0..BLOCK_SLOTS as usize {
+                    if live & (1i64 << slot) == 0 {
+                        continue;
+                    }
+                    let text = codec::block_slot(&data, slot)
+                        .ok_or_else(|| StoreError::Damaged(format!("block {block} slot {slot}")))?;
+                    let record: crate::Record = serde_json::from_slice(text).map_err(|e| {
+                        StoreError::Damaged(format!("block {block} slot {slot}: {e}"))
+                    })?;
+                    let p = crate::ingest::index(&record, &limits).map_err(|e| {
+                        StoreError::Damaged(format!("block {block} slot {slot}: {e}"))
+                    })?;
+                    let seq = block * BLOCK_SLOTS + slot as i64;
+                    staged.add(account, day, &p, seq, id_hash(account, &p.event_id));
+                }
+            }
+        }
+        tracing::info!(
+            events = staged.events,
+            "rebuilt the staged index from blocks committed after the last merge"
+        );
+        self.staged.write().map_err(|_| StoreError::Closed)?.active = staged;
+        self.merge()?;
+        Ok(())
+    }
+
+    fn ensure_day(
+        tx: &Transaction<'_>,
+        days: &mut HashSet<u32>,
+        day: u32,
+    ) -> Result<(), rusqlite::Error> {
+        if days.contains(&day) {
+            return Ok(());
+        }
+        let (b, p, i) = (blocks_table(day), postings_table(day), ids_table(day));
+        tx.execute_batch(&format!(
+            "CREATE TABLE IF NOT EXISTS {b} (block INTEGER PRIMARY KEY, account INTEGER NOT NULL, live INTEGER NOT NULL, data BLOB NOT NULL);
+             CREATE TABLE IF NOT EXISTS {i} (h INTEGER NOT NULL, h2 INTEGER NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (h, h2)) WITHOUT ROWID;
+             CREATE TABLE IF NOT EXISTS {p} (
+                 account INTEGER NOT NULL, key INTEGER NOT NULL, value TEXT NOT NULL,
+                 max_time INTEGER NOT NULL, first_seq INTEGER NOT NULL, min_time INTEGER NOT NULL,
+                 n INTEGER NOT NULL, data BLOB NOT NULL,
+                 PRIMARY KEY (account, key, value, max_time, first_seq)) WITHOUT ROWID;"
+        ))?;
+        days.insert(day);
+        Ok(())
+    }
+
+    /// Whether `day`'s merged ids hold `id`: the filter answers "certainly not" for almost
+    /// every fresh event; the table is asked otherwise.
+    fn maybe_merged(
+        merged: &mut HashMap<u32, Option<IdFilter>>,
+        tx: &Transaction<'_>,
+        day: u32,
+        id: (i64, i64),
+    ) -> Result<bool, rusqlite::Error> {
+        let Some(slot) = merged.get_mut(&day) else {
+            return Ok(false);
+        };
+        if slot.is_none() {
+            let mut filter = IdFilter::default();
+            let mut st = tx.prepare(&format!("SELECT h, h2 FROM {}", ids_table(day)))?;
+            let mut rows = st.query([])?;
+            while let Some(r) = rows.next()? {
+                filter.insert(r.get(0)?, r.get(1)?);
+            }
+            *slot = Some(filter);
+        }
+        match slot {
+            Some(filter) if !filter.may_contain(id.0, id.1) => Ok(false),
+            _ => Self::merged_has(tx, day, id),
+        }
+    }
+
+    /// Whether the merged day table already holds this id.
+    fn merged_has(tx: &Transaction<'_>, day: u32, id: (i64, i64)) -> Result<bool, rusqlite::Error> {
+        Ok(tx
+            .prepare_cached(&format!(
+                "SELECT 1 FROM {} WHERE h = ?1 AND h2 = ?2",
+                ids_table(day)
+            ))?
+            .query_row(params![id.0, id.1], |_| Ok(()))
+            .optional()?
+            .is_some())
+    }
+
+    fn append_group(
+        &mut self,
+        group: &[(i64, StoreBatch, AppendReply)],
+    ) -> Result<Vec<Vec<Outcome>>, rusqlite::Error> {
+        let staged = self.staged.clone();
+        let tx = self.conn.transaction()?;
+        let mut next_block: i64 = tx.query_row(
+            "SELECT value FROM counters WHERE name = 'next_block'",
+            [],
+            |r| r.get(0),
+        )?;
+        // Per batch: the seq of each accepted event (-1 for a duplicate).
+        let mut seqs: Vec<Vec<i64>> = Vec::with_capacity(group.len());
+        let mut claimed: HashSet<(u32, i64, i64), foldhash::fast::RandomState> = HashSet::default();
+        let mut touched: HashMap<u32, (i64, i64, i64)> = HashMap::new();
+        let mut all = Vec::with_capacity(group.len());
+        {
+            let stage = staged.read().map_err(|_| poisoned())?;
+            for (account, batch, _) in group {
+                let account = *account;
+                let mut outcomes = vec![Outcome::Duplicate; batch.events.len()];
+                let mut batch_seqs = vec![-1i64; batch.events.len()];
+                for blk in &batch.blocks {
+                    let day = blk.day;
+                    Self::ensure_day(&tx, &mut self.days, day)?;
+                    let block = next_block;
+                    next_block += 1;
+                    let mut live = 0i64;
+                    for (slot, &i) in blk.members.iter().enumerate() {
+                        let id = batch.ids[i];
+                        let key = (day, id.0, id.1);
+                        if claimed.contains(&key)
+                            || stage.id(day, id.0, id.1).is_some()
+                            || Self::maybe_merged(&mut self.merged, &tx, day, id)?
+                        {
+                            continue;
+                        }
+                        claimed.insert(key);
+                        let seq = block * BLOCK_SLOTS + slot as i64;
+                        live |= 1i64 << slot;
+                        outcomes[i] = Outcome::Accepted { seq };
+                        batch_seqs[i] = seq;
+                        let t = touched.entry(day).or_insert((seq, seq, 0));
+                        t.0 = t.0.min(seq);
+                        t.1 = t.1.max(seq);
+                        t.2 += 1;
+                    }
+                    // A block whose events were all duplicates is not kept; a partly duplicate one
+                    // is kept whole, its duplicate slots not live.
+                    if live != 0 {
+                        tx.prepare_cached(&format!(
+                            "INSERT INTO {} (block, account, live, data) VALUES (?1, ?2, ?3, ?4)",
+                            blocks_table(day)
+                        ))?
+                        .execute(params![block, account, live, blk.data])?;
+                    }
+                }
+                all.push(outcomes);
+                seqs.push(batch_seqs);
+            }
+        }
+        for (day, (min, max, n)) in touched {
+            tx.prepare_cached(
+                "INSERT INTO partitions (day, min_seq, max_seq, events) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT(day) DO UPDATE SET min_seq = min(min_seq, ?2), max_seq = max(max_seq, ?3), events = events + ?4",
+            )?
+            .execute(params![day, min, max, n])?;
+        }
+        tx.execute(
+            "UPDATE counters SET value = ?1 WHERE name = 'next_block'",
+            params![next_block],
+        )?;
+        // Visible to lookups from the moment it is durable, before anyone is told it is.
+        let mut stage = staged.write().map_err(|_| poisoned())?;
+        tx.commit()?;
+        self.max_block = next_block - 1;
+        for ((account, batch, _), batch_seqs) in group.iter().zip(&seqs) {
+            stage.active.add_batch(*account, batch, batch_seqs);
+        }
+        Ok(all)
+    }
+
+    fn retain(&mut self, oldest_day: u32) -> Result<RetainReport, StoreError> {
+        let tx = self.conn.transaction()?;
+        let mut report = RetainReport::default();
+        let expired: Vec<(u32, i64)> = {
+            let mut st =
+                tx.prepare("SELECT day, events FROM partitions WHERE day < ?1 ORDER BY day")?;
+            st.query_map([oldest_day], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<Result<_, _>>()?
+        };
+        // Tables may exist without a partitions row if a day was created and never committed into.
+        let orphan_days: HashSet<u32> = {
+            let mut st = tx.prepare(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'blocks_%'",
+            )?;
+            st.query_map([], |r| r.get::<_, String>(0))?
+                .filter_map(|n| n.ok()?.strip_prefix("blocks_")?.parse().ok())
+                .filter(|d| *d < oldest_day)
+                .collect()
+        };
+        let mut days: HashSet<u32> = expired.iter().map(|(d, _)| *d).collect();
+        days.extend(orphan_days);
+        for day in &days {
+            tx.execute_batch(&format!(
+                "DROP TABLE IF EXISTS {}; DROP TABLE IF EXISTS {}; DROP TABLE IF EXISTS {};",
+                blocks_table(*day),
+                postings_table(*day),
+                ids_table(*day)
+            ))?;
+            self.days.remove(day);
+            self.merged.remove(day);
+        }
+        if !days.is_empty() {
+            tx.execute("DELETE FROM partitions WHERE day < ?1", [oldest_day])?;
+        }
+        tx.commit()?;
+        report.events_dropped = expired.iter().map(|(_, n)| n).sum();
+        report.days_dropped = {
+            let mut d: Vec<u32> = days.into_iter().collect();
+            d.sort_unstable();
+            d
+        };
+        if !report.days_dropped.is_empty() {
+            // incremental_vacuum frees one page per step: step it to the end.
+            let mut st = self.conn.prepare("PRAGMA incremental_vacuum")?;
+            let mut rows = st.query([])?;
+            while rows.next()?.is_some() {}
+            drop(rows);
+            drop(st);
+            self.conn
+                .execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")?;
+        }
+        Ok(report)
+    }
+}
