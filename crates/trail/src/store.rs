@@ -365,6 +365,17 @@ mod tests {
             .collect()
     }
 
+    fn open(dir: &std::path::Path) -> Arc<History> {
+        History::open(
+            dir,
+            HistoryOptions {
+                retention_days: 0,
+                max_event_bytes: 1 << 20,
+            },
+        )
+        .unwrap()
+    }
+
     fn store(h: &History, raws: &[Box<RawValue>]) -> crate::ingest::IngestReport {
         let refs: Vec<&RawValue> = raws.iter().map(|r| r.as_ref()).collect();
         crate::ingest_blocking(h, 7, &refs).unwrap()
@@ -385,14 +396,7 @@ mod tests {
     #[test]
     fn retention_drops_whole_days_and_gives_the_space_back() {
         let dir = tempfile::tempdir().unwrap();
-        let h = History::open(
-            dir.path(),
-            HistoryOptions {
-                retention_days: 0,
-                max_event_bytes: 1 << 20,
-            },
-        )
-        .unwrap();
+        let h = open(dir.path());
         assert_eq!(store(&h, &events("2026-01-01", 300, "old")).accepted, 300);
         assert_eq!(store(&h, &events("2026-03-01", 10, "new")).accepted, 10);
         assert_eq!(count(&h), 310);
@@ -425,14 +429,7 @@ mod tests {
     #[test]
     fn lookups_see_the_same_events_before_and_after_a_merge() {
         let dir = tempfile::tempdir().unwrap();
-        let h = History::open(
-            dir.path(),
-            HistoryOptions {
-                retention_days: 0,
-                max_event_bytes: 1 << 20,
-            },
-        )
-        .unwrap();
+        let h = open(dir.path());
         assert_eq!(store(&h, &events("2026-01-01", 150, "m")).accepted, 150);
         assert_eq!(h.staged.read().unwrap().events(), 150);
         let before = count(&h);
@@ -448,14 +445,7 @@ mod tests {
     #[test]
     fn a_merge_in_slices_never_hides_or_doubles_an_event() {
         let dir = tempfile::tempdir().unwrap();
-        let h = History::open(
-            dir.path(),
-            HistoryOptions {
-                retention_days: 0,
-                max_event_bytes: 1 << 20,
-            },
-        )
-        .unwrap();
+        let h = open(dir.path());
         assert_eq!(store(&h, &events("2026-01-01", 120, "s")).accepted, 120);
         let slice = |budget| {
             let (reply, rx) = oneshot::channel();
@@ -491,14 +481,7 @@ mod tests {
     #[test]
     fn duplicates_are_detected_within_a_batch_and_across_requests() {
         let dir = tempfile::tempdir().unwrap();
-        let h = History::open(
-            dir.path(),
-            HistoryOptions {
-                retention_days: 0,
-                max_event_bytes: 1 << 20,
-            },
-        )
-        .unwrap();
+        let h = open(dir.path());
         let mut raws = events("2026-01-01", 3, "d");
         raws.extend(events("2026-01-01", 3, "d"));
         let r = store(&h, &raws);
@@ -512,14 +495,7 @@ mod tests {
         assert_eq!(crate::ingest_blocking(&h, 8, &refs).unwrap().accepted, 3);
         // The writer survives a reopen with its sequence intact.
         drop(h);
-        let h = History::open(
-            dir.path(),
-            HistoryOptions {
-                retention_days: 0,
-                max_event_bytes: 1 << 20,
-            },
-        )
-        .unwrap();
+        let h = open(dir.path());
         let r = store(&h, &events("2026-01-03", 2, "e"));
         assert_eq!(r.accepted, 2);
         assert_eq!(h.totals().unwrap(), (9, 3));
