@@ -307,7 +307,7 @@ pub async fn run(a: ImportArgs, remote: &Remote) -> anyhow::Result<u8> {
                 .iter()
                 .map(|s| {
                     vec![
-                        crate::output::cell(&s.file, 100),
+                        crate::output::cell_tail(&s.file, 100),
                         s.accepted.to_string(),
                         s.duplicate.to_string(),
                         s.rejected.to_string(),

@@ -25,6 +25,18 @@ pub fn cell(s: &str, max: usize) -> String {
     }
 }
 
+/// Like [`cell`], but keeps the end (file paths: the name matters more than the directory).
+pub fn cell_tail(s: &str, max: usize) -> String {
+    let clean = sanitize(s).replace('\n', "\\n");
+    let n = clean.chars().count();
+    if n > max {
+        let tail: String = clean.chars().skip(n - max.saturating_sub(1)).collect();
+        format!("…{tail}")
+    } else {
+        clean
+    }
+}
+
 /// Prints rows as aligned columns.
 pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
     let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
@@ -61,5 +73,6 @@ mod tests {
         assert_eq!(sanitize("a\u{1b}[31mred\r"), "a\\u{1b}[31mred\\r");
         assert_eq!(cell("x\ny", 10), "x\\ny");
         assert_eq!(cell("abcdef", 4), "abc…");
+        assert_eq!(cell_tail("/a/b/file.json", 10), "…file.json");
     }
 }
