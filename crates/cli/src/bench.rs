@@ -275,7 +275,7 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<u8> {
     let data_dir = work.join("import-data");
     let target = Arc::new(import::open_direct(&data_dir, None, None)?);
     let started = Instant::now();
-    let (_, totals, _) = import::run_files(target, files.clone(), 4).await?;
+    let (_, totals, _) = import::run_files(target, files.clone(), 3).await?;
     let secs = started.elapsed().as_secs_f64();
     let import_rate = totals.accepted as f64 / secs;
     println!("parse-only: {parse_rate:.0} events/s");
@@ -432,7 +432,7 @@ async fn lookup_latency(dir: &Path, n: usize, lookups: usize) -> anyhow::Result<
     let data = dir.join("data");
     let target = Arc::new(import::open_direct(&data, None, None)?);
     let started = Instant::now();
-    let (_, totals, _) = import::run_files(target, files.clone(), 4).await?;
+    let (_, totals, _) = import::run_files(target, files.clone(), 3).await?;
     println!(
         "lookup setup: {} events over {days} days stored in {:.0} s",
         totals.accepted,

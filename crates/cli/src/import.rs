@@ -40,8 +40,8 @@ pub struct ImportArgs {
     /// Configuration file (retention, limits) for --data-dir mode
     #[arg(long, env = "MAMORI_CONFIG")]
     config: Option<PathBuf>,
-    /// Files processed at once
-    #[arg(long, default_value_t = 4)]
+    /// Files prepared (read, decompressed, validated) at once
+    #[arg(long, default_value_t = 3)]
     jobs: usize,
     #[arg(long, value_enum, default_value = "table")]
     format: Format,
@@ -159,13 +159,23 @@ pub(crate) enum Target {
     Server(Arc<Client>),
 }
 
-async fn import_file(target: Arc<Target>, path: PathBuf) -> anyhow::Result<FileSummary> {
+/// Reads, validates and stores one file. `prep` bounds the files being prepared at once; a file
+/// waiting for its commit holds no permit, so preparing the next files overlaps the writer's
+/// work instead of waiting for it (without that, all files moved in lock-step: every core
+/// waited on the writer, then the writer waited on every core).
+async fn import_file(
+    target: Arc<Target>,
+    path: PathBuf,
+    prep: Arc<tokio::sync::Semaphore>,
+) -> anyhow::Result<FileSummary> {
+    let permit = prep.acquire_owned().await?;
     match &*target {
         Target::Direct { trail, account, .. } => {
             let t = trail.clone();
             let p = path.clone();
             let acct = *account;
             let prepared = tokio::task::spawn_blocking(move || -> Result<_, String> {
+                let _permit = permit;
                 let bytes = read_file(&p)?;
                 let raws = body::split_records(&bytes).map_err(|e| e.to_string())?;
                 let mut batch = mamori_trail::PreparedBatch::new(&raws, &t.history.limits(), acct);
@@ -188,6 +198,7 @@ async fn import_file(target: Arc<Target>, path: PathBuf) -> anyhow::Result<FileS
             let p = path.clone();
             let chunks =
                 tokio::task::spawn_blocking(move || -> Result<Vec<(usize, Vec<u8>)>, String> {
+                    let _permit = permit;
                     let bytes = read_file(&p)?;
                     let raws = body::split_records(&bytes).map_err(|e| e.to_string())?;
                     Ok(raws
@@ -393,15 +404,17 @@ pub(crate) async fn run_files(
     let mut set = JoinSet::new();
     let mut queue = files.into_iter();
     let jobs = jobs.max(1);
+    let prep = Arc::new(tokio::sync::Semaphore::new(jobs));
     let mut sizes = std::collections::HashMap::new();
     let mut summaries = Vec::new();
     loop {
-        while set.len() < jobs {
+        // Twice as many files in flight as being prepared: the rest wait for their commit.
+        while set.len() < 2 * jobs {
             let Some((path, size)) = queue.next() else {
                 break;
             };
             sizes.insert(path.clone(), size);
-            set.spawn(import_file(target.clone(), path));
+            set.spawn(import_file(target.clone(), path, prep.clone()));
         }
         let Some(done) = set.join_next().await else {
             break;
