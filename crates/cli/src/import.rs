@@ -408,8 +408,8 @@ pub(crate) async fn run_files(
     let mut sizes = std::collections::HashMap::new();
     let mut summaries = Vec::new();
     loop {
-        // Twice as many files in flight as being prepared: the rest wait for their commit.
-        while set.len() < 2 * jobs {
+        // Two more files in flight than being prepared: those wait for their commit.
+        while set.len() < jobs + 2 {
             let Some((path, size)) = queue.next() else {
                 break;
             };

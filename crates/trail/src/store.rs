@@ -129,7 +129,7 @@ CREATE TABLE channels (
 /// Most events committed in one transaction when requests are grouped.
 pub(crate) const GROUP_EVENTS: usize = 100_000;
 /// Staged events that trigger a merge into the day tables.
-pub(crate) const MERGE_EVENTS: usize = 100_000;
+pub(crate) const MERGE_EVENTS: usize = 80_000;
 /// A writer idle this long merges what is staged.
 pub(crate) const IDLE_MERGE: Duration = Duration::from_secs(1);
 
@@ -178,6 +178,9 @@ impl History {
         let mut conn = db::open(&path)?;
         db::migrate(&mut conn, &path, MIGRATIONS)?;
         conn.set_prepared_statement_cache_capacity(128);
+        // The writer appends and merges in key order; a 16 MiB page cache is enough for that,
+        // and ingest's memory is better spent on files in flight.
+        conn.execute_batch("PRAGMA cache_size = -16384;")?;
         let staged = Arc::new(RwLock::new(Stages::default()));
         let mut writer = Writer::new(conn, staged.clone());
         writer.recover()?;

@@ -79,7 +79,7 @@ impl Writer {
                 }) {
                     Ok(c) => c,
                     Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
-                        self.merge_step_logged(true);
+                        self.merge_step_logged(true, 0);
                         continue;
                     }
                     Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
@@ -132,7 +132,7 @@ impl Writer {
                             for ((_, _, reply), out) in group.into_iter().zip(outcomes) {
                                 let _ = reply.send(Ok(out));
                             }
-                            self.merge_step_logged(false);
+                            self.merge_step_logged(false, total);
                         }
                         Err(e) => {
                             tracing::error!(error = %e, "event history commit failed; the batch was not stored");
@@ -159,18 +159,23 @@ impl Writer {
 
     /// Advances the merge by one slice: continues one in progress, or starts one when the
     /// stage is large enough (or, when `idle`, not empty).
-    fn merge_step_logged(&mut self, idle: bool) {
+    ///
+    /// The slice grows with the events just appended, so merging outpaces ingest and the stage
+    /// stays bounded; if the stage still doubles its threshold mid-merge, the merge finishes now
+    /// (back-pressure on ingest rather than unbounded memory).
+    fn merge_step_logged(&mut self, idle: bool, appended: usize) {
         if !self.auto_merge {
             return;
         }
-        let start = self.merging.is_none()
-            && self
-                .staged
-                .read()
-                .map(|s| s.active.events >= MERGE_EVENTS || (idle && s.active.events > 0))
-                .unwrap_or(false);
+        let active = self.staged.read().map(|s| s.active.events).unwrap_or(0);
+        let start = self.merging.is_none() && (active >= MERGE_EVENTS || (idle && active > 0));
+        let budget = if self.merging.is_some() && active >= 2 * MERGE_EVENTS {
+            usize::MAX
+        } else {
+            MERGE_SLICE + 4 * appended
+        };
         let result = if start { self.start_merge() } else { Ok(()) }
-            .and_then(|()| self.merge_slice(MERGE_SLICE).map(|_| ()));
+            .and_then(|()| self.merge_slice(budget).map(|_| ()));
         if let Err(e) = result {
             tracing::error!(error = %e, "merging the staged index failed; it stays staged and will be retried");
         }
