@@ -34,8 +34,9 @@ pub struct ImportArgs {
     /// Files or directories (recursive): .json and .json.gz, e.g. an AWSLogs/ tree
     #[arg(required = true)]
     paths: Vec<PathBuf>,
-    /// Write straight into this data directory instead of sending to a server
-    #[arg(long, env = "MAMORI_DATA_DIR")]
+    /// Write straight into this data directory instead of sending to a server (no server may
+    /// be running on it). Deliberately not read from MAMORI_DATA_DIR, which configures `serve`.
+    #[arg(long)]
     data_dir: Option<PathBuf>,
     /// Configuration file (retention, limits) for --data-dir mode
     #[arg(long, env = "MAMORI_CONFIG")]
