@@ -60,12 +60,7 @@ fn ingest_in_three_shapes_then_look_up_exact_records() {
 
     // Several attributes AND-ed, newest first, time window.
     let (_, v) = s.get("/v1/trail/events?EventName=CreateRole&Username=alice", &k);
-    let ids: Vec<&str> = v["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["eventID"].as_str().unwrap())
-        .collect();
+    let ids = common::event_ids(&v);
     assert_eq!(ids, ["b1", "a1"]);
     let (_, v) = s.get("/v1/trail/events?EventName=CreateRole&startTime=2026-11-01T00:00:00Z&endTime=2026-11-01T23:59:59Z", &k);
     assert_eq!(v["events"].as_array().unwrap().len(), 1);

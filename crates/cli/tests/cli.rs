@@ -91,12 +91,7 @@ fn import_a_tree_through_the_server_then_look_up() {
         .output()
         .unwrap();
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let ids: Vec<&str> = v["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["eventID"].as_str().unwrap())
-        .collect();
+    let ids = common::event_ids(&v);
     assert_eq!(ids, ["f3", "f2", "f1"]);
 
     let out = mamori(&s)

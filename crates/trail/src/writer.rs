@@ -310,14 +310,7 @@ impl Writer {
             |r| r.get(0),
         )?;
         // Every existing day may hold merged ids.
-        let existing: Vec<u32> = {
-            let mut st = self.conn.prepare(
-                "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'ids_%'",
-            )?;
-            st.query_map([], |r| r.get::<_, String>(0))?
-                .filter_map(|n| n.ok()?.strip_prefix("ids_")?.parse().ok())
-                .collect()
-        };
+        let existing: Vec<u32> = day_tables(&self.conn, "ids")?;
         self.merged.extend(existing.into_iter().map(|d| (d, None)));
         self.max_block = self.conn.query_row(
             "SELECT value FROM counters WHERE name = 'next_block'",
@@ -327,14 +320,7 @@ impl Writer {
         if self.max_block <= merged {
             return Ok(());
         }
-        let days: Vec<u32> = {
-            let mut st = self.conn.prepare(
-                "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'blocks_%'",
-            )?;
-            st.query_map([], |r| r.get::<_, String>(0))?
-                .filter_map(|n| n.ok()?.strip_prefix("blocks_")?.parse().ok())
-                .collect()
-        };
+        let days: Vec<u32> = day_tables(&self.conn, "blocks")?;
         let limits = Limits {
             max_event_bytes: usize::MAX,
             oldest_day: None,
@@ -533,15 +519,10 @@ impl Writer {
                 .collect::<Result<_, _>>()?
         };
         // Tables may exist without a partitions row if a day was created and never committed into.
-        let orphan_days: HashSet<u32> = {
-            let mut st = tx.prepare(
-                "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'blocks_%'",
-            )?;
-            st.query_map([], |r| r.get::<_, String>(0))?
-                .filter_map(|n| n.ok()?.strip_prefix("blocks_")?.parse().ok())
-                .filter(|d| *d < oldest_day)
-                .collect()
-        };
+        let orphan_days: HashSet<u32> = day_tables(&tx, "blocks")?
+            .into_iter()
+            .filter(|d| *d < oldest_day)
+            .collect();
         let mut days: HashSet<u32> = expired.iter().map(|(d, _)| *d).collect();
         days.extend(orphan_days);
         for day in &days {
@@ -576,4 +557,15 @@ impl Writer {
         }
         Ok(report)
     }
+}
+
+/// The days that have a `<kind>_YYYYMMDD` table.
+fn day_tables(conn: &Connection, kind: &str) -> Result<Vec<u32>, rusqlite::Error> {
+    let prefix = format!("{kind}_");
+    let mut st =
+        conn.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE ?1")?;
+    let names = st.query_map([format!("{prefix}%")], |r| r.get::<_, String>(0))?;
+    Ok(names
+        .filter_map(|n| n.ok()?.strip_prefix(&prefix)?.parse().ok())
+        .collect())
 }
