@@ -12,6 +12,7 @@ pub mod body;
 pub mod channel;
 pub mod classify;
 pub mod codec;
+pub mod feed;
 pub mod field;
 mod idfilter;
 pub mod ingest;
