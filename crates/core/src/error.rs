@@ -13,6 +13,8 @@ pub enum ErrorCode {
     Conflict,
     PayloadTooLarge,
     Throttled,
+    /// A dependency (e.g. a trail's destination) is failing; retry later.
+    Unavailable,
     Internal,
 }
 
@@ -26,6 +28,7 @@ impl ErrorCode {
             ErrorCode::Conflict => StatusCode::CONFLICT,
             ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::Throttled => StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::Unavailable => StatusCode::BAD_GATEWAY,
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

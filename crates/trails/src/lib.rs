@@ -2,5 +2,15 @@
 //! files, CloudTrail-compatible signed digests, a Merkle log with signed checkpoints, and
 //! offline validation of all of it.
 
+pub mod api;
 pub mod canonical;
+pub mod deliver;
+pub mod dest;
+pub mod digest;
+pub mod layout;
 pub mod merkle;
+pub mod selectors;
+pub mod signing;
+pub mod spec;
+pub mod store;
+pub mod validate;

@@ -13,8 +13,9 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use rusqlite::{Connection, params};
 use serde::{Deserialize, Serialize};
-use tlog_tiles::{Checkpoint, Hash, HashReader};
+use tlog_tiles::{Checkpoint, HashReader};
 
+pub use tlog_tiles::Hash;
 pub use tlog_tiles::record_hash as leaf_hash;
 
 #[derive(Debug, thiserror::Error)]

@@ -1,0 +1,166 @@
+//! A trail's destination through the `object_store` crate: a local directory or any
+//! S3-compatible endpoint (`s3://bucket/prefix`; endpoint, region and credentials from the usual
+//! `AWS_*` environment variables, e.g. `AWS_ENDPOINT_URL=http://127.0.0.1:5000`).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::TryStreamExt;
+use object_store::path::Path as ObjectPath;
+use object_store::{Attribute, Attributes, ObjectStore, ObjectStoreExt, PutOptions, PutPayload};
+
+#[derive(Debug, thiserror::Error)]
+pub enum DestError {
+    #[error("destination {dest:?}: {message}")]
+    Open { dest: String, message: String },
+    #[error("object {key}: {message}")]
+    Object { key: String, message: String },
+}
+
+pub struct Destination {
+    pub store: Arc<dyn ObjectStore>,
+    /// What digests call the bucket: the S3 bucket, or the directory's absolute path.
+    pub bucket: String,
+    /// The key prefix given in the destination URL (S3) — empty for a directory.
+    pub prefix: String,
+    /// S3 keeps user metadata (digest signatures go there); a directory does not (`.sig` files).
+    pub has_metadata: bool,
+    pub display: String,
+}
+
+impl Destination {
+    pub fn open(dest: &str) -> Result<Self, DestError> {
+        let fail = |m: String| DestError::Open {
+            dest: dest.to_string(),
+            message: m,
+        };
+        if let Some(rest) = dest.strip_prefix("s3://") {
+            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+            if bucket.is_empty() {
+                return Err(fail("no bucket name; write s3://bucket/prefix".into()));
+            }
+            let mut b = object_store::aws::AmazonS3Builder::from_env().with_bucket_name(bucket);
+            let endpoint = std::env::var("AWS_ENDPOINT_URL_S3")
+                .or_else(|_| std::env::var("AWS_ENDPOINT_URL"))
+                .ok();
+            if let Some(ep) = endpoint {
+                b = b
+                    .with_endpoint(&ep)
+                    .with_allow_http(ep.starts_with("http://"))
+                    .with_virtual_hosted_style_request(false);
+            }
+            if std::env::var("AWS_REGION").is_err() && std::env::var("AWS_DEFAULT_REGION").is_err()
+            {
+                b = b.with_region("us-east-1");
+            }
+            let store = b.build().map_err(|e| fail(e.to_string()))?;
+            Ok(Self {
+                store: Arc::new(store),
+                bucket: bucket.to_string(),
+                prefix: prefix.trim_matches('/').to_string(),
+                has_metadata: true,
+                display: dest.to_string(),
+            })
+        } else {
+            let dir = dest.strip_prefix("file://").unwrap_or(dest);
+            std::fs::create_dir_all(dir)
+                .map_err(|e| fail(format!("cannot create the directory: {e}")))?;
+            let abs = std::fs::canonicalize(dir).map_err(|e| fail(e.to_string()))?;
+            let store = object_store::local::LocalFileSystem::new_with_prefix(&abs)
+                .map_err(|e| fail(e.to_string()))?;
+            Ok(Self {
+                store: Arc::new(store),
+                bucket: abs.display().to_string(),
+                prefix: String::new(),
+                has_metadata: false,
+                display: dest.to_string(),
+            })
+        }
+    }
+
+    fn path(key: &str) -> Result<ObjectPath, DestError> {
+        ObjectPath::parse(key).map_err(|e| DestError::Object {
+            key: key.to_string(),
+            message: format!("not a valid object key: {e}"),
+        })
+    }
+
+    fn err(&self, key: &str, e: impl std::fmt::Display) -> DestError {
+        DestError::Object {
+            key: format!("{}/{key}", self.display.trim_end_matches('/')),
+            message: e.to_string(),
+        }
+    }
+
+    pub async fn put(
+        &self,
+        key: &str,
+        data: Vec<u8>,
+        metadata: &[(&'static str, String)],
+    ) -> Result<(), DestError> {
+        let path = Self::path(key)?;
+        let mut attributes = Attributes::new();
+        if self.has_metadata {
+            for (k, v) in metadata {
+                attributes.insert(Attribute::Metadata((*k).into()), v.clone().into());
+            }
+        }
+        let opts = PutOptions {
+            attributes,
+            ..Default::default()
+        };
+        self.store
+            .put_opts(&path, PutPayload::from(Bytes::from(data)), opts)
+            .await
+            .map_err(|e| self.err(key, e))?;
+        Ok(())
+    }
+
+    /// The object's bytes and user metadata, or `None` when it does not exist.
+    pub async fn get(
+        &self,
+        key: &str,
+    ) -> Result<Option<(Bytes, HashMap<String, String>)>, DestError> {
+        let path = Self::path(key)?;
+        match self.store.get(&path).await {
+            Ok(r) => {
+                let meta: HashMap<String, String> = r
+                    .attributes
+                    .iter()
+                    .filter_map(|(k, v)| match k {
+                        Attribute::Metadata(name) => Some((name.to_string(), v.to_string())),
+                        _ => None,
+                    })
+                    .collect();
+                let bytes = r.bytes().await.map_err(|e| self.err(key, e))?;
+                Ok(Some((bytes, meta)))
+            }
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(self.err(key, e)),
+        }
+    }
+
+    /// Every key under `prefix`, sorted.
+    pub async fn list(&self, prefix: &str) -> Result<Vec<String>, DestError> {
+        let p = if prefix.is_empty() {
+            None
+        } else {
+            Some(Self::path(prefix)?)
+        };
+        let mut keys: Vec<String> = self
+            .store
+            .list(p.as_ref())
+            .map_ok(|m| m.location.to_string())
+            .try_collect()
+            .await
+            .map_err(|e| self.err(prefix, e))?;
+        keys.sort();
+        Ok(keys)
+    }
+
+    pub async fn delete(&self, key: &str) -> Result<(), DestError> {
+        let path = Self::path(key)?;
+        self.store.delete(&path).await.map_err(|e| self.err(key, e))
+    }
+}

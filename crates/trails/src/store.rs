@@ -1,0 +1,473 @@
+//! `trails.db`: trails, their delivery state (cursor, pending delivery, Merkle log), digest
+//! chains and signing keys. Its own file, so delivery never contends with ingest's writer.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+
+use chrono::{DateTime, Utc};
+use mamori_core::db::{self, DbError};
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+
+use crate::signing::{self, SigningKey};
+use crate::spec::TrailSpec;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TrailsError {
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("signing key: {0}")]
+    Key(#[from] signing::KeyError),
+    #[error("Merkle log: {0}")]
+    Proof(#[from] crate::merkle::ProofError),
+    #[error("event history: {0}")]
+    History(#[from] mamori_trail::store::StoreError),
+    #[error("stored data is damaged: {0}")]
+    Damaged(String),
+}
+
+impl From<rusqlite::Error> for TrailsError {
+    fn from(e: rusqlite::Error) -> Self {
+        TrailsError::Db(DbError::Sql(e))
+    }
+}
+
+const MIGRATIONS: &[&str] = &["
+CREATE TABLE trails (
+    id                      INTEGER PRIMARY KEY,
+    account                 INTEGER NOT NULL,
+    name                    TEXT NOT NULL,
+    spec                    TEXT NOT NULL,
+    logging                 INTEGER NOT NULL,
+    created_at              TEXT NOT NULL,
+    -- the seq of the last event considered for delivery
+    cursor                  INTEGER NOT NULL,
+    -- records in the Merkle log
+    leaves                  INTEGER NOT NULL DEFAULT 0,
+    -- set by StopLogging: deliver up to this seq, write the final digests, then rest
+    stop_seq                INTEGER,
+    -- a delivery planned and not yet committed (JSON): redone exactly after a crash
+    pending                 TEXT,
+    logging_started_at      TEXT,
+    logging_stopped_at      TEXT,
+    latest_delivery_time    TEXT,
+    latest_delivery_attempt TEXT,
+    latest_delivery_error   TEXT,
+    latest_digest_time      TEXT,
+    latest_digest_object    TEXT,
+    latest_digest_error     TEXT,
+    -- unix seconds: when the next digest period ends
+    next_digest_at          INTEGER NOT NULL,
+    checkpoint_put          INTEGER NOT NULL DEFAULT 0,
+    note_skey               TEXT NOT NULL,
+    note_vkey               TEXT NOT NULL,
+    UNIQUE (account, name)
+);
+CREATE TABLE log_files (
+    trail         INTEGER NOT NULL,
+    account       TEXT NOT NULL,
+    region        TEXT NOT NULL,
+    key           TEXT NOT NULL,
+    hash          TEXT NOT NULL,
+    oldest        TEXT,
+    newest        TEXT,
+    delivered_at  INTEGER NOT NULL,
+    digested      INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (trail, key)
+);
+CREATE INDEX log_files_undigested ON log_files (trail, digested, account, region);
+CREATE TABLE chains (
+    trail           INTEGER NOT NULL,
+    account         TEXT NOT NULL,
+    region          TEXT NOT NULL,
+    prev_bucket     TEXT,
+    prev_object     TEXT,
+    prev_hash       TEXT,
+    prev_signature  TEXT,
+    last_end        INTEGER NOT NULL,
+    PRIMARY KEY (trail, account, region)
+);
+CREATE TABLE keys (
+    id          INTEGER PRIMARY KEY,
+    trail       INTEGER NOT NULL,
+    region      TEXT NOT NULL,
+    algorithm   TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    public_der  BLOB NOT NULL,
+    private_key BLOB NOT NULL,
+    valid_from  TEXT NOT NULL,
+    valid_to    TEXT
+);
+CREATE INDEX keys_by_trail ON keys (trail, region);
+CREATE TABLE tlog_hashes (trail INTEGER NOT NULL, idx INTEGER NOT NULL, hash BLOB NOT NULL, PRIMARY KEY (trail, idx)) WITHOUT ROWID;
+CREATE TABLE tlog_leaves (
+    trail    INTEGER NOT NULL,
+    n        INTEGER NOT NULL,
+    account  TEXT NOT NULL,
+    event_id TEXT NOT NULL,
+    object   TEXT NOT NULL,
+    PRIMARY KEY (trail, n)
+) WITHOUT ROWID;
+CREATE INDEX tlog_leaves_by_event ON tlog_leaves (trail, event_id);
+CREATE TABLE checkpoints (trail INTEGER NOT NULL, size INTEGER NOT NULL, note TEXT NOT NULL, PRIMARY KEY (trail, size));
+"];
+
+/// A trail with its delivery state, as stored.
+#[derive(Clone, Debug)]
+pub struct TrailRow {
+    pub id: i64,
+    pub account: i64,
+    pub spec: TrailSpec,
+    pub logging: bool,
+    pub created_at: String,
+    pub cursor: i64,
+    pub leaves: u64,
+    pub stop_seq: Option<i64>,
+    pub pending: Option<String>,
+    pub logging_started_at: Option<String>,
+    pub logging_stopped_at: Option<String>,
+    pub latest_delivery_time: Option<String>,
+    pub latest_delivery_attempt: Option<String>,
+    pub latest_delivery_error: Option<String>,
+    pub latest_digest_time: Option<String>,
+    pub latest_digest_object: Option<String>,
+    pub latest_digest_error: Option<String>,
+    pub next_digest_at: i64,
+    pub checkpoint_put: u64,
+    pub note_skey: String,
+    pub note_vkey: String,
+}
+
+const COLUMNS: &str = "id, account, spec, logging, created_at, cursor, leaves, stop_seq, pending, logging_started_at, logging_stopped_at, latest_delivery_time, latest_delivery_attempt, latest_delivery_error, latest_digest_time, latest_digest_object, latest_digest_error, next_digest_at, checkpoint_put, note_skey, note_vkey";
+
+fn row(r: &rusqlite::Row) -> rusqlite::Result<(TrailRow, String)> {
+    let spec: String = r.get(2)?;
+    Ok((
+        TrailRow {
+            id: r.get(0)?,
+            account: r.get(1)?,
+            spec: TrailSpec {
+                name: String::new(),
+                destination: String::new(),
+                key_prefix: String::new(),
+                event_selectors: None,
+                advanced_event_selectors: None,
+                is_organization_trail: false,
+                delivery_interval_seconds: 0,
+                digest_interval_seconds: 0,
+                max_file_events: 0,
+                digest_signature_algorithm: String::new(),
+                home_region: String::new(),
+            },
+            logging: r.get(3)?,
+            created_at: r.get(4)?,
+            cursor: r.get(5)?,
+            leaves: r.get::<_, i64>(6)? as u64,
+            stop_seq: r.get(7)?,
+            pending: r.get(8)?,
+            logging_started_at: r.get(9)?,
+            logging_stopped_at: r.get(10)?,
+            latest_delivery_time: r.get(11)?,
+            latest_delivery_attempt: r.get(12)?,
+            latest_delivery_error: r.get(13)?,
+            latest_digest_time: r.get(14)?,
+            latest_digest_object: r.get(15)?,
+            latest_digest_error: r.get(16)?,
+            next_digest_at: r.get(17)?,
+            checkpoint_put: r.get::<_, i64>(18)? as u64,
+            note_skey: r.get(19)?,
+            note_vkey: r.get(20)?,
+        },
+        spec,
+    ))
+}
+
+fn finish((mut t, spec): (TrailRow, String)) -> Result<TrailRow, TrailsError> {
+    t.spec = serde_json::from_str(&spec)
+        .map_err(|e| TrailsError::Damaged(format!("settings of trail {}: {e}", t.id)))?;
+    Ok(t)
+}
+
+/// A published digest-signing public key.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PublicKey {
+    pub trail: String,
+    pub region: String,
+    pub algorithm: String,
+    pub fingerprint: String,
+    /// base64 DER (PKCS#1 RSAPublicKey for RSA, SubjectPublicKeyInfo for Ed25519)
+    pub value: String,
+    pub validity_start_time: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub validity_end_time: Option<String>,
+}
+
+pub struct TrailsDb {
+    path: PathBuf,
+    conn: Mutex<Connection>,
+}
+
+pub fn now_text(t: DateTime<Utc>) -> String {
+    mamori_core::time::format_cloudtrail(t)
+}
+
+impl TrailsDb {
+    pub fn open(dir: &Path) -> Result<Self, TrailsError> {
+        let path = dir.join("trails.db");
+        let mut conn = db::open(&path)?;
+        db::migrate(&mut conn, &path, MIGRATIONS)?;
+        Ok(Self {
+            path,
+            conn: Mutex::new(conn),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn conn(&self) -> MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn create(
+        &self,
+        account: i64,
+        spec: &TrailSpec,
+        cursor: i64,
+        origin: &str,
+        now: DateTime<Utc>,
+    ) -> Result<TrailRow, TrailsError> {
+        let (skey, vkey) = signing::generate_note_key(origin);
+        let c = self.conn();
+        let exists: bool = c.query_row(
+            "SELECT count(*) > 0 FROM trails WHERE account = ?1 AND name = ?2",
+            params![account, spec.name],
+            |r| r.get(0),
+        )?;
+        if exists {
+            return Err(TrailsError::Conflict(format!(
+                "a trail named {:?} already exists in this account",
+                spec.name
+            )));
+        }
+        let period = spec.digest_interval_seconds as i64;
+        let next = (now.timestamp().div_euclid(period) + 1) * period;
+        c.execute(
+            "INSERT INTO trails (account, name, spec, logging, created_at, cursor, logging_started_at, next_digest_at, note_skey, note_vkey)
+             VALUES (?1, ?2, ?3, 1, ?4, ?5, ?4, ?6, ?7, ?8)",
+            params![
+                account,
+                spec.name,
+                serde_json::to_string(spec).map_err(|e| TrailsError::Invalid(e.to_string()))?,
+                now_text(now),
+                cursor,
+                next,
+                skey,
+                vkey
+            ],
+        )?;
+        let id = c.last_insert_rowid();
+        drop(c);
+        self.get_by_id(id)
+    }
+
+    pub fn get_by_id(&self, id: i64) -> Result<TrailRow, TrailsError> {
+        let c = self.conn();
+        let r = c
+            .query_row(
+                &format!("SELECT {COLUMNS} FROM trails WHERE id = ?1"),
+                [id],
+                row,
+            )
+            .optional()?
+            .ok_or_else(|| TrailsError::NotFound(format!("trail {id} no longer exists")))?;
+        finish(r)
+    }
+
+    pub fn get(&self, account: i64, name: &str) -> Result<TrailRow, TrailsError> {
+        let c = self.conn();
+        let r = c
+            .query_row(
+                &format!("SELECT {COLUMNS} FROM trails WHERE account = ?1 AND name = ?2"),
+                params![account, name],
+                row,
+            )
+            .optional()?
+            .ok_or_else(|| {
+                TrailsError::NotFound(format!(
+                    "no trail named {name:?} in account {account:012}; `mamori trail list` shows them"
+                ))
+            })?;
+        finish(r)
+    }
+
+    /// Trails of `account`, or every trail when `None`.
+    pub fn list(&self, account: Option<i64>) -> Result<Vec<TrailRow>, TrailsError> {
+        let c = self.conn();
+        let mut st = c.prepare(&format!(
+            "SELECT {COLUMNS} FROM trails WHERE ?1 IS NULL OR account = ?1 ORDER BY account, name"
+        ))?;
+        let rows = st
+            .query_map([account], row)?
+            .collect::<Result<Vec<_>, _>>()?;
+        rows.into_iter().map(finish).collect()
+    }
+
+    pub fn save_spec(&self, id: i64, spec: &TrailSpec) -> Result<(), TrailsError> {
+        self.conn().execute(
+            "UPDATE trails SET spec = ?2 WHERE id = ?1",
+            params![
+                id,
+                serde_json::to_string(spec).map_err(|e| TrailsError::Invalid(e.to_string()))?
+            ],
+        )?;
+        Ok(())
+    }
+
+    pub fn delete(&self, id: i64) -> Result<(), TrailsError> {
+        let mut c = self.conn();
+        let tx = c.transaction()?;
+        for table in [
+            "trails WHERE id",
+            "log_files WHERE trail",
+            "chains WHERE trail",
+            "keys WHERE trail",
+            "tlog_hashes WHERE trail",
+            "tlog_leaves WHERE trail",
+            "checkpoints WHERE trail",
+        ] {
+            tx.execute(&format!("DELETE FROM {table} = ?1"), [id])?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// StartLogging: deliver events after `cursor`; digest chains start afresh (their first
+    /// digest has null previous-digest fields, as CloudTrail's does after a restart).
+    pub fn start_logging(
+        &self,
+        t: &TrailRow,
+        cursor: i64,
+        now: DateTime<Utc>,
+    ) -> Result<(), TrailsError> {
+        let period = t.spec.digest_interval_seconds as i64;
+        let next = (now.timestamp().div_euclid(period) + 1) * period;
+        let mut c = self.conn();
+        let tx = c.transaction()?;
+        tx.execute(
+            "UPDATE trails SET logging = 1, stop_seq = NULL, cursor = max(cursor, ?2), logging_started_at = ?3, next_digest_at = ?4 WHERE id = ?1",
+            params![t.id, cursor, now_text(now), next],
+        )?;
+        tx.execute("DELETE FROM chains WHERE trail = ?1", [t.id])?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// StopLogging: everything up to `stop_seq` (the StopLogging event included) is still
+    /// delivered, then the final digests are written.
+    pub fn stop_logging(
+        &self,
+        t: &TrailRow,
+        stop_seq: i64,
+        now: DateTime<Utc>,
+    ) -> Result<(), TrailsError> {
+        self.conn().execute(
+            "UPDATE trails SET logging = 0, stop_seq = ?2, logging_stopped_at = ?3 WHERE id = ?1",
+            params![t.id, stop_seq, now_text(now)],
+        )?;
+        Ok(())
+    }
+
+    /// The digest key of (trail, region) valid now, created on first use.
+    pub fn digest_key(
+        &self,
+        t: &TrailRow,
+        region: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(SigningKey, String), TrailsError> {
+        let found: Option<(String, Vec<u8>, String)> = self
+            .conn()
+            .query_row(
+                "SELECT algorithm, private_key, fingerprint FROM keys WHERE trail = ?1 AND region = ?2 AND valid_to IS NULL ORDER BY id DESC LIMIT 1",
+                params![t.id, region],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?;
+        if let Some((alg, private, fp)) = found
+            && alg == t.spec.digest_signature_algorithm
+        {
+            return Ok((SigningKey::from_private_bytes(&alg, &private)?, fp));
+        }
+        self.rotate_key(t, region, now)
+    }
+
+    /// Retires the current key of (trail, region) and makes a new one.
+    pub fn rotate_key(
+        &self,
+        t: &TrailRow,
+        region: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(SigningKey, String), TrailsError> {
+        let key = SigningKey::generate(&t.spec.digest_signature_algorithm)?;
+        let der = key.public_der()?;
+        let fp = signing::fingerprint(&der);
+        let mut c = self.conn();
+        let tx = c.transaction()?;
+        tx.execute(
+            "UPDATE keys SET valid_to = ?3 WHERE trail = ?1 AND region = ?2 AND valid_to IS NULL",
+            params![t.id, region, now_text(now)],
+        )?;
+        tx.execute(
+            "INSERT INTO keys (trail, region, algorithm, fingerprint, public_der, private_key, valid_from) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![t.id, region, key.algorithm(), fp, der, key.to_private_bytes()?, now_text(now)],
+        )?;
+        tx.commit()?;
+        Ok((key, fp))
+    }
+
+    /// Regions that have a digest key for the trail.
+    pub fn key_regions(&self, trail: i64) -> Result<Vec<String>, TrailsError> {
+        let c = self.conn();
+        let mut st =
+            c.prepare("SELECT DISTINCT region FROM keys WHERE trail = ?1 ORDER BY region")?;
+        let rows = st
+            .query_map([trail], |r| r.get(0))?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
+    pub fn public_keys(&self, trails: &[TrailRow]) -> Result<Vec<PublicKey>, TrailsError> {
+        use base64::Engine;
+        let c = self.conn();
+        let mut st = c.prepare(
+            "SELECT region, algorithm, fingerprint, public_der, valid_from, valid_to FROM keys WHERE trail = ?1 ORDER BY region, id",
+        )?;
+        let mut out = Vec::new();
+        for t in trails {
+            let rows = st.query_map([t.id], |r| {
+                Ok(PublicKey {
+                    trail: t.spec.name.clone(),
+                    region: r.get(0)?,
+                    algorithm: r.get(1)?,
+                    fingerprint: r.get(2)?,
+                    value: base64::engine::general_purpose::STANDARD
+                        .encode(r.get::<_, Vec<u8>>(3)?),
+                    validity_start_time: r.get(4)?,
+                    validity_end_time: r.get(5)?,
+                })
+            })?;
+            for k in rows {
+                out.push(k?);
+            }
+        }
+        Ok(out)
+    }
+}
