@@ -125,6 +125,9 @@ impl Client {
         let status = resp.status();
         let bytes = resp.bytes().await.context("reading the server's answer")?;
         if status.is_success() {
+            if bytes.is_empty() {
+                return Ok(Value::Null);
+            }
             return serde_json::from_slice(&bytes)
                 .with_context(|| format!("the server's answer is not JSON (HTTP {status})"));
         }
@@ -143,6 +146,11 @@ impl Client {
 
     pub async fn post_json(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
         self.send(self.request(reqwest::Method::POST, path).json(body))
+            .await
+    }
+
+    pub async fn patch_json(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
+        self.send(self.request(reqwest::Method::PATCH, path).json(body))
             .await
     }
 

@@ -10,6 +10,7 @@ mod import;
 mod lookup;
 mod org;
 mod output;
+mod trails;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -102,6 +103,8 @@ enum TrailCommand {
         #[command(subcommand)]
         command: org::ChannelCommand,
     },
+    #[command(flatten)]
+    Trails(trails::TrailsCommand),
 }
 
 pub fn load_config(path: Option<&std::path::Path>) -> anyhow::Result<mamori_core::Config> {
@@ -194,6 +197,7 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
             TrailCommand::Import(a) => import::run(a, &remote).await,
             TrailCommand::Lookup(a) => lookup::run(a, &remote).await,
             TrailCommand::Channels { command } => org::run_channels(command, &remote).await,
+            TrailCommand::Trails(c) => trails::run(c, &remote).await,
         },
         Command::Bench { command } => bench::run(command).await,
     }

@@ -40,6 +40,8 @@ pub enum ServeError {
     Org(#[from] mamori_org::OrgError),
     #[error("event history: {0}")]
     Trail(#[from] mamori_trail::store::StoreError),
+    #[error("trails: {0}")]
+    Trails(#[from] mamori_trails::store::TrailsError),
     #[error("metrics: {0}")]
     Metrics(String),
     #[error("server: {0}")]
@@ -154,6 +156,14 @@ pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
         history: trail.history.clone(),
     });
 
+    let (org_id, management) = org.organization()?;
+    let trails_db = Arc::new(mamori_trails::store::TrailsDb::open(&cfg.data_dir)?);
+    let engine = mamori_trails::deliver::Engine::new(
+        trails_db,
+        trail.history.clone(),
+        org_id.as_str().to_string(),
+    );
+
     let api = Router::new()
         .merge(mamori_org::api::router(mamori_org::api::ApiState {
             org: org.clone(),
@@ -161,7 +171,12 @@ pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
         }))
         .merge(mamori_trail::api::router(mamori_trail::api::ApiState {
             trail: trail.clone(),
+            audit: audit.clone(),
+        }))
+        .merge(mamori_trails::api::router(mamori_trails::api::ApiState {
+            engine: engine.clone(),
             audit,
+            management,
         }))
         .layer(axum::middleware::from_fn_with_state(
             org.clone(),
@@ -192,6 +207,7 @@ pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
     );
 
     let retention = tokio::spawn(retention_loop(trail.clone()));
+    let delivery = tokio::spawn(engine.clone().run());
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
@@ -199,6 +215,7 @@ pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
     .with_graceful_shutdown(shutdown_signal())
     .await?;
     retention.abort();
+    delivery.abort();
     let history = trail.history.clone();
     tokio::task::spawn_blocking(move || history.close())
         .await
