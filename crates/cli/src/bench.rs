@@ -23,6 +23,20 @@ use crate::import;
 pub enum BenchCommand {
     /// Import vs parse-only, HTTP ingest, lookup latency, import peak RSS
     Trail(TrailBench),
+    /// Trail delivery (events/s into .json.gz), validate (MB/s), Merkle proof times
+    Trails(TrailsBench),
+}
+
+#[derive(Args)]
+pub struct TrailsBench {
+    /// Events stored, then delivered
+    #[arg(long, default_value_t = 1_000_000)]
+    events: usize,
+    /// Inclusion proofs generated and verified
+    #[arg(long, default_value_t = 2000)]
+    proofs: usize,
+    #[arg(long)]
+    work_dir: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -247,7 +261,10 @@ fn machine() -> String {
 }
 
 pub async fn run(cmd: BenchCommand) -> anyhow::Result<u8> {
-    let BenchCommand::Trail(b) = cmd;
+    let b = match cmd {
+        BenchCommand::Trail(b) => b,
+        BenchCommand::Trails(b) => return trails_bench(b).await,
+    };
     let tmp = tempfile::Builder::new().prefix("mamori-bench").tempdir()?;
     let work = b
         .work_dir
@@ -537,4 +554,158 @@ fn import_rss(dir: &Path, mb: usize) -> anyhow::Result<()> {
         status.code().unwrap_or(-1)
     );
     Ok(())
+}
+
+async fn trails_bench(b: TrailsBench) -> anyhow::Result<u8> {
+    use mamori_trails::{deliver, merkle, spec, store, validate};
+    let tmp = tempfile::Builder::new().prefix("mamori-bench").tempdir()?;
+    let work = b
+        .work_dir
+        .clone()
+        .unwrap_or_else(|| tmp.path().to_path_buf());
+    println!(
+        "mamori bench trails on {} ({} build)",
+        machine(),
+        if cfg!(debug_assertions) {
+            "debug"
+        } else {
+            "release"
+        }
+    );
+    let (files, _) = generate(&work.join("files"), b.events, 10_000, 1, 21)?;
+    let data = work.join("data");
+    {
+        let target = Arc::new(import::open_direct(&data, None, None)?);
+        import::run_files(target, files.clone(), 3).await?;
+    }
+    for (p, _) in &files {
+        let _ = std::fs::remove_file(p);
+    }
+    let cfg = mamori_core::Config::default();
+    let trail = mamori_trail::Trail::open(
+        &data,
+        &mamori_core::config::TrailConfig {
+            retention_days: 0,
+            ..cfg.trail
+        },
+    )?;
+    let org = mamori_org::Org::open(&data)?;
+    let (org_id, account) = org.organization()?;
+    let db = Arc::new(store::TrailsDb::open(&data)?);
+    let out = work.join("bucket");
+    let sp: spec::TrailSpec = serde_json::from_value(serde_json::json!({
+        "name": "bench",
+        "destination": out.display().to_string(),
+        "digestIntervalSeconds": 1,
+        "advancedEventSelectors": [{"FieldSelectors": [{"Field": "eventCategory", "Equals": ["Management", "Data"]}]}],
+    }))?;
+    let t = db.create(account.as_i64(), &sp, 0, "mamori/bench", chrono::Utc::now())?;
+    let engine = deliver::Engine::new(
+        db.clone(),
+        trail.history.clone(),
+        org_id.as_str().to_string(),
+    );
+    let started = Instant::now();
+    let report = engine.step(t.id, true).await?;
+    let secs = started.elapsed().as_secs_f64();
+    let gz_bytes: u64 = walk(&out)
+        .iter()
+        .filter(|p| p.to_string_lossy().contains("/CloudTrail/"))
+        .map(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
+        .sum();
+    println!(
+        "delivery: {} events in {} files ({:.1} MB .json.gz) in {secs:.1} s = {:.0} events/s (canonical JSON, SHA-256, gzip, Merkle leaves, checkpoint)",
+        report.events,
+        report.files,
+        gz_bytes as f64 / 1e6,
+        report.events as f64 / secs
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    engine.step(t.id, true).await?;
+    let t = db.get_by_id(t.id)?;
+    let keys = validate::KeySet {
+        digest_keys: db
+            .public_keys(std::slice::from_ref(&t))?
+            .into_iter()
+            .map(|k| validate::KeyEntry {
+                fingerprint: k.fingerprint,
+                algorithm: k.algorithm,
+                value: k.value,
+            })
+            .collect(),
+        checkpoint_keys: vec![validate::CheckpointKey {
+            trail: "bench".into(),
+            verifier_key: t.note_vkey.clone(),
+        }],
+    };
+    let dest = mamori_trails::dest::Destination::open(&out.display().to_string())?;
+    let started = Instant::now();
+    let r = validate::validate(&dest, "", &keys, &validate::Options::default())
+        .await
+        .map_err(anyhow::Error::msg)?;
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "validate: {} log files, {} digests, {} records rebuilt into the Merkle log; {:.1} MB hashed in {secs:.1} s = {:.0} MB/s (ok: {})",
+        r.log_files_valid + r.log_files_invalid,
+        r.digests_valid + r.digests_invalid,
+        r.records,
+        r.bytes_hashed as f64 / 1e6,
+        r.bytes_hashed as f64 / 1e6 / secs,
+        r.ok()
+    );
+    let conn = db.conn();
+    let tree = merkle::TreeHashes::new(&conn, t.id);
+    let size = t.leaves;
+    let root = tree.root(size)?;
+    let mut rng = Rng(3);
+    let mut proofs = Vec::with_capacity(b.proofs);
+    let started = Instant::now();
+    for _ in 0..b.proofs {
+        let i = rng.below(size);
+        proofs.push((i, tree.inclusion(i, size)?));
+    }
+    let gen_us = started.elapsed().as_secs_f64() * 1e6 / b.proofs as f64;
+    let leaves: Vec<merkle::Hash> = proofs
+        .iter()
+        .map(|(i, _)| -> anyhow::Result<merkle::Hash> {
+            let bytes: Vec<u8> = conn.query_row(
+                "SELECT hash FROM tlog_hashes WHERE trail = ?1 AND idx = ?2",
+                rusqlite::params![t.id, tlog_tiles::stored_hash_index(0, *i) as i64],
+                |r| r.get(0),
+            )?;
+            Ok(merkle::Hash(
+                bytes.try_into().map_err(|_| anyhow::anyhow!("bad hash"))?,
+            ))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let started = Instant::now();
+    for ((i, p), leaf) in proofs.iter().zip(&leaves) {
+        let p: Vec<Vec<u8>> = p.iter().map(|h| h.0.to_vec()).collect();
+        merkle::verify_inclusion(*i, size, &leaf.0, &p, &root.0)?;
+    }
+    let verify_us = started.elapsed().as_secs_f64() * 1e6 / b.proofs as f64;
+    println!(
+        "inclusion proofs in a log of {size} records: generate {gen_us:.0} µs, verify {verify_us:.1} µs (mean of {})",
+        b.proofs
+    );
+    Ok(0)
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
 }

@@ -315,7 +315,8 @@ impl Engine {
                 events.retain(|e| e.seq <= stop);
             }
             let to = events.last().map_or(t.cursor, |e| e.seq);
-            let mut groups: Vec<((String, String), Vec<(i64, String)>)> = Vec::new();
+            type Group = ((String, String), Vec<(i64, String)>);
+            let mut groups: Vec<Group> = Vec::new();
             let mut index: HashMap<(String, String), usize> = HashMap::new();
             for e in events {
                 if !t.spec.is_organization_trail && e.account != t.account {
@@ -518,7 +519,15 @@ impl Engine {
                 .prepare("SELECT account, region, prev_bucket, prev_object, prev_hash, prev_signature, last_end FROM chains WHERE trail = ?1")?
                 .query_map([t.id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)))?
                 .collect::<Result<_, _>>()?;
-            let files: Vec<(String, String, String, String, Option<String>, Option<String>)> = c
+            type FileRow = (
+                String,
+                String,
+                String,
+                String,
+                Option<String>,
+                Option<String>,
+            );
+            let files: Vec<FileRow> = c
                 .prepare("SELECT account, region, key, hash, oldest, newest FROM log_files WHERE trail = ?1 AND digested = 0 AND delivered_at <= ?2 ORDER BY key")?
                 .query_map(params![t.id, end], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))?
                 .collect::<Result<_, _>>()?;

@@ -28,7 +28,7 @@ pub enum KeyError {
 }
 
 pub enum SigningKey {
-    Ed25519(ed25519_dalek::SigningKey),
+    Ed25519(Box<ed25519_dalek::SigningKey>),
     Rsa(Box<rsa::RsaPrivateKey>),
 }
 
@@ -44,7 +44,7 @@ impl SigningKey {
     pub fn generate(algorithm: &str) -> Result<Self, KeyError> {
         let mut rng = rsa::rand_core::OsRng;
         Ok(match check_algorithm(algorithm)? {
-            ED25519 => SigningKey::Ed25519(ed25519_dalek::SigningKey::generate(&mut rng)),
+            ED25519 => SigningKey::Ed25519(Box::new(ed25519_dalek::SigningKey::generate(&mut rng))),
             _ => SigningKey::Rsa(Box::new(
                 rsa::RsaPrivateKey::new(&mut rng, 2048)
                     .map_err(|e| KeyError::Generate(e.to_string()))?,
@@ -77,7 +77,7 @@ impl SigningKey {
                 let seed: [u8; 32] = bytes
                     .try_into()
                     .map_err(|_| KeyError::Damaged("Ed25519 seed is not 32 bytes".into()))?;
-                SigningKey::Ed25519(ed25519_dalek::SigningKey::from_bytes(&seed))
+                SigningKey::Ed25519(Box::new(ed25519_dalek::SigningKey::from_bytes(&seed)))
             }
             _ => SigningKey::Rsa(Box::new(
                 rsa::RsaPrivateKey::from_pkcs8_der(bytes)
