@@ -428,10 +428,11 @@ async fn checkpoint(
     Query(q): Query<CheckpointQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let t = find(&s, &caller, &name).await?;
+    let (id, vkey) = (t.id, t.note_vkey);
     let e = s.engine.clone();
-    let (size, note) = blocking(move || checkpoint_note(&e.db.conn(), t.id, q.size)).await?;
+    let (size, note) = blocking(move || checkpoint_note(&e.db.conn(), id, q.size)).await?;
     Ok(Json(
-        json!({"treeSize": size, "checkpoint": note, "verifierKey": find(&s, &caller, &name).await?.note_vkey}),
+        json!({"treeSize": size, "checkpoint": note, "verifierKey": vkey}),
     ))
 }
 
