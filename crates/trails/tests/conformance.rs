@@ -108,6 +108,58 @@ fn transparency_dev_inclusion_and_consistency_probes() {
 }
 
 #[test]
+fn transparency_dev_subtree_probes() {
+    let Some(dir) = fixtures() else { return };
+    let base = dir.join("transparency-dev-merkle/testdata");
+    let (mut passed, mut failures) = (0, Vec::new());
+    for p in json_files(&base.join("subtreeinclusion")) {
+        let v = read(&p);
+        let got = merkle::verify_subtree_inclusion(
+            u(&v["leafIdx"]),
+            u(&v["start"]),
+            u(&v["end"]),
+            &hash(&v["leafHash"]),
+            &hashes(&v["proof"]),
+            &hash(&v["root"]),
+        );
+        if got.is_err() == v["wantErr"].as_bool().unwrap() {
+            passed += 1;
+        } else {
+            failures.push(format!("{}: {got:?}", p.display()));
+        }
+    }
+    for p in json_files(&base.join("subtreeconsistency")) {
+        let v = read(&p);
+        let got = merkle::verify_subtree_consistency(
+            u(&v["start"]),
+            u(&v["end"]),
+            u(&v["size"]),
+            &hash(&v["root1"]),
+            &hash(&v["root2"]),
+            &hashes(&v["proof"]),
+        );
+        if got.is_err() == v["wantErr"].as_bool().unwrap() {
+            passed += 1;
+        } else {
+            failures.push(format!("{}: {got:?}", p.display()));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} subtree probes disagree:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    assert_eq!(
+        passed, 322,
+        "expected 204 subtree inclusion + 118 subtree consistency probes"
+    );
+    eprintln!(
+        "merkle: {passed}/322 transparency-dev subtree inclusion + consistency probes agree with wantErr"
+    );
+}
+
+#[test]
 fn rfc6962_reference_roots() {
     let Some(dir) = fixtures() else { return };
     let v = read(&dir.join("rfc6962-reference.json"));
