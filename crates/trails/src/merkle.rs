@@ -284,7 +284,7 @@ fn check_subtree(start: u64, end: u64) -> Result<(), ProofError> {
         .checked_sub(start)
         .filter(|w| *w > 0)
         .and_then(u64::checked_next_power_of_two)
-        .is_some_and(|w| start % w == 0);
+        .is_some_and(|w| start.is_multiple_of(w));
     if aligned {
         Ok(())
     } else {
