@@ -40,7 +40,17 @@ impl Destination {
             if bucket.is_empty() {
                 return Err(fail("no bucket name; write s3://bucket/prefix".into()));
             }
-            let mut b = object_store::aws::AmazonS3Builder::from_env().with_bucket_name(bucket);
+            // The delivery loop has its own back-off (1 s to 5 min) and reports each failure in the
+            // trail's status, so a request gives up after a few quick retries instead of
+            // object_store's default of 10 retries over 3 minutes.
+            let retry = object_store::RetryConfig {
+                max_retries: 3,
+                retry_timeout: std::time::Duration::from_secs(20),
+                ..Default::default()
+            };
+            let mut b = object_store::aws::AmazonS3Builder::from_env()
+                .with_bucket_name(bucket)
+                .with_retry(retry);
             let endpoint = std::env::var("AWS_ENDPOINT_URL_S3")
                 .or_else(|_| std::env::var("AWS_ENDPOINT_URL"))
                 .ok();
@@ -86,9 +96,18 @@ impl Destination {
         })
     }
 
+    /// Where an object is, for messages: `s3://bucket/key` or `/dir/key` (keys include the prefix).
+    pub fn locate(&self, key: &str) -> String {
+        if self.has_metadata {
+            format!("s3://{}/{key}", self.bucket)
+        } else {
+            format!("{}/{key}", self.bucket.trim_end_matches('/'))
+        }
+    }
+
     fn err(&self, key: &str, e: impl std::fmt::Display) -> DestError {
         DestError::Object {
-            key: format!("{}/{key}", self.display.trim_end_matches('/')),
+            key: self.locate(key),
             message: e.to_string(),
         }
     }

@@ -201,7 +201,8 @@ fn parse_digest_name(key: &str) -> Option<DigestName> {
 struct LoadedDigest {
     key: String,
     name: DigestName,
-    digest: Option<Digest>,
+    /// The parsed digest, or why it could not be read.
+    digest: Result<Digest, String>,
     hash: String,
     signature: Option<String>,
 }
@@ -243,11 +244,10 @@ pub async fn validate(
             Some(x) => x,
             None => continue,
         };
-        let raw = gunzip(&bytes, key);
-        let digest = raw
-            .as_ref()
-            .ok()
-            .and_then(|r| serde_json::from_slice::<Digest>(r).ok());
+        let raw = gunzip(&bytes, "the object");
+        let digest = raw.as_ref().map_err(Clone::clone).and_then(|r| {
+            serde_json::from_slice::<Digest>(r).map_err(|e| format!("not a digest file: {e}"))
+        });
         let hash = raw
             .as_ref()
             .map(|r| digest::sha256_hex(r))
@@ -296,7 +296,7 @@ pub async fn validate(
             let verdict = check_digest(dest, d, older, keys);
             report.add(Kind::DigestFile, &d.key, verdict.map(|_| "valid".into()));
             // Missing digests between this one and the older one in the listing.
-            if let (Some(dg), Some(o)) = (&d.digest, older)
+            if let (Ok(dg), Some(o)) = (&d.digest, older)
                 && let Some(prev) = &dg.previous_digest_s3_object
             {
                 if prev != &o.key && !listed.contains(prev.as_str()) {
@@ -324,7 +324,7 @@ pub async fn validate(
                     }
                 }
             }
-            let Some(dg) = &d.digest else { continue };
+            let Ok(dg) = &d.digest else { continue };
             for f in &dg.log_files {
                 referenced.insert(f.s3_object.clone());
                 let result = match dest.get(&f.s3_object).await.map_err(|e| e.to_string())? {
@@ -523,7 +523,10 @@ fn check_digest(
     older: Option<&LoadedDigest>,
     keys: &KeySet,
 ) -> Result<(), String> {
-    let dg = d.digest.as_ref().ok_or("invalid format")?;
+    let dg = d
+        .digest
+        .as_ref()
+        .map_err(|e| format!("invalid format: {e}"))?;
     if dg.digest_s3_object != d.key || (dest.has_metadata && dg.digest_s3_bucket != dest.bucket) {
         return Err("has been moved from its original location".into());
     }

@@ -17,6 +17,8 @@ pub struct Server {
     pub key: String,
     pub dir: tempfile::TempDir,
     pub http: reqwest::blocking::Client,
+    /// Extra environment for the server process (kept across restarts).
+    pub env: Vec<(String, String)>,
 }
 
 impl Server {
@@ -25,9 +27,13 @@ impl Server {
     }
 
     pub fn start_with(config: &str) -> Self {
+        Self::start_with_env(config, Vec::new())
+    }
+
+    pub fn start_with_env(config: &str, env: Vec<(String, String)>) -> Self {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("mamori.toml"), config).unwrap();
-        let (child, url) = spawn(dir.path());
+        let (child, url) = spawn(dir.path(), &env);
         let key = std::fs::read_to_string(dir.path().join("admin.key"))
             .unwrap()
             .trim()
@@ -38,12 +44,13 @@ impl Server {
             key,
             dir,
             http: reqwest::blocking::Client::new(),
+            env,
         }
     }
 
     /// Starts again on the same data dir (after a kill or stop).
     pub fn restart(&mut self) {
-        let (child, url) = spawn(self.dir.path());
+        let (child, url) = spawn(self.dir.path(), &self.env);
         self.child = child;
         self.url = url;
     }
@@ -157,9 +164,10 @@ pub fn status_json(resp: reqwest::blocking::Response) -> (u16, Value) {
     )
 }
 
-fn spawn(dir: &Path) -> (Child, String) {
+fn spawn(dir: &Path, env: &[(String, String)]) -> (Child, String) {
     let mut child = Command::new(bin())
         .args(["serve", "--listen", "127.0.0.1:0"])
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .arg("--data-dir")
         .arg(dir.join("data"))
         .arg("--config")
