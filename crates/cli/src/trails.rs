@@ -19,9 +19,13 @@ pub enum TrailsCommand {
     Create(CreateArgs),
     /// Change a trail's destination, selectors or cadence
     Update(UpdateArgs),
-    /// Delete a trail (delivered files stay where they are)
+    /// Delete a trail after its final delivery (delivered files stay where they are)
     Delete {
         name: String,
+        /// Skip the final delivery (remaining events and final digests), e.g. when the
+        /// destination is gone for good
+        #[arg(long)]
+        force: bool,
     },
     /// List trails
     List {
@@ -287,8 +291,13 @@ pub async fn run(cmd: TrailsCommand, remote: &Remote) -> anyhow::Result<u8> {
             }
             print_trail(&c.patch_json(&path(&a.name), &body).await?);
         }
-        TrailsCommand::Delete { name } => {
-            c.delete(&path(&name)).await?;
+        TrailsCommand::Delete { name, force } => {
+            let p = if force {
+                format!("{}?force=true", path(&name))
+            } else {
+                path(&name)
+            };
+            c.delete(&p).await?;
             println!("Deleted trail {}", sanitize(&name));
         }
         TrailsCommand::List { format } => {

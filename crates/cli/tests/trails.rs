@@ -342,7 +342,27 @@ fn delivery_digests_proofs_and_the_tamper_suite() {
         .count();
     assert!(
         !ok && missing >= 3,
-        "three deleted digests, {missing} reported:\n{out}"
+        "three deleted digests ({:?}), {missing} reported:\n{out}",
+        &ds[1..4]
+    );
+
+    // 5b. Every digest of one region's chain but its first deleted: its sibling chains go on, so
+    // the gap shows (aws-cli sees nothing, as no newer digest points at them).
+    let dir = copy(&d, "t-newest-digests");
+    let ds = files(&dir, "/CloudTrail-Digest/us-east-1/", ".json.gz");
+    for p in &ds[1..] {
+        std::fs::remove_file(p).unwrap();
+        std::fs::remove_file(format!("{}.sig", p.display())).unwrap();
+    }
+    let (ok, out) = validate(&d, &dir, &[]);
+    let missing = out
+        .lines()
+        .filter(|l| l.starts_with("Digest file") && l.contains("newest digests deleted"))
+        .count();
+    assert!(
+        !ok && missing >= ds.len() - 1,
+        "{} newest digests deleted, {missing} reported:\n{out}",
+        ds.len() - 1
     );
 
     // 6. Truncation of the newest records, given a checkpoint kept elsewhere.
@@ -464,5 +484,70 @@ fn sigkill_mid_delivery_loses_and_repeats_nothing() {
         o.status.success(),
         "digests still chain:\n{}",
         String::from_utf8_lossy(&o.stdout)
+    );
+}
+
+#[test]
+fn delete_makes_a_final_delivery_and_keeps_the_keys_verifiable() {
+    let server = Server::start();
+    let out = server.dir.path().join("gone");
+    let o = cli(
+        &server,
+        &[
+            "trail",
+            "create",
+            "gone",
+            "--destination",
+            out.to_str().unwrap(),
+            "--delivery-interval",
+            "1h",
+        ],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let ids: Vec<String> = (0..30).map(|i| format!("gone-{i}")).collect();
+    ingest(&server, &ids);
+    // Nothing is due for an hour; deleting delivers it all, the DeleteTrail event included.
+    let o = cli(&server, &["trail", "delete", "gone"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let mut got = delivered_ids(&out);
+    got.sort();
+    let mut want = ids.clone();
+    want.sort();
+    assert_eq!(got, want);
+    let mut names = Vec::new();
+    for f in files(&out, "/CloudTrail/", ".json.gz") {
+        let v: Value = serde_json::from_slice(&gunzip(&f)).unwrap();
+        for r in v["Records"].as_array().unwrap() {
+            names.push(r["eventName"].as_str().unwrap_or_default().to_string());
+        }
+    }
+    assert!(names.iter().any(|n| n == "DeleteTrail"), "{names:?}");
+    assert!(
+        !files(&out, "/CloudTrail-Digest/", ".json.gz").is_empty(),
+        "a final digest"
+    );
+    let o = cli(&server, &["trail", "list"]);
+    assert!(!String::from_utf8_lossy(&o.stdout).contains("gone"));
+
+    // The deleted trail's public keys are still served, so what it delivered validates.
+    let keys = server.dir.path().join("keys.json");
+    let o = cli(&server, &["trail", "public-keys", "--format", "json"]);
+    assert!(o.status.success());
+    std::fs::write(&keys, &o.stdout).unwrap();
+    let o = cli(
+        &server,
+        &[
+            "trail",
+            "validate",
+            out.to_str().unwrap(),
+            "--public-keys",
+            keys.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        o.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
     );
 }

@@ -218,25 +218,55 @@ async fn update(
     Ok(Json(describe(&t)))
 }
 
+#[derive(Deserialize)]
+struct DeleteQuery {
+    #[serde(default)]
+    force: bool,
+}
+
+/// Deleting a trail is recorded, then the trail stops as with StopLogging and makes its final
+/// delivery — the remaining events, the DeleteTrail event itself, the final digests — before it
+/// is removed. If that delivery fails the trail is kept, stopped; `?force=true` skips it.
 async fn delete(
     State(s): State<ApiState>,
     Extension(caller): Extension<Caller>,
     headers: HeaderMap,
     Path(name): Path<String>,
+    Query(q): Query<DeleteQuery>,
 ) -> Result<StatusCode, ApiError> {
     caller.require(Role::Admin)?;
     let t = find(&s, &caller, &name).await?;
-    let e = s.engine.clone();
-    blocking(move || e.db.delete(t.id)).await?;
     audit(
         &s,
         &caller,
         &headers,
         "DeleteTrail",
-        json!({"name": name}),
+        json!({"name": name, "force": q.force}),
         Value::Null,
     )
     .await?;
+    if t.logging {
+        let e = s.engine.clone();
+        let t = t.clone();
+        blocking(move || {
+            let stop = e.history.last_seq()?;
+            e.db.stop_logging(&t, stop, Utc::now())
+        })
+        .await?;
+    }
+    if !q.force {
+        s.engine.step(t.id, true).await.map_err(|e| {
+            ApiError::new(
+                ErrorCode::Unavailable,
+                format!(
+                    "trail {name} is stopped but not deleted: its final delivery failed ({e}); \
+                     retry, or delete with force to skip the final delivery"
+                ),
+            )
+        })?;
+    }
+    let e = s.engine.clone();
+    blocking(move || e.db.delete(t.id)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -372,19 +402,27 @@ async fn public_keys(
 ) -> Result<Json<Value>, ApiError> {
     let e = s.engine.clone();
     let account = caller.account.as_i64();
-    let keys = blocking(move || {
-        let trails: Vec<TrailRow> =
-            e.db.list(Some(account))?
-                .into_iter()
-                .filter(|t| q.trail.as_ref().is_none_or(|n| &t.spec.name == n))
+    let keys =
+        blocking(move || {
+            let trails: Vec<TrailRow> =
+                e.db.list(Some(account))?
+                    .into_iter()
+                    .filter(|t| q.trail.as_ref().is_none_or(|n| &t.spec.name == n))
+                    .collect();
+            let mut checkpoint_keys: Vec<Value> = trails
+                .iter()
+                .map(|t| json!({"Trail": t.spec.name, "VerifierKey": t.note_vkey}))
                 .collect();
-        let checkpoint_keys: Vec<Value> = trails
-            .iter()
-            .map(|t| json!({"Trail": t.spec.name, "VerifierKey": t.note_vkey}))
-            .collect();
-        Ok((e.db.public_keys(&trails)?, checkpoint_keys))
-    })
-    .await?;
+            let mut keys = e.db.public_keys(&trails)?;
+            // Deleted trails' keys too: what they delivered stays verifiable.
+            let (old, old_vkeys) = e.db.retired_keys(account, q.trail.as_deref())?;
+            keys.extend(old);
+            checkpoint_keys.extend(old_vkeys.into_iter().map(
+                |(trail, vkey)| json!({"Trail": trail, "VerifierKey": vkey, "Deleted": true}),
+            ));
+            Ok((keys, checkpoint_keys))
+        })
+        .await?;
     Ok(Json(
         json!({ "PublicKeyList": keys.0, "CheckpointKeys": keys.1 }),
     ))

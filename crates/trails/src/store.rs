@@ -116,6 +116,24 @@ CREATE TABLE tlog_leaves (
 ) WITHOUT ROWID;
 CREATE INDEX tlog_leaves_by_event ON tlog_leaves (trail, event_id);
 CREATE TABLE checkpoints (trail INTEGER NOT NULL, size INTEGER NOT NULL, note TEXT NOT NULL, PRIMARY KEY (trail, size));
+", "
+-- Public keys of deleted trails: what they delivered must stay verifiable. Private keys are not kept.
+CREATE TABLE retired_keys (
+    account     INTEGER NOT NULL,
+    trail       TEXT NOT NULL,
+    region      TEXT NOT NULL,
+    algorithm   TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    public_der  BLOB NOT NULL,
+    valid_from  TEXT NOT NULL,
+    valid_to    TEXT NOT NULL
+);
+CREATE TABLE retired_checkpoint_keys (
+    account    INTEGER NOT NULL,
+    trail      TEXT NOT NULL,
+    vkey       TEXT NOT NULL,
+    deleted_at TEXT NOT NULL
+);
 "];
 
 /// A trail with its delivery state, as stored.
@@ -208,6 +226,9 @@ pub struct PublicKey {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub validity_end_time: Option<String>,
 }
+
+/// A deleted trail's digest keys, and (trail name, checkpoint verifier key) pairs.
+pub type RetiredKeys = (Vec<PublicKey>, Vec<(String, String)>);
 
 pub struct TrailsDb {
     path: PathBuf,
@@ -335,6 +356,17 @@ impl TrailsDb {
     pub fn delete(&self, id: i64) -> Result<(), TrailsError> {
         let mut c = self.conn();
         let tx = c.transaction()?;
+        let now = Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        tx.execute(
+            "INSERT INTO retired_keys SELECT t.account, t.name, k.region, k.algorithm, k.fingerprint, \
+             k.public_der, k.valid_from, COALESCE(k.valid_to, ?2) \
+             FROM keys k JOIN trails t ON t.id = k.trail WHERE k.trail = ?1",
+            params![id, now],
+        )?;
+        tx.execute(
+            "INSERT INTO retired_checkpoint_keys SELECT account, name, note_vkey, ?2 FROM trails WHERE id = ?1",
+            params![id, now],
+        )?;
         for table in [
             "trails WHERE id",
             "log_files WHERE trail",
@@ -442,6 +474,43 @@ impl TrailsDb {
             .query_map([trail], |r| r.get(0))?
             .collect::<Result<Vec<_>, _>>()?;
         Ok(rows)
+    }
+
+    /// The public keys of an account's deleted trails (all, or one trail name's): digest keys,
+    /// and (trail, checkpoint verifier key) pairs.
+    pub fn retired_keys(
+        &self,
+        account: i64,
+        trail: Option<&str>,
+    ) -> Result<RetiredKeys, TrailsError> {
+        use base64::Engine;
+        let c = self.conn();
+        let mut st = c.prepare(
+            "SELECT trail, region, algorithm, fingerprint, public_der, valid_from, valid_to FROM retired_keys \
+             WHERE account = ?1 AND (?2 IS NULL OR trail = ?2) ORDER BY trail, region, valid_from",
+        )?;
+        let keys = st
+            .query_map(params![account, trail], |r| {
+                Ok(PublicKey {
+                    trail: r.get(0)?,
+                    region: r.get(1)?,
+                    algorithm: r.get(2)?,
+                    fingerprint: r.get(3)?,
+                    value: base64::engine::general_purpose::STANDARD
+                        .encode(r.get::<_, Vec<u8>>(4)?),
+                    validity_start_time: r.get(5)?,
+                    validity_end_time: Some(r.get(6)?),
+                })
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut st = c.prepare(
+            "SELECT trail, vkey FROM retired_checkpoint_keys WHERE account = ?1 AND (?2 IS NULL OR trail = ?2) \
+             ORDER BY deleted_at",
+        )?;
+        let vkeys = st
+            .query_map(params![account, trail], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((keys, vkeys))
     }
 
     pub fn public_keys(&self, trails: &[TrailRow]) -> Result<Vec<PublicKey>, TrailsError> {

@@ -278,14 +278,57 @@ pub async fn validate(
     }
     let mut referenced: HashSet<String> = HashSet::new();
     let mut newest_digest_end: HashMap<(String, String), DateTime<Utc>> = HashMap::new();
-    for ((account, region, _trail), mut digests) in chains {
+    // Every chain of a trail gets a digest each period, empty or not, and all end together (the
+    // final digests after StopLogging): a chain that stops before its siblings lost its newest.
+    let mut trail_end: HashMap<String, DateTime<Utc>> = HashMap::new();
+    // The digest period: the longest span of any of the trail's digests (a chain's first and a
+    // final digest cover less than a period; every other covers exactly one).
+    let mut trail_period: HashMap<String, i64> = HashMap::new();
+    for ((_, _, trail), ds) in &chains {
+        if let Some(n) = ds.iter().map(|d| d.name.end).max() {
+            let e = trail_end.entry(trail.clone()).or_insert(n);
+            *e = (*e).max(n);
+        }
+        let p = ds
+            .iter()
+            .filter_map(|d| d.digest.as_ref().ok().and_then(period_of))
+            .max()
+            .unwrap_or(0);
+        let e = trail_period.entry(trail.clone()).or_insert(p);
+        *e = (*e).max(p);
+    }
+    for ((account, region, trail), mut digests) in chains {
         digests.sort_by_key(|d| d.name.end);
         let newest = digests.last().map(|d| d.name.end);
-        if let Some(n) = newest {
+        if let (Some(n), Some(d)) = (newest, digests.last()) {
+            let siblings_end = trail_end.get(&trail).copied().unwrap_or(n);
+            if n < siblings_end && in_range(siblings_end) {
+                let period = trail_period.get(&trail).copied().unwrap_or(0);
+                let mut end = n + chrono::Duration::seconds(period.max(1));
+                let mut ends = Vec::new();
+                while period > 0 && end < siblings_end && ends.len() < MAX_MISSING_LINES {
+                    ends.push(end);
+                    end += chrono::Duration::seconds(period);
+                }
+                ends.push(siblings_end);
+                for end in ends {
+                    report.add(
+                        Kind::DigestFile,
+                        &missing_digest_key(&d.key, end),
+                        Err(format!(
+                            "not found: the digest ending {} is missing — the chain for {region} \
+                             ends at {} while the trail's other chains go on (newest digests deleted)",
+                            end.to_rfc3339(),
+                            n.to_rfc3339()
+                        )),
+                    );
+                }
+            }
+            // Log files up to the siblings' end should have been in a digest.
             let e = newest_digest_end
                 .entry((account.clone(), region.clone()))
-                .or_insert(n);
-            *e = (*e).max(n);
+                .or_insert(siblings_end);
+            *e = (*e).max(siblings_end);
         }
         for i in (0..digests.len()).rev() {
             let d = &digests[i];
@@ -302,7 +345,7 @@ pub async fn validate(
                 if prev != &o.key && !listed.contains(prev.as_str()) {
                     report.add(Kind::DigestFile, prev, Err("not found (deleted)".into()));
                 }
-                let period = period_of(dg);
+                let period = trail_period.get(&trail).copied().filter(|p| *p > 0);
                 let start = parse_time(&dg.digest_start_time);
                 if let (Some(period), Some(start)) = (period, start) {
                     let mut end = o.name.end + chrono::Duration::seconds(period);
@@ -310,11 +353,7 @@ pub async fn validate(
                     while end < start {
                         report.add(
                             Kind::DigestFile,
-                            &format!(
-                                "{}…_{}",
-                                d.key.rsplit_once('/').map_or("", |x| x.0),
-                                end.format("%Y%m%dT%H%M%SZ")
-                            ),
+                            &missing_digest_key(&d.key, end),
                             Err(format!(
                                 "not found: the digest ending {} is missing from the chain",
                                 end.to_rfc3339()
@@ -391,7 +430,13 @@ pub async fn validate(
     let mut checkpoint_sizes = Vec::new();
     for key in &checkpoints {
         let trail = key.rsplit('/').nth(1).unwrap_or_default();
-        let Some(vk) = keys.checkpoint_keys.iter().find(|k| k.trail == trail) else {
+        // A trail name may have had several keys (a deleted trail, re-created): any may sign.
+        let candidates: Vec<&CheckpointKey> = keys
+            .checkpoint_keys
+            .iter()
+            .filter(|k| k.trail == trail)
+            .collect();
+        if candidates.is_empty() {
             report.add(
                 Kind::Checkpoint,
                 key,
@@ -400,11 +445,18 @@ pub async fn validate(
                 )),
             );
             continue;
-        };
+        }
         let Some((note, _)) = dest.get(key).await.map_err(|e| e.to_string())? else {
             continue;
         };
-        match merkle::verify_checkpoint(&note, &vk.verifier_key) {
+        let mut verified = Err(merkle::ProofError::Checkpoint("no key".into()));
+        for vk in candidates {
+            verified = merkle::verify_checkpoint(&note, &vk.verifier_key);
+            if verified.is_ok() {
+                break;
+            }
+        }
+        match verified {
             Ok(cp) => {
                 wanted.insert(cp.size);
                 checkpoint_sizes.push((key.clone(), cp));
@@ -502,6 +554,18 @@ pub async fn validate(
         check("witness checkpoint", "witness", cp, &mut report);
     }
     Ok(report)
+}
+
+/// At most this many "missing digest" lines for one gap at the end of a chain.
+const MAX_MISSING_LINES: usize = 1000;
+
+/// How a missing digest is named: its folder and end time (its exact name is unknowable).
+fn missing_digest_key(neighbour: &str, end: DateTime<Utc>) -> String {
+    format!(
+        "{}…_{}",
+        neighbour.rsplit_once('/').map_or("", |x| x.0),
+        end.format("%Y%m%dT%H%M%SZ")
+    )
 }
 
 fn parse_time(s: &str) -> Option<DateTime<Utc>> {
