@@ -1,0 +1,5 @@
+//! Inspection (Amazon Inspector's package scanning): package inventories of hosts, images,
+//! bundles and lockfiles; the OSV advisory database; exact per-ecosystem version ordering;
+//! matching; findings in Inspector's shape; SBOMs.
+
+pub mod version;

@@ -1,0 +1,147 @@
+//! Conformance against ../shared/fixtures (or MAMORI_FIXTURES): version-ordering vectors.
+//! Skipped, saying so, when the fixtures are not there (a user's clone has no ../shared).
+
+use std::cmp::Ordering;
+use std::path::PathBuf;
+
+use mamori_inspect::version::Scheme;
+
+fn fixtures() -> Option<PathBuf> {
+    let dir = std::env::var_os("MAMORI_FIXTURES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../../shared/fixtures"
+            ))
+        });
+    if dir.is_dir() {
+        Some(dir)
+    } else {
+        eprintln!(
+            "SKIPPED: no fixtures at {} (set MAMORI_FIXTURES)",
+            dir.display()
+        );
+        None
+    }
+}
+
+/// Checks every line of a vector file both ways; returns (passed, failures).
+fn run(scheme: Scheme, file: &str) -> (usize, Vec<String>) {
+    let Some(dir) = fixtures() else {
+        return (0, Vec::new());
+    };
+    let path = dir.join("versions/osv-scalibr").join(file);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let (mut passed, mut failures) = (0, Vec::new());
+    for (n, line) in text.lines().enumerate() {
+        if line.trim().is_empty() || line.starts_with("# ") || line.starts_with("// ") {
+            continue;
+        }
+        let f: Vec<&str> = line.split(' ').collect();
+        assert_eq!(f.len(), 3, "{file}:{}: {line:?}", n + 1);
+        let want = match f[1] {
+            "<" => Ordering::Less,
+            "=" => Ordering::Equal,
+            ">" => Ordering::Greater,
+            op => panic!("{file}:{}: operator {op:?}", n + 1),
+        };
+        let ab = scheme.compare(f[0], f[2]);
+        let ba = scheme.compare(f[2], f[0]);
+        if ab.as_ref() == Ok(&want) && ba.as_ref() == Ok(&want.reverse()) {
+            passed += 1;
+        } else {
+            failures.push(format!("{file}:{}: {line}  → {ab:?} / {ba:?}", n + 1));
+        }
+    }
+    (passed, failures)
+}
+
+fn check(scheme: Scheme, files: &[(&str, usize)]) {
+    let mut all = Vec::new();
+    for (file, expected) in files {
+        let (passed, failures) = run(scheme, file);
+        if fixtures().is_none() {
+            return;
+        }
+        eprintln!(
+            "versions: {} {file}: {passed}/{expected} comparisons agree (both directions)",
+            scheme.name()
+        );
+        if failures.is_empty() {
+            assert_eq!(passed, *expected, "{file}: comparison count");
+        }
+        all.extend(failures);
+    }
+    assert!(
+        all.is_empty(),
+        "{} disagree:\n{}",
+        all.len(),
+        all.iter().take(40).cloned().collect::<Vec<_>>().join("\n")
+    );
+}
+
+#[test]
+fn semver_vectors() {
+    check(Scheme::SemVer, &[("semver-versions.txt", 86)]);
+}
+
+#[test]
+fn debian_vectors() {
+    check(
+        Scheme::Debian,
+        &[
+            ("debian-versions.txt", 30),
+            ("debian-versions-generated.txt", 14_442),
+        ],
+    );
+}
+
+#[test]
+fn pypi_vectors() {
+    check(
+        Scheme::Pep440,
+        &[
+            ("pypi-versions.txt", 37),
+            ("pypi-versions-generated.txt", 12_375),
+        ],
+    );
+}
+
+#[test]
+fn maven_vectors() {
+    check(
+        Scheme::Maven,
+        &[
+            ("maven-versions.txt", 102),
+            ("maven-versions-generated.txt", 14_752),
+        ],
+    );
+}
+
+#[test]
+fn alpine_vectors() {
+    check(
+        Scheme::Alpine,
+        &[
+            ("alpine-versions.txt", 49),
+            ("alpine-versions-generated.txt", 13_979),
+        ],
+    );
+}
+
+#[test]
+fn redhat_vectors() {
+    check(Scheme::Rpm, &[("redhat-versions.txt", 165)]);
+}
+
+#[test]
+fn cran_vectors() {
+    check(
+        Scheme::Cran,
+        &[
+            ("cran-versions.txt", 21),
+            ("cran-versions-generated.txt", 57),
+        ],
+    );
+}
