@@ -2,4 +2,5 @@
 //! bundles and lockfiles; the OSV advisory database; exact per-ecosystem version ordering;
 //! matching; findings in Inspector's shape; SBOMs.
 
+pub mod inventory;
 pub mod version;
