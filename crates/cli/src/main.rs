@@ -7,6 +7,7 @@
 mod bench;
 mod client;
 mod import;
+mod inspect;
 mod lookup;
 mod org;
 mod output;
@@ -68,6 +69,11 @@ enum Command {
         command: TrailCommand,
         #[command(flatten)]
         remote: Remote,
+    },
+    /// Vulnerability inspection: scan targets offline, manage the advisory database
+    Inspect {
+        #[command(subcommand)]
+        command: inspect::InspectCommand,
     },
     /// Benchmarks on generated data (figures for the closing notes)
     Bench {
@@ -199,6 +205,9 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
             TrailCommand::Channels { command } => org::run_channels(command, &remote).await,
             TrailCommand::Trails(c) => trails::run(c, &remote).await,
         },
+        Command::Inspect { command } => {
+            tokio::task::spawn_blocking(move || inspect::run(command)).await?
+        }
         Command::Bench { command } => bench::run(command).await,
     }
 }

@@ -2,5 +2,10 @@
 //! bundles and lockfiles; the OSV advisory database; exact per-ecosystem version ordering;
 //! matching; findings in Inspector's shape; SBOMs.
 
+pub mod db;
+pub mod finding;
 pub mod inventory;
+pub mod matcher;
+pub mod osv;
+pub mod scan;
 pub mod version;

@@ -270,3 +270,5 @@ pub fn relative(root: &Path, p: &Path) -> String {
         .collect::<Vec<_>>()
         .join("/")
 }
+
+pub use python::normalize as normalize_pypi;

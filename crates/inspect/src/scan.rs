@@ -1,0 +1,200 @@
+//! Scanning a target: collect its inventory, match it, make findings.
+//!
+//! Targets read here: a directory or root filesystem (walked without following symlinks, so
+//! nothing outside it is read; `proc`, `sys`, `dev`, `.git` and `node_modules` are not entered)
+//! and a single lockfile or package database.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::db::{AdvisoryDb, DbError};
+use crate::finding::{Finding, Target, finding};
+use crate::inventory::{
+    Context, Format, InventoryError, OsRelease, Package, Skipped, extract, parse_os_release,
+    relative,
+};
+use crate::matcher::{MatchWarning, match_package};
+
+/// A file larger than this is not read (an rpmdb of a big host is ~100 MB).
+const MAX_FILE_BYTES: u64 = 512 << 20;
+
+#[derive(Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Inventory {
+    pub os: Option<OsRelease>,
+    pub packages: Vec<Package>,
+    pub skipped: Vec<Skipped>,
+    /// Files that could not be read, with why (the rest of the scan goes on).
+    pub errors: Vec<String>,
+    pub files: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ScanError {
+    #[error("{path}: {message}")]
+    Target { path: String, message: String },
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+fn target_err(path: &Path, message: impl std::fmt::Display) -> ScanError {
+    ScanError::Target {
+        path: path.display().to_string(),
+        message: message.to_string(),
+    }
+}
+
+/// Collects the inventory of a directory, root filesystem or single file.
+pub fn collect(target: &Path) -> Result<Inventory, ScanError> {
+    let meta = std::fs::symlink_metadata(target).map_err(|e| target_err(target, e))?;
+    let mut inv = Inventory::default();
+    if meta.is_file() {
+        let name = target
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let Some(format) = Format::detect(&name) else {
+            return Err(target_err(
+                target,
+                "not a lockfile or package database mamori reads (name it as its tool does, e.g. Cargo.lock, package-lock.json, requirements.txt)",
+            ));
+        };
+        let dir = target.parent().unwrap_or(Path::new(".")).to_path_buf();
+        read_one(&dir, target, &name, format, &mut inv);
+        return Ok(inv);
+    }
+    if !meta.is_dir() {
+        return Err(target_err(target, "neither a file nor a directory"));
+    }
+    for candidate in ["etc/os-release", "usr/lib/os-release"] {
+        let p = target.join(candidate);
+        if let Ok(m) = std::fs::symlink_metadata(&p)
+            && m.is_file()
+            && m.len() < 64 << 10
+            && let Ok(text) = std::fs::read_to_string(&p)
+        {
+            inv.os = Some(parse_os_release(&text));
+            break;
+        }
+    }
+    let mut files = Vec::new();
+    walk(target, target, &mut files, &mut inv.errors);
+    files.sort_by(|a, b| a.1.cmp(&b.1));
+    for (path, rel, format) in files {
+        read_one(target, &path, &rel, format, &mut inv);
+    }
+    Ok(inv)
+}
+
+fn walk(
+    root: &Path,
+    dir: &Path,
+    out: &mut Vec<(PathBuf, String, Format)>,
+    errors: &mut Vec<String>,
+) {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) => {
+            errors.push(format!("{}: {e}", dir.display()));
+            return;
+        }
+    };
+    for e in entries.flatten() {
+        let Ok(t) = e.file_type() else { continue };
+        let path = e.path();
+        let rel = relative(root, &path);
+        if t.is_dir() {
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            if matches!(name.as_ref(), ".git" | "node_modules")
+                || (dir == root && matches!(name.as_ref(), "proc" | "sys" | "dev"))
+            {
+                continue;
+            }
+            walk(root, &path, out, errors);
+        } else if t.is_file()
+            && let Some(f) = Format::detect(&rel)
+        {
+            out.push((path, rel, f));
+        }
+    }
+}
+
+fn read_one(root: &Path, path: &Path, rel: &str, format: Format, inv: &mut Inventory) {
+    let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    if size > MAX_FILE_BYTES {
+        inv.errors.push(format!(
+            "{rel}: {size} bytes, more than the 512 MiB read per file"
+        ));
+        return;
+    }
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) => {
+            inv.errors.push(format!("{rel}: {e}"));
+            return;
+        }
+    };
+    let root_canon = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
+    let read_relative = |p: &str| -> Option<Vec<u8>> {
+        let full = std::fs::canonicalize(root.join(p)).ok()?;
+        // Never outside the scanned tree, whatever `..` or symlinks say.
+        if !full.starts_with(&root_canon) {
+            return None;
+        }
+        let m = std::fs::metadata(&full).ok()?;
+        (m.is_file() && m.len() <= MAX_FILE_BYTES)
+            .then(|| std::fs::read(&full).ok())
+            .flatten()
+    };
+    let ctx = Context {
+        os: inv.os.as_ref(),
+        read_relative: &read_relative,
+    };
+    match extract(format, rel, &bytes, &ctx) {
+        Ok(x) => {
+            inv.files.push(rel.to_string());
+            inv.packages.extend(x.packages);
+            inv.skipped.extend(x.skipped);
+        }
+        Err(e @ InventoryError::UnsupportedRpmDb { .. })
+        | Err(e @ InventoryError::Parse { .. }) => inv.errors.push(e.to_string()),
+    }
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ScanReport {
+    pub findings: Vec<Finding>,
+    pub warnings: Vec<MatchWarning>,
+}
+
+/// Matches an inventory against the advisory database.
+pub fn match_inventory(
+    db: &AdvisoryDb,
+    inv: &Inventory,
+    target: &Target,
+    now: &str,
+) -> Result<ScanReport, ScanError> {
+    let mut findings = Vec::new();
+    let mut warnings = Vec::new();
+    for p in &inv.packages {
+        for m in match_package(db, p, &mut warnings)? {
+            let mut kev = None;
+            for cve in m.advisory.cves() {
+                if let Some(k) = db.kev(cve)? {
+                    kev = Some(k.date_added);
+                    break;
+                }
+            }
+            findings.push(finding(p, &m, target, kev.as_deref(), now));
+        }
+    }
+    findings.sort_by(|a, b| {
+        crate::finding::severity_rank(&b.severity)
+            .cmp(&crate::finding::severity_rank(&a.severity))
+            .then_with(|| a.title.cmp(&b.title))
+    });
+    Ok(ScanReport { findings, warnings })
+}
