@@ -45,7 +45,9 @@ CREATE TABLE advisories (
     withdrawn TEXT,
     sha256    TEXT NOT NULL,
     source    TEXT NOT NULL,
-    doc       BLOB NOT NULL
+    -- the record's JSON, zstd-compressed, and its uncompressed size
+    doc       BLOB NOT NULL,
+    size      INTEGER NOT NULL
 );
 CREATE TABLE affected (
     ecosystem TEXT NOT NULL,
@@ -114,6 +116,8 @@ pub struct Kev {
 pub struct AdvisoryDb {
     conn: Connection,
     path: String,
+    /// One zstd context for all reads (a context per call costs a large allocation each).
+    decompressor: std::cell::RefCell<zstd::bulk::Decompressor<'static>>,
 }
 
 impl AdvisoryDb {
@@ -124,9 +128,12 @@ impl AdvisoryDb {
         }
         let mut conn = mamori_core::db::open(path)?;
         mamori_core::db::migrate(&mut conn, path, MIGRATIONS)?;
+        let decompressor =
+            zstd::bulk::Decompressor::new().map_err(|e| input(&path.display().to_string(), e))?;
         Ok(Self {
             conn,
             path: path.display().to_string(),
+            decompressor: std::cell::RefCell::new(decompressor),
         })
     }
 
@@ -137,16 +144,17 @@ impl AdvisoryDb {
         let mut report = ImportReport::default();
         let shown = path.display().to_string();
         let meta = std::fs::metadata(path).map_err(|e| input(&shown, e))?;
+        let mut z = zstd::bulk::Compressor::new(9).map_err(|e| input(&shown, e))?;
         let tx = self.conn.transaction()?;
         if meta.is_dir() {
             let mut files = Vec::new();
             walk(path, &mut files).map_err(|e| input(&shown, e))?;
             files.sort();
             for f in files {
-                import_file(&tx, &f, &mut report)?;
+                import_file(&tx, &mut z, &f, &mut report)?;
             }
         } else {
-            import_file(&tx, path, &mut report)?;
+            import_file(&tx, &mut z, path, &mut report)?;
         }
         tx.execute(
             "INSERT INTO imports (at, source, added, updated, withdrawn, unchanged, rejected) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -168,15 +176,18 @@ impl AdvisoryDb {
     /// ecosystem without its release for distributions, e.g. `Debian:12` also finds `Debian`).
     pub fn for_package(&self, ecosystem: &str, name: &str) -> Result<Vec<Advisory>, DbError> {
         let mut st = self.conn.prepare_cached(
-            "SELECT a.doc FROM affected f JOIN advisories a ON a.id = f.advisory \
+            "SELECT a.doc, a.size FROM affected f JOIN advisories a ON a.id = f.advisory \
              WHERE f.ecosystem = ?1 AND f.name = ?2 AND a.withdrawn IS NULL",
         )?;
-        let docs: Vec<Vec<u8>> = st
-            .query_map(params![ecosystem, name], |r| r.get(0))?
+        let docs: Vec<(Vec<u8>, i64)> = st
+            .query_map(params![ecosystem, name], |r| Ok((r.get(0)?, r.get(1)?)))?
             .collect::<Result<_, _>>()?;
+        let mut dec = self.decompressor.borrow_mut();
         docs.iter()
-            .map(|d| {
-                let raw = zstd::decode_all(&d[..]).map_err(|e| input(&self.path, e))?;
+            .map(|(d, size)| {
+                let raw = dec
+                    .decompress(d, (*size).clamp(0, MAX_ADVISORY_BYTES as i64) as usize)
+                    .map_err(|e| input(&self.path, format!("a stored advisory is corrupt: {e}")))?;
                 serde_json::from_slice(&raw).map_err(|e| input(&self.path, e))
             })
             .collect()
@@ -253,6 +264,7 @@ fn walk(dir: &Path, out: &mut Vec<std::path::PathBuf>) -> std::io::Result<()> {
 
 fn import_file(
     tx: &rusqlite::Transaction<'_>,
+    z: &mut zstd::bulk::Compressor<'_>,
     path: &Path,
     report: &mut ImportReport,
 ) -> Result<(), DbError> {
@@ -287,7 +299,7 @@ fn import_file(
                     .push(format!("{shown}!{name}: larger than 8 MiB"));
                 continue;
             }
-            import_json(tx, &format!("{shown}!{name}"), &bytes, report)?;
+            import_json(tx, z, &format!("{shown}!{name}"), &bytes, report)?;
         }
         return Ok(());
     }
@@ -298,11 +310,12 @@ fn import_file(
         return Ok(());
     }
     let bytes = std::fs::read(path).map_err(|e| input(&shown, e))?;
-    import_json(tx, &shown, &bytes, report)
+    import_json(tx, z, &shown, &bytes, report)
 }
 
 fn import_json(
     tx: &rusqlite::Transaction<'_>,
+    z: &mut zstd::bulk::Compressor<'_>,
     what: &str,
     bytes: &[u8],
     report: &mut ImportReport,
@@ -357,11 +370,11 @@ fn import_json(
         None => report.added += 1,
     }
     let source = adv.id.split('-').next().unwrap_or("OSV").to_string();
-    let doc = zstd::encode_all(bytes, 9).map_err(|e| input(what, e))?;
+    let doc = z.compress(bytes).map_err(|e| input(what, e))?;
     tx.execute(
-        "INSERT INTO advisories (id, modified, withdrawn, sha256, source, doc) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
-         ON CONFLICT(id) DO UPDATE SET modified = ?2, withdrawn = ?3, sha256 = ?4, source = ?5, doc = ?6",
-        params![adv.id, adv.modified, adv.withdrawn, sha, source, doc],
+        "INSERT INTO advisories (id, modified, withdrawn, sha256, source, doc, size) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
+         ON CONFLICT(id) DO UPDATE SET modified = ?2, withdrawn = ?3, sha256 = ?4, source = ?5, doc = ?6, size = ?7",
+        params![adv.id, adv.modified, adv.withdrawn, sha, source, doc, bytes.len() as i64],
     )?;
     tx.execute("DELETE FROM affected WHERE advisory = ?1", [&adv.id])?;
     let mut seen: HashMap<(String, String), ()> = HashMap::new();

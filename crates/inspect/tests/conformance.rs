@@ -145,3 +145,84 @@ fn cran_vectors() {
         ],
     );
 }
+
+/// The real OSV exports (crates.io, Go, PyPI) and KEV import completely and match known cases.
+#[test]
+fn real_osv_data_imports_and_matches_known_cases() {
+    use mamori_inspect::db::AdvisoryDb;
+    use mamori_inspect::inventory::Package;
+    use mamori_inspect::matcher::match_package;
+
+    let Some(dir) = fixtures() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let mut db = AdvisoryDb::open(&tmp.path().join("adv.db")).unwrap();
+    let mut total = 0;
+    for (zip, want) in [("crates.io", 1206), ("Go", 4291), ("PyPI", 2661)] {
+        let r = db
+            .import(&dir.join("osv").join(zip).join("all.zip"))
+            .unwrap();
+        assert!(r.rejected.is_empty(), "{zip}: {:?}", r.rejected);
+        assert_eq!(r.added + r.withdrawn, want, "{zip}: every advisory read");
+        total += want;
+        let again = db
+            .import(&dir.join("osv").join(zip).join("all.zip"))
+            .unwrap();
+        assert_eq!(
+            again.unchanged, want,
+            "{zip}: importing again changes nothing"
+        );
+    }
+    let kev = db
+        .import(&dir.join("osv/kev/known_exploited_vulnerabilities.json"))
+        .unwrap();
+    assert_eq!(kev.kev, 1404);
+    let pkg = |eco: &str, name: &str, version: &str| Package {
+        name: name.into(),
+        version: version.into(),
+        ecosystem: eco.into(),
+        purl: String::new(),
+        file_path: "test".into(),
+        package_manager: "TEST".into(),
+        source_name: None,
+        source_version: None,
+        arch: None,
+    };
+    let cases = [
+        (
+            pkg("crates.io", "smallvec", "0.6.9"),
+            "RUSTSEC-2019-0009",
+            Some("0.6.10"),
+        ),
+        (
+            pkg("crates.io", "time", "0.1.43"),
+            "RUSTSEC-2020-0071",
+            Some("0.2.0"),
+        ),
+        (
+            pkg("PyPI", "Jinja2", "2.10"),
+            "PYSEC-2019-217",
+            Some("2.10.1"),
+        ),
+        (
+            pkg("Go", "stdlib", "1.20.0"),
+            "GO-2023-1621",
+            Some("1.20.2"),
+        ),
+    ];
+    for (p, id, fixed) in cases {
+        let mut warnings = Vec::new();
+        let found = match_package(&db, &p, &mut warnings).unwrap();
+        let m = found
+            .iter()
+            .find(|m| m.advisory.id == id)
+            .unwrap_or_else(|| panic!("{} {} should match {id}", p.name, p.version));
+        assert_eq!(m.fixed.as_deref(), fixed, "{id}");
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert!(found.iter().all(|m| m.advisory.withdrawn.is_none()));
+    }
+    // Fixed versions match nothing of those advisories.
+    let mut w = Vec::new();
+    let none = match_package(&db, &pkg("crates.io", "smallvec", "1.13.2"), &mut w).unwrap();
+    assert!(none.iter().all(|m| m.advisory.id != "RUSTSEC-2019-0009"));
+    eprintln!("osv: {total} advisories + 1404 KEV entries imported; known cases match");
+}

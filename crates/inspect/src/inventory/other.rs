@@ -42,8 +42,8 @@ pub fn cargo_lock(path: &str, text: &str) -> Result<Extracted, InventoryError> {
 type Replace = (String, Option<String>, String, Option<String>, usize);
 
 /// go.mod: `require` lines and blocks, with `replace` directives applied (a replacement by a
-/// local path has no version and is skipped, saying so). The `go`/`toolchain` line is the
-/// standard library's version (`stdlib`, as Go's vulnerability database names it).
+/// local path has no version and is skipped, saying so). The `toolchain` line gives the standard
+/// library's version (`stdlib`, as Go's vulnerability database names it).
 pub fn go_mod(path: &str, text: &str) -> Result<Extracted, InventoryError> {
     let mut requires: Vec<(String, String, usize)> = Vec::new();
     let mut replaces: Vec<Replace> = Vec::new();
@@ -151,7 +151,19 @@ pub fn go_mod(path: &str, text: &str) -> Result<Extracted, InventoryError> {
             }),
         }
     }
-    if let Some(v) = toolchain.or(go_version) {
+    if toolchain.is_none()
+        && let Some(v) = &go_version
+    {
+        out.skipped.push(Skipped {
+            file_path: path.to_string(),
+            line: None,
+            what: format!("go {v}"),
+            reason: "the go directive is the minimum language version, not the toolchain that \
+                     builds the module: the standard library is matched only with a toolchain line"
+                .into(),
+        });
+    }
+    if let Some(v) = toolchain {
         out.packages.push(lang_package(
             "stdlib",
             &v,
