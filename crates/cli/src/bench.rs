@@ -25,6 +25,8 @@ pub enum BenchCommand {
     Trail(TrailBench),
     /// Trail delivery (events/s into .json.gz), validate (MB/s), Merkle proof times
     Trails(TrailsBench),
+    /// Advisory import, scan + match of a root filesystem, re-matching inventories
+    Inspect(crate::bench_inspect::InspectBench),
 }
 
 #[derive(Args)]
@@ -243,7 +245,7 @@ fn generate(
     Ok((files, total))
 }
 
-fn machine() -> String {
+pub fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|c| {
@@ -264,6 +266,9 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<u8> {
     let b = match cmd {
         BenchCommand::Trail(b) => b,
         BenchCommand::Trails(b) => return trails_bench(b).await,
+        BenchCommand::Inspect(b) => {
+            return tokio::task::spawn_blocking(move || crate::bench_inspect::run(b)).await?;
+        }
     };
     let tmp = tempfile::Builder::new().prefix("mamori-bench").tempdir()?;
     let work = b

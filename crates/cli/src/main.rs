@@ -5,6 +5,7 @@
 //! 3 runtime failure (server unreachable, store error).
 
 mod bench;
+mod bench_inspect;
 mod client;
 mod import;
 mod inspect;
