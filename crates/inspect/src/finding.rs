@@ -134,6 +134,8 @@ pub struct VulnerablePackage {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub remediation: Option<String>,
     pub purl: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_layer_hash: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -340,6 +342,7 @@ pub fn finding(p: &Package, m: &Match, target: &Target, kev: Option<&str>, now: 
                 fixed_in_version: fixed.clone().unwrap_or_else(|| "NotAvailable".into()),
                 remediation: fixed.as_ref().map(|f| format!("Upgrade to {f}")),
                 purl: p.purl.clone(),
+                source_layer_hash: p.source_layer.clone(),
             }],
         },
         fix_available: if fixed.is_some() { "YES" } else { "NO" }.into(),

@@ -4,6 +4,7 @@
 
 pub mod db;
 pub mod finding;
+pub mod image;
 pub mod inventory;
 pub mod matcher;
 pub mod osv;

@@ -1,8 +1,9 @@
 //! Scanning a target: collect its inventory, match it, make findings.
 //!
-//! Targets read here: a directory or root filesystem (walked without following symlinks, so
-//! nothing outside it is read; `proc`, `sys`, `dev`, `.git` and `node_modules` are not entered)
-//! and a single lockfile or package database.
+//! Targets: a directory or root filesystem (walked without following symlinks, so nothing
+//! outside it is read; `proc`, `sys`, `dev`, `.git` and `node_modules` are not entered); a single
+//! lockfile or package database; a container image (`docker save` tar, OCI layout directory or
+//! tar — see [`crate::image`]); a function bundle (`.zip`).
 
 use std::path::{Path, PathBuf};
 
@@ -45,24 +46,46 @@ fn target_err(path: &Path, message: impl std::fmt::Display) -> ScanError {
     }
 }
 
-/// Collects the inventory of a directory, root filesystem or single file.
+/// What kind of target a path is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum TargetKind {
+    Directory,
+    File,
+    Image,
+    Bundle,
+}
+
+/// Collects the inventory of a directory, root filesystem, image, bundle or single file.
 pub fn collect(target: &Path) -> Result<Inventory, ScanError> {
+    Ok(collect_kind(target)?.0)
+}
+
+pub fn collect_kind(target: &Path) -> Result<(Inventory, TargetKind), ScanError> {
     let meta = std::fs::symlink_metadata(target).map_err(|e| target_err(target, e))?;
+    let name = target
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if crate::image::looks_like_image(target) && (meta.is_dir() || Format::detect(&name).is_none())
+    {
+        let tree = crate::image::read_image(target).map_err(|e| target_err(target, e.message))?;
+        return Ok((from_tree(&tree), TargetKind::Image));
+    }
+    if meta.is_file() && name.ends_with(".zip") {
+        let tree = crate::image::read_zip(target).map_err(|e| target_err(target, e.message))?;
+        return Ok((from_tree(&tree), TargetKind::Bundle));
+    }
     let mut inv = Inventory::default();
     if meta.is_file() {
-        let name = target
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
         let Some(format) = Format::detect(&name) else {
             return Err(target_err(
                 target,
-                "not a lockfile or package database mamori reads (name it as its tool does, e.g. Cargo.lock, package-lock.json, requirements.txt)",
+                "not a lockfile, package database, image archive (.tar) or bundle (.zip) mamori reads (name lockfiles as their tool does, e.g. Cargo.lock, package-lock.json, requirements.txt)",
             ));
         };
         let dir = target.parent().unwrap_or(Path::new(".")).to_path_buf();
         read_one(&dir, target, &name, format, &mut inv);
-        return Ok(inv);
+        return Ok((inv, TargetKind::File));
     }
     if !meta.is_dir() {
         return Err(target_err(target, "neither a file nor a directory"));
@@ -84,7 +107,55 @@ pub fn collect(target: &Path) -> Result<Inventory, ScanError> {
     for (path, rel, format) in files {
         read_one(target, &path, &rel, format, &mut inv);
     }
-    Ok(inv)
+    Ok((inv, TargetKind::Directory))
+}
+
+/// The inventory of an image's (or bundle's) files.
+fn from_tree(tree: &crate::image::ImageTree) -> Inventory {
+    let mut inv = Inventory {
+        os: ["etc/os-release", "usr/lib/os-release"]
+            .iter()
+            .find_map(|p| tree.read(p))
+            .map(|f| parse_os_release(&String::from_utf8_lossy(&f.bytes))),
+        ..Default::default()
+    };
+    let read_relative = |p: &str| tree.read(p).map(|f| f.bytes.clone());
+    for (path, file) in &tree.files {
+        let Some(format) = Format::detect(path) else {
+            continue;
+        };
+        let layer = (!file.layer.is_empty()).then(|| file.layer.clone());
+        add(&mut inv, path, &file.bytes, format, &read_relative, layer);
+    }
+    inv
+}
+
+fn add(
+    inv: &mut Inventory,
+    rel: &str,
+    bytes: &[u8],
+    format: Format,
+    read_relative: &dyn Fn(&str) -> Option<Vec<u8>>,
+    layer: Option<String>,
+) {
+    let ctx = Context {
+        os: inv.os.as_ref(),
+        read_relative,
+    };
+    match extract(format, rel, bytes, &ctx) {
+        Ok(mut x) => {
+            if layer.is_some() {
+                for p in &mut x.packages {
+                    p.source_layer = layer.clone();
+                }
+            }
+            inv.files.push(rel.to_string());
+            inv.packages.extend(x.packages);
+            inv.skipped.extend(x.skipped);
+        }
+        Err(e @ InventoryError::UnsupportedRpmDb { .. })
+        | Err(e @ InventoryError::Parse { .. }) => inv.errors.push(e.to_string()),
+    }
 }
 
 fn walk(
@@ -148,19 +219,7 @@ fn read_one(root: &Path, path: &Path, rel: &str, format: Format, inv: &mut Inven
             .then(|| std::fs::read(&full).ok())
             .flatten()
     };
-    let ctx = Context {
-        os: inv.os.as_ref(),
-        read_relative: &read_relative,
-    };
-    match extract(format, rel, &bytes, &ctx) {
-        Ok(x) => {
-            inv.files.push(rel.to_string());
-            inv.packages.extend(x.packages);
-            inv.skipped.extend(x.skipped);
-        }
-        Err(e @ InventoryError::UnsupportedRpmDb { .. })
-        | Err(e @ InventoryError::Parse { .. }) => inv.errors.push(e.to_string()),
-    }
+    add(inv, rel, &bytes, format, &read_relative, None);
 }
 
 #[derive(Debug, Serialize)]

@@ -186,6 +186,7 @@ fn real_osv_data_imports_and_matches_known_cases() {
         source_name: None,
         source_version: None,
         arch: None,
+        source_layer: None,
     };
     let cases = [
         (

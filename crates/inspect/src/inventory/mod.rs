@@ -53,6 +53,9 @@ pub struct Package {
     pub source_version: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub arch: Option<String>,
+    /// Images: the digest of the layer that last wrote the file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_layer: Option<String>,
 }
 
 /// Something an extractor saw and could not use, and why.
@@ -252,6 +255,7 @@ pub(crate) fn lang_package(
         source_name: None,
         source_version: None,
         arch: None,
+        source_layer: None,
     }
 }
 

@@ -200,6 +200,7 @@ pub fn dpkg_status(
             source_name: Some(source),
             source_version: Some(source_version),
             arch,
+            source_layer: None,
         });
     }
     Ok(out)
@@ -240,6 +241,7 @@ pub fn apk_installed(
                     source_name: Some(rec.get(&'o').unwrap_or(name).clone()),
                     source_version: Some(version.clone()),
                     arch,
+                    source_layer: None,
                 });
             }
             _ => out.skipped.push(Skipped {
@@ -415,6 +417,7 @@ pub fn rpmdb(
             source_name: source,
             source_version: Some(version),
             arch,
+            source_layer: None,
         });
     }
     Ok(out)

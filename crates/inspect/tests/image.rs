@@ -1,0 +1,214 @@
+//! Container images: layers applied in order with whiteouts, links resolved inside the image,
+//! and hostile archives refused with a clear error.
+
+use std::io::Write;
+use std::path::Path;
+
+use mamori_inspect::image::read_image;
+use mamori_inspect::scan::collect;
+
+enum E<'a> {
+    File(&'a str, &'a [u8]),
+    Link(&'a str, &'a str),
+    /// A name written raw into the header, bypassing the tar crate's own checks.
+    Raw(&'a str, &'a [u8]),
+}
+
+fn layer(entries: &[E<'_>]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for e in entries {
+        match e {
+            E::File(path, data) => {
+                let mut h = tar::Header::new_gnu();
+                h.set_size(data.len() as u64);
+                h.set_mode(0o644);
+                h.set_entry_type(tar::EntryType::Regular);
+                b.append_data(&mut h, path, *data).unwrap();
+            }
+            E::Link(path, target) => {
+                let mut h = tar::Header::new_gnu();
+                h.set_entry_type(tar::EntryType::Symlink);
+                h.set_size(0);
+                b.append_link(&mut h, path, target).unwrap();
+            }
+            E::Raw(path, data) => {
+                let mut h = tar::Header::new_gnu();
+                h.as_gnu_mut().unwrap().name[..path.len()].copy_from_slice(path.as_bytes());
+                h.set_size(data.len() as u64);
+                h.set_mode(0o644);
+                h.set_entry_type(tar::EntryType::Regular);
+                h.set_cksum();
+                b.append(&h, *data).unwrap();
+            }
+        }
+    }
+    b.into_inner().unwrap()
+}
+
+/// A `docker save` archive of the given layers.
+fn docker_save(path: &Path, layers: &[Vec<u8>]) {
+    let mut b = tar::Builder::new(std::fs::File::create(path).unwrap());
+    let mut names = Vec::new();
+    for (i, l) in layers.iter().enumerate() {
+        let name = format!("{i:064x}/layer.tar");
+        let mut h = tar::Header::new_gnu();
+        h.set_size(l.len() as u64);
+        h.set_mode(0o644);
+        b.append_data(&mut h, &name, &l[..]).unwrap();
+        names.push(name);
+    }
+    let manifest =
+        serde_json::json!([{"Config": "config.json", "RepoTags": ["demo:1"], "Layers": names}]);
+    let m = manifest.to_string();
+    let mut h = tar::Header::new_gnu();
+    h.set_size(m.len() as u64);
+    h.set_mode(0o644);
+    b.append_data(&mut h, "manifest.json", m.as_bytes())
+        .unwrap();
+    b.finish().unwrap();
+}
+
+const STATUS: &str = "Package: demo-lib\nStatus: install ok installed\nVersion: 1.0-1\nSource: demo-src\nArchitecture: amd64\n\nPackage: gone-pkg\nStatus: install ok installed\nVersion: 2.0\n";
+const STATUS2: &str = "Package: demo-lib\nStatus: install ok installed\nVersion: 1.0-1\nSource: demo-src\nArchitecture: amd64\n";
+const LOCK: &str = "version = 3\n\n[[package]]\nname = \"demo-crate\"\nversion = \"1.1.9\"\n";
+const OLD_LOCK: &str = "version = 3\n\n[[package]]\nname = \"other-crate\"\nversion = \"0.1.0\"\n";
+
+pub fn demo_image(path: &Path) {
+    let l1 = layer(&[
+        E::File(
+            "usr/lib/os-release",
+            b"ID=debian\nVERSION_ID=\"12\"\nPRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\n",
+        ),
+        E::Link("etc/os-release", "../usr/lib/os-release"),
+        E::File("var/lib/dpkg/status", STATUS.as_bytes()),
+        E::File("app/Cargo.lock", LOCK.as_bytes()),
+        E::File("app/old/Cargo.lock", OLD_LOCK.as_bytes()),
+        E::File("opt/x/Cargo.lock", OLD_LOCK.as_bytes()),
+    ]);
+    let l2 = layer(&[
+        E::File("var/lib/dpkg/status", STATUS2.as_bytes()),
+        E::File("app/.wh.old", b""),
+        E::File("opt/x/.wh..wh..opq", b""),
+    ]);
+    docker_save(path, &[l1, l2]);
+}
+
+#[test]
+fn layers_apply_in_order_with_whiteouts_and_links_inside_the_image() {
+    let tmp = tempfile::tempdir().unwrap();
+    let img = tmp.path().join("demo.tar");
+    demo_image(&img);
+    let tree = read_image(&img).unwrap();
+    assert_eq!(tree.repo_tags, vec!["demo:1".to_string()]);
+    assert_eq!(tree.layers.len(), 2);
+    let inv = collect(&img).unwrap();
+    assert_eq!(
+        inv.os.as_ref().map(|o| o.id.as_str()),
+        Some("debian"),
+        "os-release through its link"
+    );
+    let mut names: Vec<(String, String)> = inv
+        .packages
+        .iter()
+        .map(|p| (p.name.clone(), p.ecosystem.clone()))
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        vec![
+            ("demo-crate".to_string(), "crates.io".to_string()),
+            ("demo-lib".to_string(), "Debian:12".to_string()),
+        ],
+        "gone-pkg (overwritten), app/old (whiteout) and opt/x (opaque) are gone"
+    );
+    let demo = inv
+        .packages
+        .iter()
+        .find(|p| p.name == "demo-crate")
+        .unwrap();
+    assert_eq!(demo.file_path, "app/Cargo.lock");
+    assert_eq!(demo.source_layer.as_deref(), Some(tree.layers[0].as_str()));
+    let lib = inv.packages.iter().find(|p| p.name == "demo-lib").unwrap();
+    assert_eq!(lib.source_layer.as_deref(), Some(tree.layers[1].as_str()));
+}
+
+#[test]
+fn a_link_out_of_the_image_reads_nothing_of_the_host() {
+    let tmp = tempfile::tempdir().unwrap();
+    let img = tmp.path().join("escape.tar");
+    let l = layer(&[
+        E::Link("etc/os-release", "../../../../../../etc/os-release"),
+        E::Link("app/Cargo.lock", "/proc/self/environ"),
+        E::File("app/requirements.txt", b"-r ../../../../etc/passwd\n"),
+    ]);
+    docker_save(&img, &[l]);
+    let inv = collect(&img).unwrap();
+    assert!(inv.os.is_none(), "the host's /etc/os-release was not read");
+    assert!(inv.packages.is_empty());
+}
+
+fn refused(img: &Path, needle: &str) {
+    let err = read_image(img).map(|_| ()).unwrap_err().to_string();
+    assert!(err.contains(needle), "{err}");
+    assert!(
+        err.contains(&img.display().to_string()),
+        "names the image: {err}"
+    );
+}
+
+#[test]
+fn hostile_archives_are_refused_with_a_clear_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let img = tmp.path().join("traversal.tar");
+    docker_save(&img, &[layer(&[E::Raw("../../etc/cron.d/evil", b"x")])]);
+    refused(&img, "climbs out");
+
+    let img = tmp.path().join("absolute.tar");
+    docker_save(&img, &[layer(&[E::Raw("/etc/passwd", b"x")])]);
+    refused(&img, "absolute path");
+
+    let img = tmp.path().join("manifest.tar");
+    {
+        let mut b = tar::Builder::new(std::fs::File::create(&img).unwrap());
+        let big = format!("[{}]", " ".repeat(5 << 20));
+        let mut h = tar::Header::new_gnu();
+        h.set_size(big.len() as u64);
+        h.set_mode(0o644);
+        b.append_data(&mut h, "manifest.json", big.as_bytes())
+            .unwrap();
+        b.finish().unwrap();
+    }
+    refused(&img, "not a real manifest");
+
+    // A gzip bomb: 1.1 GiB of zeros in a ~1 MB layer.
+    let img = tmp.path().join("bomb.tar");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    {
+        let mut b = tar::Builder::new(&mut gz);
+        let size: u64 = 1100 << 20;
+        let mut h = tar::Header::new_gnu();
+        h.set_size(size);
+        h.set_mode(0o644);
+        b.append_data(&mut h, "zeros", std::io::repeat(0).take_limited(size))
+            .unwrap();
+        b.finish().unwrap();
+    }
+    let bomb = gz.finish().unwrap();
+    assert!(bomb.len() < 8 << 20, "{} bytes", bomb.len());
+    docker_save(&img, &[bomb]);
+    refused(&img, "decompression bomb");
+
+    let img = tmp.path().join("garbage.tar");
+    std::fs::File::create(&img)
+        .unwrap()
+        .write_all(b"not an archive at all")
+        .unwrap();
+    assert!(read_image(&img).is_err());
+}
+
+trait TakeLimited: std::io::Read + Sized {
+    fn take_limited(self, n: u64) -> std::io::Take<Self> {
+        std::io::Read::take(self, n)
+    }
+}
+impl<R: std::io::Read> TakeLimited for R {}
