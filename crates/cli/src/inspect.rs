@@ -6,10 +6,11 @@ use std::path::{Path, PathBuf};
 use clap::{Args, Subcommand};
 use mamori_inspect::db::AdvisoryDb;
 use mamori_inspect::finding::{Target, severity_rank};
-use mamori_inspect::scan::{collect, match_inventory};
+use mamori_inspect::scan::{TargetKind, match_inventory};
 
+use crate::client::Client;
 use crate::output::{cell, sanitize, table};
-use crate::{Exit, usage};
+use crate::{Exit, Remote, usage};
 
 #[derive(Subcommand)]
 pub enum InspectCommand {
@@ -19,6 +20,75 @@ pub enum InspectCommand {
     Db {
         #[command(subcommand)]
         command: DbCommand,
+    },
+    /// Findings recorded on a server (filters AND-ed; values comma-separated)
+    Findings(FindingsArgs),
+    /// Resources a server has inventories of, when last scanned, package counts
+    Coverage {
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Counts by severity, most vulnerable packages and resources
+    Stats {
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Suppression rules: findings they match become SUPPRESSED (never deleted)
+    Filters {
+        #[command(subcommand)]
+        command: FilterCommand,
+    },
+}
+
+#[derive(Args)]
+pub struct FindingsArgs {
+    #[arg(long)]
+    pub severity: Option<String>,
+    /// ACTIVE, SUPPRESSED, CLOSED
+    #[arg(long)]
+    pub status: Option<String>,
+    #[arg(long)]
+    pub vulnerability_id: Option<String>,
+    #[arg(long)]
+    pub package_name: Option<String>,
+    #[arg(long)]
+    pub resource_id: Option<String>,
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: ScanFormat,
+    #[command(flatten)]
+    pub remote: Remote,
+}
+
+#[derive(Subcommand)]
+pub enum FilterCommand {
+    /// Create or replace a suppression rule
+    Create {
+        name: String,
+        /// SUPPRESS or NONE (a saved filter)
+        #[arg(long, default_value = "SUPPRESS")]
+        action: String,
+        #[arg(long)]
+        severity: Option<String>,
+        #[arg(long)]
+        vulnerability_id: Option<String>,
+        #[arg(long)]
+        package_name: Option<String>,
+        #[arg(long)]
+        resource_id: Option<String>,
+        /// Why (kept with the rule)
+        #[arg(long)]
+        reason: Option<String>,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    List {
+        #[command(flatten)]
+        remote: Remote,
+    },
+    Delete {
+        name: String,
+        #[command(flatten)]
+        remote: Remote,
     },
 }
 
@@ -72,6 +142,11 @@ pub struct ScanArgs {
     pub exit_code: u8,
     #[command(flatten)]
     pub db: DbArgs,
+    /// With --endpoint (record the inventory on that server instead of matching locally): the resource's id [default: the target path]
+    #[arg(long)]
+    pub resource_id: Option<String>,
+    #[command(flatten)]
+    pub remote: Remote,
 }
 
 #[derive(Subcommand)]
@@ -105,7 +180,199 @@ fn db_path(a: &DbArgs) -> anyhow::Result<PathBuf> {
     Ok(base.join("mamori/advisories.db"))
 }
 
-pub fn run(cmd: InspectCommand) -> anyhow::Result<u8> {
+fn eq_list(key: &str, v: &Option<String>) -> Vec<(String, String)> {
+    v.iter().map(|x| (key.to_string(), x.clone())).collect()
+}
+
+fn criteria(values: &[(&str, &Option<String>)]) -> serde_json::Value {
+    let mut m = serde_json::Map::new();
+    for (k, v) in values {
+        if let Some(v) = v {
+            let list: Vec<serde_json::Value> = v
+                .split(',')
+                .map(|x| serde_json::json!({"comparison": "EQUALS", "value": x}))
+                .collect();
+            m.insert(k.to_string(), serde_json::Value::Array(list));
+        }
+    }
+    serde_json::Value::Object(m)
+}
+
+pub async fn run(cmd: InspectCommand) -> anyhow::Result<u8> {
+    match cmd {
+        InspectCommand::Scan(a) if a.remote.endpoint.is_some() => scan_remote(a).await,
+        InspectCommand::Findings(a) => {
+            let c = Client::from_remote(&a.remote)?;
+            let mut q = Vec::new();
+            q.extend(eq_list("severity", &a.severity));
+            q.extend(eq_list("status", &a.status));
+            q.extend(eq_list("vulnerabilityId", &a.vulnerability_id));
+            q.extend(eq_list("packageName", &a.package_name));
+            q.extend(eq_list("resourceId", &a.resource_id));
+            let mut all = Vec::new();
+            loop {
+                let v = c.get("/v1/inspect/findings", &q).await?;
+                all.extend(v["findings"].as_array().cloned().unwrap_or_default());
+                match v["nextToken"].as_str() {
+                    Some(t) => {
+                        q.retain(|(k, _)| k != "nextToken");
+                        q.push(("nextToken".into(), t.to_string()));
+                    }
+                    None => break,
+                }
+            }
+            if a.format == ScanFormat::Json {
+                println!("{}", serde_json::to_string_pretty(&all)?);
+                return Ok(0);
+            }
+            let rows: Vec<Vec<String>> = all
+                .iter()
+                .map(|f| {
+                    let d = &f["packageVulnerabilityDetails"];
+                    let p = &d["vulnerablePackages"][0];
+                    let s = |v: &serde_json::Value| v.as_str().unwrap_or("-").to_string();
+                    vec![
+                        cell(&s(&f["resources"][0]["id"]), 30),
+                        cell(&s(&p["name"]), 24),
+                        cell(&s(&d["vulnerabilityId"]), 20),
+                        s(&f["severity"]),
+                        s(&f["status"]),
+                        cell(&s(&p["version"]), 20),
+                        cell(&s(&p["fixedInVersion"]), 20),
+                        cell(&s(&f["firstObservedAt"]), 24),
+                    ]
+                })
+                .collect();
+            print!(
+                "{}",
+                table(
+                    &[
+                        "RESOURCE",
+                        "PACKAGE",
+                        "VULNERABILITY",
+                        "SEVERITY",
+                        "STATUS",
+                        "INSTALLED",
+                        "FIXED",
+                        "FIRST SEEN"
+                    ],
+                    &rows
+                )
+            );
+            Ok(0)
+        }
+        InspectCommand::Coverage { remote } => {
+            let v = Client::from_remote(&remote)?
+                .get("/v1/inspect/coverage", &[])
+                .await?;
+            println!("{}", serde_json::to_string_pretty(&v)?);
+            Ok(0)
+        }
+        InspectCommand::Stats { remote } => {
+            let v = Client::from_remote(&remote)?
+                .get("/v1/inspect/stats", &[])
+                .await?;
+            println!("{}", serde_json::to_string_pretty(&v)?);
+            Ok(0)
+        }
+        InspectCommand::Filters { command } => match command {
+            FilterCommand::Create {
+                name,
+                action,
+                severity,
+                vulnerability_id,
+                package_name,
+                resource_id,
+                reason,
+                remote,
+            } => {
+                let body = serde_json::json!({
+                    "name": name,
+                    "action": action,
+                    "reason": reason,
+                    "filterCriteria": criteria(&[
+                        ("severity", &severity),
+                        ("vulnerabilityId", &vulnerability_id),
+                        ("vulnerablePackageName", &package_name),
+                        ("resourceId", &resource_id),
+                    ]),
+                });
+                let v = Client::from_remote(&remote)?
+                    .post_json("/v1/inspect/filters", &body)
+                    .await?;
+                println!(
+                    "Filter {} saved; {} findings suppressed",
+                    sanitize(&name),
+                    v["summary"]["suppressed"]
+                );
+                Ok(0)
+            }
+            FilterCommand::List { remote } => {
+                let v = Client::from_remote(&remote)?
+                    .get("/v1/inspect/filters", &[])
+                    .await?;
+                println!("{}", serde_json::to_string_pretty(&v["filters"])?);
+                Ok(0)
+            }
+            FilterCommand::Delete { name, remote } => {
+                let path = format!(
+                    "/v1/inspect/filters/{}",
+                    form_urlencoded::byte_serialize(name.as_bytes()).collect::<String>()
+                );
+                Client::from_remote(&remote)?.delete(&path).await?;
+                println!("Filter {} deleted", sanitize(&name));
+                Ok(0)
+            }
+        },
+        other => tokio::task::spawn_blocking(move || run_offline(other)).await?,
+    }
+}
+
+/// The Inspector resource type a scanned target is recorded as.
+fn resource_type(kind: TargetKind, inv: &mamori_inspect::scan::Inventory) -> &'static str {
+    match kind {
+        TargetKind::Image => "CONTAINER_IMAGE",
+        TargetKind::Bundle => "SERVERLESS_FUNCTION",
+        _ if inv.os.is_some() => "MACHINE_IMAGE",
+        _ => "CODE_REPOSITORY",
+    }
+}
+
+async fn scan_remote(a: ScanArgs) -> anyhow::Result<u8> {
+    let c = Client::from_remote(&a.remote)?;
+    let target = a.target.clone();
+    let (inv, kind) =
+        tokio::task::spawn_blocking(move || mamori_inspect::scan::collect_kind(&target)).await??;
+    let resource_type = resource_type(kind, &inv);
+    let resource_id = a
+        .resource_id
+        .clone()
+        .unwrap_or_else(|| a.target.display().to_string());
+    let body = serde_json::json!({
+        "resourceType": resource_type,
+        "resourceId": resource_id,
+        "details": {"os": inv.os.as_ref().map(|o| o.pretty_name.clone())},
+        "inventory": {"os": inv.os, "packages": inv.packages},
+    });
+    let v = c.post_json("/v1/inspect/scans", &body).await?;
+    let s = &v["summary"];
+    println!(
+        "Recorded {} packages of {} ({resource_type}): {} active, {} suppressed; {} new, {} closed",
+        v["packages"],
+        sanitize(&resource_id),
+        s["active"],
+        s["suppressed"],
+        s["opened"],
+        s["closed"]
+    );
+    for e in &inv.errors {
+        eprintln!("warning: {}", sanitize(e));
+    }
+    let active = s["active"].as_u64().unwrap_or(0);
+    Ok(if active == 0 { 0 } else { a.exit_code })
+}
+
+fn run_offline(cmd: InspectCommand) -> anyhow::Result<u8> {
     match cmd {
         InspectCommand::Scan(a) => scan(a),
         InspectCommand::Db {
@@ -185,6 +452,7 @@ pub fn run(cmd: InspectCommand) -> anyhow::Result<u8> {
             );
             Ok(0)
         }
+        _ => Err(usage("this command needs a server")),
     }
 }
 
@@ -201,17 +469,11 @@ fn scan(a: ScanArgs) -> anyhow::Result<u8> {
         .into());
     }
     let db = AdvisoryDb::open(&path)?;
-    let inv = collect(&a.target)?;
-    let has_os = inv.os.is_some();
+    let (inv, kind) = mamori_inspect::scan::collect_kind(&a.target)?;
     let target = Target {
         account: "local".into(),
         region: "local".into(),
-        resource_type: if has_os {
-            "MACHINE_IMAGE"
-        } else {
-            "CODE_REPOSITORY"
-        }
-        .into(),
+        resource_type: resource_type(kind, &inv).into(),
         resource_id: a.target.display().to_string(),
         details: serde_json::json!({
             "os": inv.os.as_ref().map(|o| o.pretty_name.clone()),

@@ -206,9 +206,7 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
             TrailCommand::Channels { command } => org::run_channels(command, &remote).await,
             TrailCommand::Trails(c) => trails::run(c, &remote).await,
         },
-        Command::Inspect { command } => {
-            tokio::task::spawn_blocking(move || inspect::run(command)).await?
-        }
+        Command::Inspect { command } => inspect::run(command).await,
         Command::Bench { command } => bench::run(command).await,
     }
 }

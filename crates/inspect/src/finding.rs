@@ -14,13 +14,13 @@
 //! about the environment (network reachability, runtime), so it applies none and the list is
 //! empty: the score equals the base score, as in AWS's own sample findings.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::inventory::Package;
 use crate::matcher::Match;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Finding {
     pub finding_arn: String,
@@ -47,12 +47,12 @@ pub struct Finding {
     pub exploitability_details: Option<ExploitabilityDetails>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Remediation {
     pub recommendation: Recommendation,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Recommendation {
     pub text: String,
@@ -60,7 +60,7 @@ pub struct Recommendation {
     pub url: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Resource {
     #[serde(rename = "type")]
     pub kind: String,
@@ -68,13 +68,13 @@ pub struct Resource {
     pub details: serde_json::Value,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ScoreDetails {
     pub adjusted_cvss: AdjustedCvss,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AdjustedCvss {
     pub score_source: String,
@@ -85,13 +85,13 @@ pub struct AdjustedCvss {
     pub adjustments: Vec<Adjustment>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Adjustment {
     pub metric: String,
     pub reason: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PackageVulnerabilityDetails {
     pub vulnerability_id: String,
@@ -109,7 +109,7 @@ pub struct PackageVulnerabilityDetails {
     pub vulnerable_packages: Vec<VulnerablePackage>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Cvss {
     pub base_score: f64,
@@ -118,7 +118,7 @@ pub struct Cvss {
     pub source: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct VulnerablePackage {
     pub name: String,
@@ -138,7 +138,7 @@ pub struct VulnerablePackage {
     pub source_layer_hash: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ExploitabilityDetails {
     pub last_known_exploit_at: String,

@@ -2,6 +2,7 @@
 //! bundles and lockfiles; the OSV advisory database; exact per-ecosystem version ordering;
 //! matching; findings in Inspector's shape; SBOMs.
 
+pub mod api;
 pub mod db;
 pub mod finding;
 pub mod image;
@@ -9,4 +10,6 @@ pub mod inventory;
 pub mod matcher;
 pub mod osv;
 pub mod scan;
+pub mod store;
+pub mod testkit;
 pub mod version;

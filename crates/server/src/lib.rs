@@ -42,6 +42,10 @@ pub enum ServeError {
     Trail(#[from] mamori_trail::store::StoreError),
     #[error("trails: {0}")]
     Trails(#[from] mamori_trails::store::TrailsError),
+    #[error("inspection: {0}")]
+    Inspect(#[from] mamori_inspect::store::StoreError),
+    #[error("advisory database: {0}")]
+    Advisories(#[from] mamori_inspect::db::DbError),
     #[error("metrics: {0}")]
     Metrics(String),
     #[error("server: {0}")]
@@ -164,6 +168,18 @@ pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
         org_id.as_str().to_string(),
     );
 
+    // Inspection: stored inventories and the advisory database they are matched against
+    // (`mamori inspect db import --db <data-dir>/advisories.db …` updates it; the server notices).
+    let inspect = mamori_inspect::api::ApiState {
+        store: Arc::new(std::sync::Mutex::new(
+            mamori_inspect::store::InspectStore::open(&cfg.data_dir)?,
+        )),
+        advisories: Arc::new(std::sync::Mutex::new(mamori_inspect::db::AdvisoryDb::open(
+            &cfg.data_dir.join("advisories.db"),
+        )?)),
+        audit: audit.clone(),
+    };
+
     let api = Router::new()
         .merge(mamori_org::api::router(mamori_org::api::ApiState {
             org: org.clone(),
@@ -178,6 +194,7 @@ pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
             audit,
             management,
         }))
+        .merge(mamori_inspect::api::router(inspect.clone()))
         .layer(axum::middleware::from_fn_with_state(
             org.clone(),
             auth::authenticate,
@@ -208,6 +225,7 @@ pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
 
     let retention = tokio::spawn(retention_loop(trail.clone()));
     let delivery = tokio::spawn(engine.clone().run());
+    let rematch = tokio::spawn(mamori_inspect::api::rematch_loop(inspect));
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
@@ -216,6 +234,7 @@ pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
     .await?;
     retention.abort();
     delivery.abort();
+    rematch.abort();
     let history = trail.history.clone();
     tokio::task::spawn_blocking(move || history.close())
         .await

@@ -1,0 +1,301 @@
+//! The inspection API under `/v1/inspect/…`: record a scanned inventory, read findings (with
+//! filters and pages), coverage and statistics, manage suppression rules. Every call is scoped
+//! to the caller's account; changes are audited as `mamori.inspect` events.
+
+use std::sync::{Arc, Mutex};
+
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use axum::routing::{delete, get, post};
+use axum::{Extension, Json, Router};
+use mamori_core::audit::{AuditEntry, AuditSink};
+use mamori_core::{ApiError, Caller, ErrorCode, JsonBody, Role};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::db::AdvisoryDb;
+use crate::store::{Criteria, Filter, InspectStore, StoreError, StoredInventory, StringFilter};
+
+#[derive(Clone)]
+pub struct ApiState {
+    pub store: Arc<Mutex<InspectStore>>,
+    pub advisories: Arc<Mutex<AdvisoryDb>>,
+    pub audit: Arc<dyn AuditSink>,
+}
+
+pub fn router(state: ApiState) -> Router {
+    Router::new()
+        .route("/v1/inspect/scans", post(record_scan))
+        .route("/v1/inspect/findings", get(findings))
+        .route("/v1/inspect/coverage", get(coverage))
+        .route("/v1/inspect/stats", get(stats))
+        .route("/v1/inspect/filters", get(list_filters).post(put_filter))
+        .route("/v1/inspect/filters/{name}", delete(delete_filter))
+        .with_state(state)
+}
+
+fn api_error(e: StoreError) -> ApiError {
+    match e {
+        StoreError::Invalid(m) => ApiError::bad_request(m),
+        StoreError::NotFound(m) => ApiError::not_found(m),
+        other => ApiError::internal(other),
+    }
+}
+
+/// Runs store work off the async threads, with both databases locked (store first, always).
+async fn with_store<T: Send + 'static>(
+    s: &ApiState,
+    f: impl FnOnce(&mut InspectStore, &AdvisoryDb) -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let (store, adb) = (s.store.clone(), s.advisories.clone());
+    tokio::task::spawn_blocking(move || {
+        let mut st = store.lock().unwrap_or_else(|p| p.into_inner());
+        let db = adb.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut st, &db)
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(api_error)
+}
+
+async fn audit(
+    s: &ApiState,
+    caller: &Caller,
+    headers: &HeaderMap,
+    name: &str,
+    req: Value,
+    resp: Value,
+) -> Result<(), ApiError> {
+    let entry = AuditEntry::from_request("mamori.inspect", name, headers, req, resp);
+    mamori_core::audit::record(s.audit.clone(), caller.clone(), entry).await
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ScanBody {
+    resource_type: String,
+    resource_id: String,
+    #[serde(default)]
+    details: Value,
+    inventory: StoredInventory,
+}
+
+const RESOURCE_TYPES: &[&str] = &[
+    "CODE_REPOSITORY",
+    "MACHINE_IMAGE",
+    "CONTAINER_IMAGE",
+    "SERVERLESS_FUNCTION",
+    "VM",
+    "AWS_EC2_INSTANCE",
+    "AWS_ECR_CONTAINER_IMAGE",
+    "AWS_LAMBDA_FUNCTION",
+];
+
+async fn record_scan(
+    State(s): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<ScanBody>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Writer)?;
+    if !RESOURCE_TYPES.contains(&body.resource_type.as_str()) {
+        return Err(ApiError::bad_request(format!(
+            "resourceType {:?}: one of {}",
+            body.resource_type,
+            RESOURCE_TYPES.join(", ")
+        )));
+    }
+    let account = caller.account.as_i64();
+    let (rt, rid, packages) = (
+        body.resource_type.clone(),
+        body.resource_id.clone(),
+        body.inventory.packages.len(),
+    );
+    let summary = with_store(&s, move |st, db| {
+        st.record_scan(
+            db,
+            account,
+            &body.resource_type,
+            &body.resource_id,
+            &body.details,
+            &body.inventory,
+        )
+    })
+    .await?;
+    let resp = json!({"resourceId": rid, "packages": packages, "summary": summary});
+    audit(
+        &s,
+        &caller,
+        &headers,
+        "RecordScan",
+        json!({"resourceType": rt, "resourceId": rid, "packages": packages}),
+        resp.clone(),
+    )
+    .await?;
+    Ok(Json(resp))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct FindingsQuery {
+    severity: Option<String>,
+    status: Option<String>,
+    vulnerability_id: Option<String>,
+    package_name: Option<String>,
+    resource_id: Option<String>,
+    fix_available: Option<String>,
+    exploit_available: Option<String>,
+    max_results: Option<usize>,
+    next_token: Option<String>,
+}
+
+fn equals(v: &Option<String>) -> Vec<StringFilter> {
+    v.iter()
+        .flat_map(|s| s.split(','))
+        .filter(|s| !s.is_empty())
+        .map(|s| StringFilter {
+            comparison: "EQUALS".into(),
+            value: s.to_string(),
+        })
+        .collect()
+}
+
+async fn findings(
+    State(s): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    Query(q): Query<FindingsQuery>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Reader)?;
+    let criteria = Criteria {
+        severity: equals(&q.severity),
+        vulnerability_id: equals(&q.vulnerability_id),
+        vulnerable_package_name: equals(&q.package_name),
+        resource_id: equals(&q.resource_id),
+        fix_available: equals(&q.fix_available),
+        exploit_available: equals(&q.exploit_available),
+        finding_status: equals(&q.status),
+        ..Default::default()
+    };
+    let limit = q.max_results.unwrap_or(100).clamp(1, 1000);
+    let hash = format!(
+        "{:?}{:?}{:?}{:?}{:?}{:?}{:?}",
+        q.severity,
+        q.status,
+        q.vulnerability_id,
+        q.package_name,
+        q.resource_id,
+        q.fix_available,
+        q.exploit_available
+    );
+    let after: Option<String> = match &q.next_token {
+        Some(t) => Some(
+            mamori_core::page::decode(&hash, t)
+                .map_err(|e| ApiError::new(ErrorCode::BadRequest, format!("nextToken: {e}")))?,
+        ),
+        None => None,
+    };
+    let account = caller.account.as_i64();
+    let (items, next) = with_store(&s, move |st, _| {
+        st.findings(account, &criteria, after.as_deref(), limit)
+    })
+    .await?;
+    let mut out = json!({ "findings": items });
+    if let Some(n) = next {
+        out["nextToken"] = Value::String(mamori_core::page::encode(&hash, &n));
+    }
+    Ok(Json(out))
+}
+
+async fn coverage(
+    State(s): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Reader)?;
+    let account = caller.account.as_i64();
+    let items = with_store(&s, move |st, _| st.coverage(account)).await?;
+    Ok(Json(json!({ "coveredResources": items })))
+}
+
+async fn stats(
+    State(s): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Reader)?;
+    let account = caller.account.as_i64();
+    Ok(Json(with_store(&s, move |st, _| st.stats(account)).await?))
+}
+
+async fn list_filters(
+    State(s): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Reader)?;
+    let account = caller.account.as_i64();
+    let items = with_store(&s, move |st, _| st.list_filters(account)).await?;
+    Ok(Json(json!({ "filters": items })))
+}
+
+async fn put_filter(
+    State(s): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
+    JsonBody(f): JsonBody<Filter>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Admin)?;
+    let account = caller.account.as_i64();
+    let req = serde_json::to_value(&f).unwrap_or(Value::Null);
+    let summary = with_store(&s, move |st, db| st.put_filter(db, account, &f)).await?;
+    let resp = json!({ "summary": summary });
+    audit(&s, &caller, &headers, "CreateFilter", req, resp.clone()).await?;
+    Ok(Json(resp))
+}
+
+async fn delete_filter(
+    State(s): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Admin)?;
+    let account = caller.account.as_i64();
+    let n = name.clone();
+    let summary = with_store(&s, move |st, db| st.delete_filter(db, account, &n)).await?;
+    let resp = json!({ "summary": summary });
+    audit(
+        &s,
+        &caller,
+        &headers,
+        "DeleteFilter",
+        json!({"name": name}),
+        resp.clone(),
+    )
+    .await?;
+    Ok(Json(resp))
+}
+
+/// The background loop: when the advisory database changes (an import), every stored
+/// inventory is matched again.
+pub async fn rematch_loop(state: ApiState) {
+    loop {
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        let s = state.clone();
+        let r = tokio::task::spawn_blocking(move || {
+            let mut st = s.store.lock().unwrap_or_else(|p| p.into_inner());
+            let db = s.advisories.lock().unwrap_or_else(|p| p.into_inner());
+            st.rematch_if_changed(&db)
+        })
+        .await;
+        match r {
+            Ok(Ok(Some(summary))) => tracing::info!(
+                resources = summary.resources,
+                opened = summary.opened,
+                closed = summary.closed,
+                reopened = summary.reopened,
+                "advisory database changed: inventories matched again"
+            ),
+            Ok(Ok(None)) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "re-matching inventories failed"),
+            Err(e) => tracing::error!(error = %e, "re-matching task failed"),
+        }
+    }
+}

@@ -1,0 +1,612 @@
+//! Continuous inspection on a server (`inspect.db`): inventories stored per resource of an
+//! account, their findings with Inspector's lifecycle, and suppression rules.
+//!
+//! Whenever an inventory is recorded, or the advisory database changes, the stored inventories
+//! are matched again — without collecting anything again. A finding seen for the first time is
+//! ACTIVE (or SUPPRESSED when a rule says so); one that no longer matches becomes CLOSED; one that
+//! matches again is reopened. `firstObservedAt` is kept across all of it.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::db::{AdvisoryDb, DbError};
+use crate::finding::{Finding, Target, severity_rank};
+use crate::inventory::{OsRelease, Package};
+use crate::scan::{Inventory, ScanError, match_inventory};
+
+const MIGRATIONS: &[&str] = &["
+CREATE TABLE resources (
+    id              INTEGER PRIMARY KEY,
+    account         INTEGER NOT NULL,
+    resource_type   TEXT NOT NULL,
+    resource_id     TEXT NOT NULL,
+    details         TEXT NOT NULL,
+    inventory       BLOB NOT NULL,
+    package_count   INTEGER NOT NULL,
+    last_scanned_at TEXT NOT NULL,
+    UNIQUE (account, resource_id)
+);
+CREATE TABLE findings (
+    arn               TEXT PRIMARY KEY,
+    account           INTEGER NOT NULL,
+    resource          INTEGER NOT NULL,
+    status            TEXT NOT NULL,
+    severity          TEXT NOT NULL,
+    vulnerability_id  TEXT NOT NULL,
+    package_name      TEXT NOT NULL,
+    first_observed_at TEXT NOT NULL,
+    last_observed_at  TEXT NOT NULL,
+    updated_at        TEXT NOT NULL,
+    doc               TEXT NOT NULL
+);
+CREATE INDEX findings_by_account ON findings (account, status);
+CREATE INDEX findings_by_resource ON findings (resource);
+CREATE TABLE filters (
+    id         INTEGER PRIMARY KEY,
+    account    INTEGER NOT NULL,
+    name       TEXT NOT NULL,
+    action     TEXT NOT NULL,
+    criteria   TEXT NOT NULL,
+    reason     TEXT,
+    created_at TEXT NOT NULL,
+    UNIQUE (account, name)
+);
+CREATE TABLE state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"];
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(transparent)]
+    Db(#[from] mamori_core::db::DbError),
+    #[error("inspection store: {0}")]
+    Sql(#[from] rusqlite::Error),
+    #[error(transparent)]
+    Advisories(#[from] DbError),
+    #[error(transparent)]
+    Scan(#[from] ScanError),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    NotFound(String),
+}
+
+/// What a scan records: the resource and its inventory.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoredInventory {
+    #[serde(default)]
+    pub os: Option<OsRelease>,
+    pub packages: Vec<Package>,
+}
+
+/// The effect of matching one or more inventories.
+#[derive(Debug, Default, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MatchSummary {
+    pub resources: usize,
+    pub active: usize,
+    pub suppressed: usize,
+    pub opened: usize,
+    pub closed: usize,
+    pub reopened: usize,
+}
+
+/// A saved filter; `SUPPRESS` ones set matching findings to SUPPRESSED.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Filter {
+    pub name: String,
+    pub action: String,
+    pub filter_criteria: Criteria,
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// Inspector's FilterCriteria, the string keys: within a key the EQUALS/PREFIX values are
+/// alternatives and NOT_EQUALS ones all apply; keys are AND-ed.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Criteria {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub severity: Vec<StringFilter>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub vulnerability_id: Vec<StringFilter>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub vulnerable_package_name: Vec<StringFilter>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resource_id: Vec<StringFilter>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resource_type: Vec<StringFilter>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fix_available: Vec<StringFilter>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exploit_available: Vec<StringFilter>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub finding_status: Vec<StringFilter>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct StringFilter {
+    pub comparison: String,
+    pub value: String,
+}
+
+fn key_matches(filters: &[StringFilter], value: &str) -> bool {
+    if filters.is_empty() {
+        return true;
+    }
+    let positive: Vec<&StringFilter> = filters
+        .iter()
+        .filter(|f| f.comparison != "NOT_EQUALS")
+        .collect();
+    let any = positive.is_empty()
+        || positive.iter().any(|f| match f.comparison.as_str() {
+            "PREFIX" => value.starts_with(&f.value),
+            _ => value == f.value,
+        });
+    any && filters
+        .iter()
+        .filter(|f| f.comparison == "NOT_EQUALS")
+        .all(|f| value != f.value)
+}
+
+impl Criteria {
+    pub fn validate(&self) -> Result<(), StoreError> {
+        for f in [
+            &self.severity,
+            &self.vulnerability_id,
+            &self.vulnerable_package_name,
+            &self.resource_id,
+            &self.resource_type,
+            &self.fix_available,
+            &self.exploit_available,
+            &self.finding_status,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            if !matches!(f.comparison.as_str(), "EQUALS" | "PREFIX" | "NOT_EQUALS") {
+                return Err(StoreError::Invalid(format!(
+                    "comparison {:?}: use EQUALS, PREFIX or NOT_EQUALS",
+                    f.comparison
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn matches(&self, f: &Finding, status: &str) -> bool {
+        let d = &f.package_vulnerability_details;
+        key_matches(&self.severity, &f.severity)
+            && key_matches(&self.vulnerability_id, &d.vulnerability_id)
+            && (self.vulnerable_package_name.is_empty()
+                || d.vulnerable_packages
+                    .iter()
+                    .any(|p| key_matches(&self.vulnerable_package_name, &p.name)))
+            && f.resources.iter().any(|r| {
+                key_matches(&self.resource_id, &r.id) && key_matches(&self.resource_type, &r.kind)
+            })
+            && key_matches(&self.fix_available, &f.fix_available)
+            && key_matches(&self.exploit_available, &f.exploit_available)
+            && key_matches(&self.finding_status, status)
+    }
+}
+
+pub struct InspectStore {
+    conn: Connection,
+}
+
+fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+fn account_text(a: i64) -> String {
+    format!("{a:012}")
+}
+
+struct ResourceRow {
+    id: i64,
+    account: i64,
+    resource_type: String,
+    resource_id: String,
+    details: Value,
+    inventory: StoredInventory,
+}
+
+impl InspectStore {
+    pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
+        let path = data_dir.join("inspect.db");
+        let mut conn = mamori_core::db::open(&path)?;
+        mamori_core::db::migrate(&mut conn, &path, MIGRATIONS)?;
+        Ok(Self { conn })
+    }
+
+    /// Records (or replaces) the inventory of a resource and matches it.
+    pub fn record_scan(
+        &mut self,
+        adb: &AdvisoryDb,
+        account: i64,
+        resource_type: &str,
+        resource_id: &str,
+        details: &Value,
+        inventory: &StoredInventory,
+    ) -> Result<MatchSummary, StoreError> {
+        if resource_id.is_empty() || resource_id.len() > 2048 {
+            return Err(StoreError::Invalid(
+                "resourceId must be 1 to 2048 characters".into(),
+            ));
+        }
+        let json = serde_json::to_vec(inventory).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let blob =
+            zstd::bulk::compress(&json, 3).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let at = now();
+        self.conn.execute(
+            "INSERT INTO resources (account, resource_type, resource_id, details, inventory, package_count, last_scanned_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT(account, resource_id) DO UPDATE SET \
+             resource_type = ?2, details = ?4, inventory = ?5, package_count = ?6, last_scanned_at = ?7",
+            params![account, resource_type, resource_id, details.to_string(), blob, inventory.packages.len() as i64, at],
+        )?;
+        let id: i64 = self.conn.query_row(
+            "SELECT id FROM resources WHERE account = ?1 AND resource_id = ?2",
+            params![account, resource_id],
+            |r| r.get(0),
+        )?;
+        let row = self.resource(id)?;
+        let mut summary = MatchSummary::default();
+        self.rematch(adb, &row, &at, &mut summary)?;
+        Ok(summary)
+    }
+
+    fn resource(&self, id: i64) -> Result<ResourceRow, StoreError> {
+        let (account, resource_type, resource_id, details, blob): (i64, String, String, String, Vec<u8>) =
+            self.conn.query_row(
+                "SELECT account, resource_type, resource_id, details, inventory FROM resources WHERE id = ?1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+            )?;
+        let json = zstd::decode_all(&blob[..]).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        Ok(ResourceRow {
+            id,
+            account,
+            resource_type,
+            resource_id,
+            details: serde_json::from_str(&details).unwrap_or(Value::Null),
+            inventory: serde_json::from_slice(&json)
+                .map_err(|e| StoreError::Invalid(format!("stored inventory {id}: {e}")))?,
+        })
+    }
+
+    fn filters_of(&self, account: i64) -> Result<Vec<Filter>, StoreError> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT name, action, criteria, reason FROM filters WHERE account = ?1 ORDER BY name",
+        )?;
+        let rows = st.query_map([account], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get(3)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (name, action, criteria, reason) = row?;
+            out.push(Filter {
+                name,
+                action,
+                filter_criteria: serde_json::from_str(&criteria).unwrap_or_default(),
+                reason,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Matches one stored inventory again and moves its findings through their lifecycle.
+    fn rematch(
+        &mut self,
+        adb: &AdvisoryDb,
+        row: &ResourceRow,
+        at: &str,
+        summary: &mut MatchSummary,
+    ) -> Result<(), StoreError> {
+        let inv = Inventory {
+            os: row.inventory.os.clone(),
+            packages: row.inventory.packages.clone(),
+            ..Default::default()
+        };
+        let target = Target {
+            account: account_text(row.account),
+            region: "local".into(),
+            resource_type: row.resource_type.clone(),
+            resource_id: row.resource_id.clone(),
+            details: row.details.clone(),
+        };
+        let report = match_inventory(adb, &inv, &target, at)?;
+        let suppress: Vec<Filter> = self
+            .filters_of(row.account)?
+            .into_iter()
+            .filter(|f| f.action == "SUPPRESS")
+            .collect();
+        let tx = self.conn.transaction()?;
+        let mut existing: HashMap<String, (String, String)> = HashMap::new();
+        {
+            let mut st = tx.prepare(
+                "SELECT arn, status, first_observed_at FROM findings WHERE resource = ?1",
+            )?;
+            for r in st.query_map([row.id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))? {
+                let (arn, status, first): (String, String, String) = r?;
+                existing.insert(arn, (status, first));
+            }
+        }
+        summary.resources += 1;
+        for f in &report.findings {
+            // Timestamps live in their columns; the stored document leaves them out, so that
+            // an unchanged finding keeps its updatedAt.
+            let mut stored = f.clone();
+            stored.first_observed_at.clear();
+            stored.last_observed_at.clear();
+            stored.updated_at.clear();
+            let suppressed = suppress
+                .iter()
+                .any(|s| s.filter_criteria.matches(f, "ACTIVE"));
+            let status = if suppressed { "SUPPRESSED" } else { "ACTIVE" };
+            if suppressed {
+                summary.suppressed += 1;
+            } else {
+                summary.active += 1;
+            }
+            let first = match existing.remove(&f.finding_arn) {
+                None => {
+                    summary.opened += 1;
+                    at.to_string()
+                }
+                Some((old, first)) => {
+                    if old == "CLOSED" {
+                        summary.reopened += 1;
+                    }
+                    first
+                }
+            };
+            tx.execute(
+                "INSERT INTO findings (arn, account, resource, status, severity, vulnerability_id, package_name, \
+                 first_observed_at, last_observed_at, updated_at, doc) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10) \
+                 ON CONFLICT(arn) DO UPDATE SET status = ?4, severity = ?5, last_observed_at = ?9, \
+                 updated_at = CASE WHEN status != ?4 OR doc != ?10 THEN ?9 ELSE updated_at END, doc = ?10",
+                params![
+                    f.finding_arn,
+                    row.account,
+                    row.id,
+                    status,
+                    f.severity,
+                    f.package_vulnerability_details.vulnerability_id,
+                    f.package_vulnerability_details.vulnerable_packages.first().map(|p| p.name.as_str()).unwrap_or(""),
+                    first,
+                    at,
+                    serde_json::to_string(&stored).unwrap_or_default()
+                ],
+            )?;
+        }
+        for (arn, (status, _)) in existing {
+            if status != "CLOSED" {
+                tx.execute(
+                    "UPDATE findings SET status = 'CLOSED', updated_at = ?2 WHERE arn = ?1",
+                    params![arn, at],
+                )?;
+                summary.closed += 1;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Matches every stored inventory again if the advisory database changed since the last
+    /// time; returns what changed (None when nothing was due).
+    pub fn rematch_if_changed(
+        &mut self,
+        adb: &AdvisoryDb,
+    ) -> Result<Option<MatchSummary>, StoreError> {
+        let generation = adb.generation()?.to_string();
+        let seen: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT value FROM state WHERE key = 'advisory_generation'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if seen.as_deref() == Some(generation.as_str()) {
+            return Ok(None);
+        }
+        let summary = self.rematch_all(adb)?;
+        self.conn.execute(
+            "INSERT INTO state (key, value) VALUES ('advisory_generation', ?1) ON CONFLICT(key) DO UPDATE SET value = ?1",
+            [generation],
+        )?;
+        Ok(Some(summary))
+    }
+
+    pub fn rematch_all(&mut self, adb: &AdvisoryDb) -> Result<MatchSummary, StoreError> {
+        let ids: Vec<i64> = self
+            .conn
+            .prepare("SELECT id FROM resources ORDER BY id")?
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        let at = now();
+        let mut summary = MatchSummary::default();
+        for id in ids {
+            let row = self.resource(id)?;
+            self.rematch(adb, &row, &at, &mut summary)?;
+        }
+        Ok(summary)
+    }
+
+    /// Findings of an account, newest first by severity then title, filtered.
+    pub fn findings(
+        &self,
+        account: i64,
+        criteria: &Criteria,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<Value>, Option<String>), StoreError> {
+        let mut st = self.conn.prepare(
+            "SELECT arn, status, first_observed_at, last_observed_at, updated_at, doc FROM findings \
+             WHERE account = ?1 AND (?2 IS NULL OR arn > ?2) ORDER BY arn",
+        )?;
+        let rows = st.query_map(params![account, after], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, String>(4)?,
+                r.get::<_, String>(5)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        let mut next = None;
+        for row in rows {
+            let (arn, status, first, last, updated, doc) = row?;
+            let Ok(f) = serde_json::from_str::<Finding>(&doc) else {
+                continue;
+            };
+            if !criteria.matches(&f, &status) {
+                continue;
+            }
+            if out.len() == limit {
+                next = Some(
+                    out.last()
+                        .and_then(|v: &Value| v["findingArn"].as_str().map(String::from))
+                        .unwrap_or(arn),
+                );
+                break;
+            }
+            let mut v = serde_json::to_value(&f).unwrap_or(Value::Null);
+            v["status"] = Value::String(status);
+            v["firstObservedAt"] = Value::String(first);
+            v["lastObservedAt"] = Value::String(last);
+            v["updatedAt"] = Value::String(updated);
+            out.push(v);
+        }
+        Ok((out, next))
+    }
+
+    pub fn coverage(&self, account: i64) -> Result<Vec<Value>, StoreError> {
+        let mut st = self.conn.prepare(
+            "SELECT r.resource_type, r.resource_id, r.package_count, r.last_scanned_at, \
+             (SELECT COUNT(*) FROM findings f WHERE f.resource = r.id AND f.status = 'ACTIVE') \
+             FROM resources r WHERE r.account = ?1 ORDER BY r.resource_id",
+        )?;
+        let rows = st.query_map([account], |r| {
+            Ok(serde_json::json!({
+                "accountId": account_text(account),
+                "resourceType": r.get::<_, String>(0)?,
+                "resourceId": r.get::<_, String>(1)?,
+                "packageCount": r.get::<_, i64>(2)?,
+                "lastScannedAt": r.get::<_, String>(3)?,
+                "activeFindings": r.get::<_, i64>(4)?,
+                "scanStatus": {"statusCode": "ACTIVE", "reason": "SUCCESSFUL"},
+            }))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn stats(&self, account: i64) -> Result<Value, StoreError> {
+        let mut by_sev = serde_json::Map::new();
+        let mut st = self.conn.prepare(
+            "SELECT severity, COUNT(*) FROM findings WHERE account = ?1 AND status = 'ACTIVE' GROUP BY severity",
+        )?;
+        let mut sev: Vec<(String, i64)> = st
+            .query_map([account], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?;
+        sev.sort_by_key(|(s, _)| std::cmp::Reverse(severity_rank(s)));
+        for (s, n) in sev {
+            by_sev.insert(s, n.into());
+        }
+        let top = |sql: &str| -> Result<Vec<Value>, StoreError> {
+            let mut st = self.conn.prepare(sql)?;
+            let rows = st.query_map([account], |r| {
+                Ok(serde_json::json!({"name": r.get::<_, String>(0)?, "activeFindings": r.get::<_, i64>(1)?}))
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        };
+        Ok(serde_json::json!({
+            "accountId": account_text(account),
+            "activeBySeverity": by_sev,
+            "mostVulnerablePackages": top(
+                "SELECT package_name, COUNT(*) FROM findings WHERE account = ?1 AND status = 'ACTIVE' \
+                 GROUP BY package_name ORDER BY 2 DESC, 1 LIMIT 10")?,
+            "mostVulnerableResources": top(
+                "SELECT r.resource_id, COUNT(*) FROM findings f JOIN resources r ON r.id = f.resource \
+                 WHERE f.account = ?1 AND f.status = 'ACTIVE' GROUP BY r.resource_id ORDER BY 2 DESC, 1 LIMIT 10")?,
+        }))
+    }
+
+    pub fn put_filter(
+        &mut self,
+        adb: &AdvisoryDb,
+        account: i64,
+        f: &Filter,
+    ) -> Result<MatchSummary, StoreError> {
+        if !matches!(f.action.as_str(), "SUPPRESS" | "NONE") {
+            return Err(StoreError::Invalid(format!(
+                "action {:?}: use SUPPRESS or NONE",
+                f.action
+            )));
+        }
+        if f.name.is_empty() || f.name.len() > 128 {
+            return Err(StoreError::Invalid(
+                "name must be 1 to 128 characters".into(),
+            ));
+        }
+        f.filter_criteria.validate()?;
+        self.conn.execute(
+            "INSERT INTO filters (account, name, action, criteria, reason, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+             ON CONFLICT(account, name) DO UPDATE SET action = ?3, criteria = ?4, reason = ?5",
+            params![account, f.name, f.action, serde_json::to_string(&f.filter_criteria).unwrap_or_default(), f.reason, now()],
+        )?;
+        self.rematch_account(adb, account)
+    }
+
+    pub fn delete_filter(
+        &mut self,
+        adb: &AdvisoryDb,
+        account: i64,
+        name: &str,
+    ) -> Result<MatchSummary, StoreError> {
+        let n = self.conn.execute(
+            "DELETE FROM filters WHERE account = ?1 AND name = ?2",
+            params![account, name],
+        )?;
+        if n == 0 {
+            return Err(StoreError::NotFound(format!("no filter named {name:?}")));
+        }
+        self.rematch_account(adb, account)
+    }
+
+    pub fn list_filters(&self, account: i64) -> Result<Vec<Filter>, StoreError> {
+        self.filters_of(account)
+    }
+
+    fn rematch_account(
+        &mut self,
+        adb: &AdvisoryDb,
+        account: i64,
+    ) -> Result<MatchSummary, StoreError> {
+        let ids: Vec<i64> = self
+            .conn
+            .prepare("SELECT id FROM resources WHERE account = ?1")?
+            .query_map([account], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        let at = now();
+        let mut summary = MatchSummary::default();
+        for id in ids {
+            let row = self.resource(id)?;
+            self.rematch(adb, &row, &at, &mut summary)?;
+        }
+        Ok(summary)
+    }
+}
