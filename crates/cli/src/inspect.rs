@@ -54,7 +54,7 @@ pub struct FindingsArgs {
     #[arg(long)]
     pub resource_id: Option<String>,
     #[arg(long, value_enum, default_value = "table")]
-    pub format: ScanFormat,
+    pub format: crate::Format,
     #[command(flatten)]
     pub remote: Remote,
 }
@@ -96,6 +96,12 @@ pub enum FilterCommand {
 pub enum ScanFormat {
     Table,
     Json,
+    /// CycloneDX 1.5 JSON: the inventory and the vulnerabilities found
+    Cyclonedx,
+    /// SPDX 2.3 JSON: the inventory
+    Spdx,
+    /// SARIF 2.1.0: the findings, for code-scanning dashboards
+    Sarif,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -130,7 +136,8 @@ pub struct DbArgs {
 
 #[derive(Args)]
 pub struct ScanArgs {
-    /// A directory, a root filesystem, or one lockfile / package database
+    /// A directory or root filesystem, an image archive (docker save / OCI), an OCI layout
+    /// directory, a .zip bundle, a CycloneDX or SPDX JSON SBOM, or one lockfile
     pub target: PathBuf,
     #[arg(long, value_enum, default_value = "table")]
     pub format: ScanFormat,
@@ -163,7 +170,7 @@ pub enum DbCommand {
         #[command(flatten)]
         db: DbArgs,
         #[arg(long, value_enum, default_value = "table")]
-        format: ScanFormat,
+        format: crate::Format,
     },
 }
 
@@ -221,7 +228,7 @@ pub async fn run(cmd: InspectCommand) -> anyhow::Result<u8> {
                     None => break,
                 }
             }
-            if a.format == ScanFormat::Json {
+            if a.format == crate::Format::Json {
                 println!("{}", serde_json::to_string_pretty(&all)?);
                 return Ok(0);
             }
@@ -333,6 +340,7 @@ fn resource_type(kind: TargetKind, inv: &mamori_inspect::scan::Inventory) -> &'s
     match kind {
         TargetKind::Image => "CONTAINER_IMAGE",
         TargetKind::Bundle => "SERVERLESS_FUNCTION",
+        TargetKind::Sbom => "CODE_REPOSITORY",
         _ if inv.os.is_some() => "MACHINE_IMAGE",
         _ => "CODE_REPOSITORY",
     }
@@ -426,7 +434,7 @@ fn run_offline(cmd: InspectCommand) -> anyhow::Result<u8> {
                 .into());
             }
             let s = AdvisoryDb::open(&path)?.status()?;
-            if format == ScanFormat::Json {
+            if format == crate::Format::Json {
                 println!("{}", serde_json::to_string_pretty(&s)?);
                 return Ok(0);
             }
@@ -485,7 +493,28 @@ fn scan(a: ScanArgs) -> anyhow::Result<u8> {
     report
         .findings
         .retain(|f| severity_rank(&f.severity) >= a.min_severity.rank());
+    let name = a.target.display().to_string();
     match a.format {
+        ScanFormat::Cyclonedx => {
+            let bom = mamori_inspect::sbom::cyclonedx(
+                &name,
+                inv.os.as_ref(),
+                &inv.packages,
+                Some(&report.findings),
+                &now,
+            );
+            println!("{}", serde_json::to_string_pretty(&bom)?);
+        }
+        ScanFormat::Spdx => {
+            let doc = mamori_inspect::sbom::spdx(&name, &inv.packages, &now);
+            println!("{}", serde_json::to_string_pretty(&doc)?);
+        }
+        ScanFormat::Sarif => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&mamori_inspect::sbom::sarif(&report.findings))?
+            );
+        }
         ScanFormat::Json => {
             let out = serde_json::json!({
                 "findings": report.findings,

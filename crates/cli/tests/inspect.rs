@@ -215,6 +215,76 @@ fn import_scan_findings_and_exit_codes() {
     ]);
     assert_eq!(code, Some(0), "MEDIUM is below the threshold: {out}");
 
+    // SBOM out, and back in as a target: the same findings.
+    let (code, bom, err) = run(&[
+        "inspect",
+        "scan",
+        proj.to_str().unwrap(),
+        "--db",
+        db,
+        "--format",
+        "cyclonedx",
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    let bom_v: Value = serde_json::from_str(&bom).unwrap();
+    assert_eq!(bom_v["specVersion"], "1.5");
+    assert_eq!(bom_v["vulnerabilities"].as_array().unwrap().len(), 2);
+    let bom_file = tmp.path().join("proj.cdx.json");
+    std::fs::write(&bom_file, &bom).unwrap();
+    let (code, out, err) = run(&[
+        "inspect",
+        "scan",
+        bom_file.to_str().unwrap(),
+        "--db",
+        db,
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    let again: Value = serde_json::from_str(&out).unwrap();
+    let ids = |v: &Value| {
+        let mut ids: Vec<String> = v["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["title"].as_str().unwrap().to_string())
+            .collect();
+        ids.sort();
+        ids
+    };
+    assert_eq!(
+        ids(&again),
+        ids(&v),
+        "an SBOM scans like the project it describes"
+    );
+    let (code, out, _) = run(&[
+        "inspect",
+        "scan",
+        proj.to_str().unwrap(),
+        "--db",
+        db,
+        "--format",
+        "spdx",
+    ]);
+    assert_eq!(code, Some(0));
+    assert!(out.contains("\"spdxVersion\": \"SPDX-2.3\""), "{out}");
+    let (code, out, _) = run(&[
+        "inspect",
+        "scan",
+        proj.to_str().unwrap(),
+        "--db",
+        db,
+        "--format",
+        "sarif",
+    ]);
+    assert_eq!(code, Some(0));
+    let sarif: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(sarif["runs"][0]["results"][0]["level"], "error");
+    assert_eq!(
+        sarif["runs"][0]["results"][0]["locations"][0]["physicalLocation"]["artifactLocation"]["uri"],
+        "Cargo.lock"
+    );
+
     // Bad targets: clear errors.
     let (code, _, err) = run(&["inspect", "scan", "/no/such/dir", "--db", db]);
     assert_ne!(code, Some(0));

@@ -9,6 +9,7 @@ pub mod image;
 pub mod inventory;
 pub mod matcher;
 pub mod osv;
+pub mod sbom;
 pub mod scan;
 pub mod store;
 pub mod testkit;

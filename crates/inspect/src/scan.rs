@@ -53,6 +53,7 @@ pub enum TargetKind {
     File,
     Image,
     Bundle,
+    Sbom,
 }
 
 /// Collects the inventory of a directory, root filesystem, image, bundle or single file.
@@ -76,6 +77,33 @@ pub fn collect_kind(target: &Path) -> Result<(Inventory, TargetKind), ScanError>
         return Ok((from_tree(&tree), TargetKind::Bundle));
     }
     let mut inv = Inventory::default();
+    if meta.is_file() && name.ends_with(".json") && Format::detect(&name).is_none() {
+        if meta.len() > MAX_FILE_BYTES {
+            return Err(target_err(target, "larger than 512 MiB: not read"));
+        }
+        let bytes = std::fs::read(target).map_err(|e| target_err(target, e))?;
+        let v: serde_json::Value = serde_json::from_slice(&bytes)
+            .map_err(|e| target_err(target, format!("not JSON: {e}")))?;
+        if !crate::sbom::is_sbom(&v) {
+            return Err(target_err(
+                target,
+                "JSON, but neither a CycloneDX (bomFormat) nor an SPDX 2.x (spdxVersion) document",
+            ));
+        }
+        let (packages, skipped) = crate::sbom::packages_of(&v, &name);
+        inv.packages = packages;
+        inv.files.push(name.clone());
+        inv.skipped = skipped
+            .into_iter()
+            .map(|reason| Skipped {
+                file_path: name.clone(),
+                line: None,
+                what: "component".into(),
+                reason,
+            })
+            .collect();
+        return Ok((inv, TargetKind::Sbom));
+    }
     if meta.is_file() {
         let Some(format) = Format::detect(&name) else {
             return Err(target_err(

@@ -422,3 +422,120 @@ pub fn rpmdb(
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An rpm header blob with the given (tag, type, value) entries.
+    fn header(entries: &[(u32, u32, &str)]) -> Vec<u8> {
+        let mut data = Vec::new();
+        let mut index = Vec::new();
+        for (tag, kind, value) in entries {
+            let offset = data.len() as u32;
+            if *kind == 4 {
+                data.extend_from_slice(&value.parse::<u32>().unwrap().to_be_bytes());
+            } else {
+                data.extend_from_slice(value.as_bytes());
+                data.push(0);
+            }
+            for n in [*tag, *kind, offset, 1] {
+                index.extend_from_slice(&n.to_be_bytes());
+            }
+        }
+        let mut blob = Vec::new();
+        blob.extend_from_slice(&(entries.len() as u32).to_be_bytes());
+        blob.extend_from_slice(&(data.len() as u32).to_be_bytes());
+        blob.extend(index);
+        blob.extend(data);
+        blob
+    }
+
+    #[test]
+    fn rpmdb_sqlite_is_read_and_other_formats_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rpmdb.sqlite");
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch("CREATE TABLE Packages (hnum INTEGER PRIMARY KEY, blob BLOB NOT NULL);")
+            .unwrap();
+        let openssl = header(&[
+            (TAG_NAME, 6, "openssl-libs"),
+            (TAG_VERSION, 6, "3.0.7"),
+            (TAG_RELEASE, 6, "27.el9"),
+            (TAG_EPOCH, 4, "1"),
+            (TAG_ARCH, 6, "x86_64"),
+            (TAG_SOURCERPM, 6, "openssl-3.0.7-27.el9.src.rpm"),
+        ]);
+        let key = header(&[
+            (TAG_NAME, 6, "gpg-pubkey"),
+            (TAG_VERSION, 6, "1"),
+            (TAG_RELEASE, 6, "1"),
+        ]);
+        let broken = vec![0, 0, 0, 9, 0, 0, 0, 1];
+        for b in [openssl, key, broken] {
+            conn.execute("INSERT INTO Packages (blob) VALUES (?1)", [b])
+                .unwrap();
+        }
+        drop(conn);
+        let bytes = std::fs::read(&path).unwrap();
+        let os = OsRelease {
+            id: "rocky".into(),
+            version_id: "9.3".into(),
+            ..Default::default()
+        };
+        let x = rpmdb("var/lib/rpm/rpmdb.sqlite", &bytes, Some(&os)).unwrap();
+        assert_eq!(x.packages.len(), 1, "gpg-pubkey is not a package");
+        let p = &x.packages[0];
+        assert_eq!(p.name, "openssl-libs");
+        assert_eq!(p.version, "1:3.0.7-27.el9");
+        assert_eq!(p.ecosystem, "Rocky Linux:9");
+        assert_eq!(p.source_name.as_deref(), Some("openssl"));
+        assert_eq!(
+            p.purl,
+            "pkg:rpm/rocky/openssl-libs@1%3A3.0.7-27.el9?arch=x86_64&distro=rocky-9.3"
+        );
+        assert_eq!(
+            x.skipped.len(),
+            1,
+            "the truncated header is reported: {:?}",
+            x.skipped
+        );
+
+        let mut bdb = vec![0u8; 64];
+        bdb[12..16].copy_from_slice(&[0x00, 0x06, 0x15, 0x61]);
+        let err = rpmdb("var/lib/rpm/Packages", &bdb, None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("unsupported rpmdb format (BerkeleyDB)"),
+            "{err}"
+        );
+        let err = rpmdb("var/lib/rpm/Packages.db", b"RpmP....", None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unsupported rpmdb format (NDB)"), "{err}");
+    }
+
+    #[test]
+    fn dpkg_status_reads_installed_packages_with_their_sources() {
+        let text = "Package: libssl3\nStatus: install ok installed\nVersion: 3.0.11-1~deb12u2\nSource: openssl\nArchitecture: amd64\nDescription: x\n continued\n\nPackage: old\nStatus: deinstall ok config-files\nVersion: 1.0\n\nPackage: nover\nStatus: install ok installed\n";
+        let os = parse_os_release("ID=debian\nVERSION_ID=\"12\"\n");
+        let x = dpkg_status("var/lib/dpkg/status", text, Some(&os)).unwrap();
+        assert_eq!(x.packages.len(), 1);
+        let p = &x.packages[0];
+        assert_eq!(
+            (p.source_name.as_deref(), p.source_version.as_deref()),
+            (Some("openssl"), Some("3.0.11-1~deb12u2"))
+        );
+        assert_eq!(p.ecosystem, "Debian:12");
+        assert_eq!(
+            p.purl,
+            "pkg:deb/debian/libssl3@3.0.11-1~deb12u2?arch=amd64&distro=debian-12"
+        );
+        assert_eq!(
+            x.skipped.len(),
+            1,
+            "the package without a version is reported"
+        );
+    }
+}
