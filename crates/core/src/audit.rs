@@ -64,3 +64,23 @@ pub async fn record(
         .map_err(crate::ApiError::internal)?
         .map_err(crate::ApiError::internal)
 }
+
+/// Records a successful API call of a service (`mamori.<service>`) — the one line handlers call.
+pub async fn record_call(
+    sink: &std::sync::Arc<dyn AuditSink>,
+    caller: &Caller,
+    headers: &axum::http::HeaderMap,
+    event_source: &str,
+    event_name: &str,
+    request_parameters: Value,
+    response_elements: Value,
+) -> Result<(), crate::ApiError> {
+    let entry = AuditEntry::from_request(
+        event_source,
+        event_name,
+        headers,
+        request_parameters,
+        response_elements,
+    );
+    record(sink.clone(), caller.clone(), entry).await
+}

@@ -8,7 +8,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::routing::{delete, get, post};
 use axum::{Extension, Json, Router};
-use mamori_core::audit::{AuditEntry, AuditSink};
+use mamori_core::audit::AuditSink;
 use mamori_core::{ApiError, Caller, ErrorCode, JsonBody, Role};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -66,8 +66,8 @@ async fn audit(
     req: Value,
     resp: Value,
 ) -> Result<(), ApiError> {
-    let entry = AuditEntry::from_request("mamori.inspect", name, headers, req, resp);
-    mamori_core::audit::record(s.audit.clone(), caller.clone(), entry).await
+    mamori_core::audit::record_call(&s.audit, caller, headers, "mamori.inspect", name, req, resp)
+        .await
 }
 
 #[derive(Deserialize)]

@@ -430,10 +430,19 @@ impl InspectStore {
     }
 
     pub fn rematch_all(&mut self, adb: &AdvisoryDb) -> Result<MatchSummary, StoreError> {
+        self.rematch_where(adb, None)
+    }
+
+    /// Matches again every stored inventory (of one account, or of all).
+    fn rematch_where(
+        &mut self,
+        adb: &AdvisoryDb,
+        account: Option<i64>,
+    ) -> Result<MatchSummary, StoreError> {
         let ids: Vec<i64> = self
             .conn
-            .prepare("SELECT id FROM resources ORDER BY id")?
-            .query_map([], |r| r.get(0))?
+            .prepare("SELECT id FROM resources WHERE ?1 IS NULL OR account = ?1 ORDER BY id")?
+            .query_map([account], |r| r.get(0))?
             .collect::<Result<_, _>>()?;
         let at = now();
         let mut summary = MatchSummary::default();
@@ -596,17 +605,6 @@ impl InspectStore {
         adb: &AdvisoryDb,
         account: i64,
     ) -> Result<MatchSummary, StoreError> {
-        let ids: Vec<i64> = self
-            .conn
-            .prepare("SELECT id FROM resources WHERE account = ?1")?
-            .query_map([account], |r| r.get(0))?
-            .collect::<Result<_, _>>()?;
-        let at = now();
-        let mut summary = MatchSummary::default();
-        for id in ids {
-            let row = self.resource(id)?;
-            self.rematch(adb, &row, &at, &mut summary)?;
-        }
-        Ok(summary)
+        self.rematch_where(adb, Some(account))
     }
 }

@@ -1,29 +1,15 @@
 //! Conformance against ../shared/fixtures (or MAMORI_FIXTURES): version-ordering vectors.
 //! Skipped, saying so, when the fixtures are not there (a user's clone has no ../shared).
 
+mod common;
+
 use std::cmp::Ordering;
 use std::path::PathBuf;
 
 use mamori_inspect::version::Scheme;
 
 fn fixtures() -> Option<PathBuf> {
-    let dir = std::env::var_os("MAMORI_FIXTURES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../../../shared/fixtures"
-            ))
-        });
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        eprintln!(
-            "SKIPPED: no fixtures at {} (set MAMORI_FIXTURES)",
-            dir.display()
-        );
-        None
-    }
+    common::fixtures("")
 }
 
 /// Checks every line of a vector file both ways; returns (passed, failures).

@@ -2,26 +2,14 @@
 //! package count upstream's tests expect (osv-scanner v1.9.2 `pkg/lockfile/*_test.go`); the
 //! deliberately wrong-format inputs (`not-*`) are refused. Skipped when the fixtures are absent.
 
+mod common;
+
 use std::path::PathBuf;
 
 use mamori_inspect::inventory::{Context, Format, OsRelease, extract};
 
 fn fixtures() -> Option<PathBuf> {
-    let dir = std::env::var_os("MAMORI_FIXTURES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../../../shared/fixtures"
-            ))
-        });
-    let dir = dir.join("lockfiles/osv-scanner-v1.9.2");
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        eprintln!("SKIPPED: no lockfile fixtures at {}", dir.display());
-        None
-    }
+    common::fixtures("lockfiles/osv-scanner-v1.9.2")
 }
 
 fn format_of(folder: &str, file: &str) -> Format {

@@ -1,6 +1,8 @@
 //! SBOMs: what mamori writes is schema-valid CycloneDX 1.5 and SPDX 2.3 (validated against the
 //! official schemas in ../shared/fixtures/sbom), and reads back to the same packages.
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
@@ -11,21 +13,7 @@ use mamori_inspect::scan::{collect, match_inventory};
 use serde_json::{Value, json};
 
 fn fixtures() -> Option<PathBuf> {
-    let dir = std::env::var_os("MAMORI_FIXTURES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../../../shared/fixtures"
-            ))
-        })
-        .join("sbom");
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        eprintln!("SKIPPED: no SBOM schemas at {}", dir.display());
-        None
-    }
+    common::fixtures("sbom")
 }
 
 fn read(p: PathBuf) -> Value {

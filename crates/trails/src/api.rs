@@ -11,7 +11,7 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use chrono::Utc;
-use mamori_core::{AccountId, ApiError, AuditEntry, AuditSink, Caller, ErrorCode, JsonBody, Role};
+use mamori_core::{AccountId, ApiError, AuditSink, Caller, ErrorCode, JsonBody, Role};
 use rusqlite::{OptionalExtension, params};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -96,8 +96,8 @@ async fn audit(
     req: Value,
     resp: Value,
 ) -> Result<(), ApiError> {
-    let entry = AuditEntry::from_request("mamori.trail", name, headers, req, resp);
-    mamori_core::audit::record(s.audit.clone(), caller.clone(), entry).await
+    mamori_core::audit::record_call(&s.audit, caller, headers, "mamori.trail", name, req, resp)
+        .await
 }
 
 async fn create(

@@ -102,6 +102,59 @@ fn os_ecosystem(os: Option<&OsRelease>, fallback: &str) -> (String, String) {
     }
 }
 
+/// How one OS database's packages are named: ecosystem, PURL type and namespace, distro.
+struct OsPackages<'a> {
+    path: &'a str,
+    kind: &'static str,
+    ecosystem: String,
+    namespace: String,
+    distro: String,
+}
+
+impl<'a> OsPackages<'a> {
+    fn new(path: &'a str, kind: &'static str, os: Option<&OsRelease>, fallback: &str) -> Self {
+        let (ecosystem, namespace) = os_ecosystem(os, fallback);
+        OsPackages {
+            path,
+            kind,
+            ecosystem,
+            namespace,
+            distro: os.map(OsRelease::distro).unwrap_or_default(),
+        }
+    }
+
+    fn package(
+        &self,
+        name: &str,
+        version: &str,
+        arch: Option<String>,
+        source: Option<String>,
+        source_version: Option<String>,
+    ) -> Package {
+        Package {
+            name: name.to_string(),
+            version: version.to_string(),
+            ecosystem: self.ecosystem.clone(),
+            purl: purl(
+                self.kind,
+                Some(&self.namespace),
+                name,
+                version,
+                &[
+                    ("arch", arch.as_deref().unwrap_or("")),
+                    ("distro", &self.distro),
+                ],
+            ),
+            file_path: self.path.to_string(),
+            package_manager: "OS".into(),
+            source_name: source,
+            source_version,
+            arch,
+            source_layer: None,
+        }
+    }
+}
+
 /// One paragraph of `Key: value` lines with continuation lines.
 fn paragraphs(text: &str) -> Vec<(usize, HashMap<String, String>)> {
     let mut out = Vec::new();
@@ -142,8 +195,7 @@ pub fn dpkg_status(
     text: &str,
     os: Option<&OsRelease>,
 ) -> Result<Extracted, InventoryError> {
-    let (ecosystem, ns) = os_ecosystem(os, "Debian");
-    let distro = os.map(OsRelease::distro).unwrap_or_default();
+    let db = OsPackages::new(path, "deb", os, "Debian");
     let mut out = Extracted::default();
     let paras = paragraphs(text);
     if !text.trim().is_empty() && paras.iter().all(|(_, p)| !p.contains_key("Package")) {
@@ -184,24 +236,8 @@ pub fn dpkg_status(
             None => (name.clone(), version.clone()),
         };
         let arch = p.get("Architecture").cloned();
-        out.packages.push(Package {
-            name: name.clone(),
-            version: version.clone(),
-            ecosystem: ecosystem.clone(),
-            purl: purl(
-                "deb",
-                Some(&ns),
-                name,
-                version,
-                &[("arch", arch.as_deref().unwrap_or("")), ("distro", &distro)],
-            ),
-            file_path: path.to_string(),
-            package_manager: "OS".into(),
-            source_name: Some(source),
-            source_version: Some(source_version),
-            arch,
-            source_layer: None,
-        });
+        out.packages
+            .push(db.package(name, version, arch, Some(source), Some(source_version)));
     }
     Ok(out)
 }
@@ -211,8 +247,7 @@ pub fn apk_installed(
     text: &str,
     os: Option<&OsRelease>,
 ) -> Result<Extracted, InventoryError> {
-    let (ecosystem, ns) = os_ecosystem(os, "Alpine");
-    let distro = os.map(OsRelease::distro).unwrap_or_default();
+    let db = OsPackages::new(path, "apk", os, "Alpine");
     let mut out = Extracted::default();
     let mut cur: HashMap<char, String> = HashMap::new();
     let mut start = 1;
@@ -225,24 +260,14 @@ pub fn apk_installed(
         match (rec.get(&'P'), rec.get(&'V')) {
             (Some(name), Some(version)) => {
                 let arch = rec.get(&'A').cloned();
-                out.packages.push(Package {
-                    name: name.clone(),
-                    version: version.clone(),
-                    ecosystem: ecosystem.clone(),
-                    purl: purl(
-                        "apk",
-                        Some(&ns),
-                        name,
-                        version,
-                        &[("arch", arch.as_deref().unwrap_or("")), ("distro", &distro)],
-                    ),
-                    file_path: path.to_string(),
-                    package_manager: "OS".into(),
-                    source_name: Some(rec.get(&'o').unwrap_or(name).clone()),
-                    source_version: Some(version.clone()),
+                let origin = rec.get(&'o').unwrap_or(name).clone();
+                out.packages.push(db.package(
+                    name,
+                    version,
                     arch,
-                    source_layer: None,
-                });
+                    Some(origin),
+                    Some(version.clone()),
+                ));
             }
             _ => out.skipped.push(Skipped {
                 file_path: path.to_string(),
@@ -364,8 +389,7 @@ pub fn rpmdb(
         .query_map([], |r| r.get(0))
         .and_then(|rows| rows.collect())
         .map_err(|e| InventoryError::parse(path, e))?;
-    let (ecosystem, ns) = os_ecosystem(os, "Red Hat");
-    let distro = os.map(OsRelease::distro).unwrap_or_default();
+    let db = OsPackages::new(path, "rpm", os, "Red Hat");
     let mut out = Extracted::default();
     for (i, blob) in blobs.iter().enumerate() {
         let h = match rpm_header(blob) {
@@ -401,24 +425,8 @@ pub fn rpmdb(
             let (n, _v) = rest.rsplit_once('-')?;
             Some(n.to_string())
         });
-        out.packages.push(Package {
-            name: name.clone(),
-            version: version.clone(),
-            ecosystem: ecosystem.clone(),
-            purl: purl(
-                "rpm",
-                Some(&ns),
-                name,
-                &version,
-                &[("arch", arch.as_deref().unwrap_or("")), ("distro", &distro)],
-            ),
-            file_path: path.to_string(),
-            package_manager: "OS".into(),
-            source_name: source,
-            source_version: Some(version),
-            arch,
-            source_layer: None,
-        });
+        out.packages
+            .push(db.package(name, &version, arch, source, Some(version.clone())));
     }
     Ok(out)
 }
