@@ -27,6 +27,18 @@ pub enum BenchCommand {
     Trails(TrailsBench),
     /// Advisory import, scan + match of a root filesystem, re-matching inventories
     Inspect(crate::bench_inspect::InspectBench),
+    /// Hunt throughput (events/s per core) vs parse-only, memory with a 1M-entry threat list
+    Guard(GuardBench),
+}
+
+#[derive(Args)]
+pub struct GuardBench {
+    /// CloudTrail records generated and hunted through
+    #[arg(long, default_value_t = 1_000_000)]
+    events: usize,
+    /// Entries in the generated threat list
+    #[arg(long, default_value_t = 1_000_000)]
+    list_entries: usize,
 }
 
 #[derive(Args)]
@@ -266,6 +278,9 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<u8> {
     let b = match cmd {
         BenchCommand::Trail(b) => b,
         BenchCommand::Trails(b) => return trails_bench(b).await,
+        BenchCommand::Guard(b) => {
+            return tokio::task::spawn_blocking(move || guard_bench(b)).await?;
+        }
         BenchCommand::Inspect(b) => {
             return tokio::task::spawn_blocking(move || crate::bench_inspect::run(b)).await?;
         }
@@ -713,4 +728,121 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
         }
     }
     out
+}
+
+fn vm_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|k| k.parse::<f64>().ok())
+        })
+        .unwrap_or(0.0)
+        / 1024.0
+}
+
+/// One core: parse-only over the files, then the full hunt (all built-in detectors, a threat
+/// list of `list_entries` public addresses and CIDRs) over the same files.
+fn guard_bench(b: GuardBench) -> anyhow::Result<u8> {
+    use mamori_guard::cloudtrail::Context;
+    use mamori_guard::finding::Findings;
+    use mamori_guard::intel::{Intel, ListFormat, ListKind};
+    let tmp = tempfile::Builder::new().prefix("mamori-bench").tempdir()?;
+    println!(
+        "mamori bench guard on {} ({} build)",
+        machine(),
+        if cfg!(debug_assertions) {
+            "debug"
+        } else {
+            "release"
+        }
+    );
+    let (files, gz) = generate(&tmp.path().join("logs"), b.events, 10_000, 7, 42)?;
+    println!(
+        "generated {} records in {} files, {:.1} MB .json.gz",
+        b.events,
+        files.len(),
+        gz as f64 / 1e6
+    );
+    let paths: Vec<PathBuf> = files.iter().map(|(p, _)| p.clone()).collect();
+
+    let t = Instant::now();
+    let mut raw = 0usize;
+    for p in &paths {
+        let bytes = std::fs::read(p)?;
+        raw += body::decompress_capped(&bytes, 1 << 30)?.len();
+    }
+    println!(
+        "gunzip only, 1 core: {:.0} MB/s ({:.0} MB uncompressed)",
+        raw as f64 / 1e6 / t.elapsed().as_secs_f64(),
+        raw as f64 / 1e6
+    );
+    let t = Instant::now();
+    let mut n = 0u64;
+    for p in &paths {
+        let bytes = std::fs::read(p)?;
+        let bytes = body::decompress_capped(&bytes, 1 << 30)?;
+        for r in body::split_records(&bytes)? {
+            let rec: mamori_trail::Record = serde_json::from_str(r.get())?;
+            n += u64::from(!rec.event_id.is_absent());
+        }
+    }
+    let parse = n as f64 / t.elapsed().as_secs_f64();
+    println!("parse-only, 1 core: {:.0} events/s", parse);
+
+    let rss0 = vm_rss_mb();
+    let mut list = String::with_capacity(b.list_entries * 16);
+    let mut rng = Rng(7);
+    for i in 0..b.list_entries {
+        let v = rng.next();
+        // Public-looking addresses (first octet 11–99), every 10th a /24.
+        let a = 11 + (v % 89) as u8;
+        if i % 10 == 0 {
+            list.push_str(&format!(
+                "{a}.{}.{}.0/24\n",
+                (v >> 8) as u8,
+                (v >> 16) as u8
+            ));
+        } else {
+            list.push_str(&format!(
+                "{a}.{}.{}.{}\n",
+                (v >> 8) as u8,
+                (v >> 16) as u8,
+                (v >> 24) as u8
+            ));
+        }
+    }
+    let t = Instant::now();
+    let mut intel = Intel::with_canaries();
+    let (entries, _) = intel.load(
+        "bench.txt",
+        ListKind::Threat,
+        ListFormat::Txt,
+        list.as_bytes(),
+    )?;
+    drop(list);
+    println!(
+        "threat list: {entries} entries loaded in {:.2} s; RSS +{:.0} MB",
+        t.elapsed().as_secs_f64(),
+        vm_rss_mb() - rss0
+    );
+    let ctx = Context {
+        intel: &intel,
+        instance_networks: &[],
+    };
+    let mut findings = Findings::default();
+    let t = Instant::now();
+    let stats = mamori_guard::hunt::hunt(&paths, &ctx, &mut findings, "2026-01-01T00:00:00Z");
+    let secs = t.elapsed().as_secs_f64();
+    println!(
+        "hunt, 1 core: {:.0} events/s ({} records, {} signals, {} findings; ratio to parse-only {:.2})",
+        stats.records as f64 / secs,
+        stats.records,
+        stats.signals,
+        findings.by_id.len(),
+        stats.records as f64 / secs / parse
+    );
+    Ok(0)
 }

@@ -7,6 +7,7 @@
 mod bench;
 mod bench_inspect;
 mod client;
+mod guard;
 mod import;
 mod inspect;
 mod lookup;
@@ -70,6 +71,11 @@ enum Command {
         command: TrailCommand,
         #[command(flatten)]
         remote: Remote,
+    },
+    /// Threat detection: hunt through log files offline
+    Guard {
+        #[command(subcommand)]
+        command: guard::GuardCommand,
     },
     /// Vulnerability inspection: scan targets offline, manage the advisory database
     Inspect {
@@ -207,6 +213,9 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
             TrailCommand::Trails(c) => trails::run(c, &remote).await,
         },
         Command::Inspect { command } => inspect::run(command).await,
+        Command::Guard { command } => {
+            tokio::task::spawn_blocking(move || guard::run(command)).await?
+        }
         Command::Bench { command } => bench::run(command).await,
     }
 }

@@ -1,0 +1,463 @@
+//! Detectors over audit events (CloudTrail records and mamori's own management events), with
+//! GuardDuty's finding-type names and default severities. Each says what triggers it; each is
+//! tested with an event that fires it and a near miss that does not (`tests/detectors.rs`).
+//!
+//! | type | fires on | severity |
+//! |---|---|---|
+//! | `Stealth:IAMUser/CloudTrailLoggingDisabled` | a successful `StopLogging` or `DeleteTrail` of CloudTrail — or of a mamori trail | Low 2.0 |
+//! | `Policy:IAMUser/RootCredentialUsage` | a call made with the root user's credentials, not by an AWS service on its behalf | Low 2.0 |
+//! | `Stealth:IAMUser/PasswordPolicyChange` | a successful `UpdateAccountPasswordPolicy` / `DeleteAccountPasswordPolicy` | Low 2.0 |
+//! | `Policy:S3/BucketBlockPublicAccessDisabled` | `PutBucketPublicAccessBlock` turning any setting off, or `DeleteBucketPublicAccessBlock` | Low 2.0 |
+//! | `Policy:S3/AccountBlockPublicAccessDisabled` | the same at account level (`PutAccountPublicAccessBlock`, `DeleteAccountPublicAccessBlock`) | Low 2.0 |
+//! | `Policy:S3/BucketAnonymousAccessGranted` | a bucket ACL granting AllUsers (or canned `public-read[-write]`), or a policy allowing principal `*` without a condition | High 8.0 |
+//! | `Policy:S3/BucketPublicAccessGranted` | a bucket ACL granting AuthenticatedUsers (any AWS account), or canned `authenticated-read` | High 8.0 |
+//! | `Stealth:S3/ServerAccessLoggingDisabled` | `PutBucketLogging` without a `LoggingEnabled` target | Low 2.0 |
+//! | `PenTest:IAMUser/KaliLinux`, `ParrotLinux`, `PentooLinux` | a call whose user agent names that penetration-testing distribution as its platform | Medium 5.0 |
+//! | `Recon:IAMUser/MaliciousIPCaller[.Custom]` | a read-only call (List/Describe/Get…, or `readOnly`) from an address on a threat list (`.Custom`: your lists; without: the built-in set) | Medium 5.0 |
+//! | `UnauthorizedAccess:IAMUser/MaliciousIPCaller[.Custom]` | any other call from such an address | Medium 5.0 |
+//! | `Recon:IAMUser/TorIPCaller`, `UnauthorizedAccess:IAMUser/TorIPCaller` | the same, from a Tor exit node (a list loaded as `tor`) | Medium 5.0 |
+//! | `UnauthorizedAccess:IAMUser/InstanceCredentialExfiltration.OutsideAWS` | an EC2 instance role's session credentials used from a public address outside the account's configured instance networks (`[guard] instance_networks`) — off until they are configured | High 8.0 |
+
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+use mamori_trail::model::Record;
+use serde_json::{Value, json};
+
+use crate::finding::Signal;
+use crate::intel::{Intel, ListKind, is_public};
+
+/// What the detectors need besides the event.
+pub struct Context<'a> {
+    pub intel: &'a Intel,
+    /// The account's own instance addresses, for InstanceCredentialExfiltration.OutsideAWS.
+    pub instance_networks: &'a [IpNet],
+}
+
+fn s(f: &mamori_trail::model::Field<String>) -> &str {
+    f.get().map(String::as_str).unwrap_or("")
+}
+
+fn failed(r: &Record) -> bool {
+    !s(&r.error_code).is_empty()
+}
+
+fn access_key(r: &Record) -> Value {
+    let u = r.user_identity.get();
+    let get = |f: fn(&mamori_trail::model::UserIdentity) -> &mamori_trail::model::Field<String>| {
+        u.map(|u| s(f(u)).to_string()).unwrap_or_default()
+    };
+    let user_name = {
+        let n = get(|u| &u.user_name);
+        if n.is_empty() {
+            u.and_then(|u| u.session_context.get())
+                .and_then(|c| c.session_issuer.get())
+                .map(|i| s(&i.user_name).to_string())
+                .unwrap_or_default()
+        } else {
+            n
+        }
+    };
+    json!({
+        "accessKeyId": get(|u| &u.access_key_id),
+        "principalId": get(|u| &u.principal_id),
+        "userName": user_name,
+        "userType": get(|u| &u.identity_type),
+    })
+}
+
+fn api_call(r: &Record, remote: Option<&str>) -> Value {
+    let mut a = json!({
+        "api": s(&r.event_name),
+        "serviceName": s(&r.event_source),
+        "callerType": if remote.is_some() { "Remote IP" } else { "AWS Service" },
+        "userAgent": {"fullUserAgent": s(&r.user_agent)},
+    });
+    if !s(&r.error_code).is_empty() {
+        a["errorCode"] = Value::String(s(&r.error_code).into());
+    }
+    if let Some(ip) = remote {
+        let key = if ip.contains(':') {
+            "ipAddressV6"
+        } else {
+            "ipAddressV4"
+        };
+        a["remoteIpDetails"] = json!({ key: ip });
+    }
+    json!({"actionType": "AWS_API_CALL", "awsApiCallAction": a})
+}
+
+fn account_of(r: &Record) -> String {
+    let a = s(&r.recipient_account_id);
+    if a.is_empty() {
+        r.user_identity
+            .get()
+            .map(|u| s(&u.account_id).to_string())
+            .unwrap_or_default()
+    } else {
+        a.to_string()
+    }
+}
+
+fn source_ip(r: &Record) -> Option<&str> {
+    let ip = s(&r.source_ip_address);
+    ip.parse::<IpAddr>().is_ok().then_some(ip)
+}
+
+struct Builder<'r> {
+    r: &'r Record,
+}
+
+impl Builder<'_> {
+    fn iam(
+        &self,
+        kind: &str,
+        severity: f64,
+        title: &str,
+        description: String,
+        actor: &str,
+    ) -> Signal {
+        let key = access_key(self.r);
+        let resource_key = format!(
+            "{}|{}",
+            key["accessKeyId"].as_str().unwrap_or(""),
+            key["principalId"].as_str().unwrap_or("")
+        );
+        Signal {
+            kind: kind.into(),
+            severity,
+            title: title.into(),
+            description,
+            account: account_of(self.r),
+            region: s(&self.r.aws_region).to_string(),
+            resource: json!({"resourceType": "AccessKey", "accessKeyDetails": key}),
+            resource_key,
+            actor: actor.to_string(),
+            action: api_call(self.r, source_ip(self.r)),
+            resource_role: "TARGET",
+            evidence: None,
+            event_id: self.r.event_id.get().cloned(),
+            time: s(&self.r.event_time).to_string(),
+        }
+    }
+
+    fn s3(&self, kind: &str, severity: f64, title: &str, description: String) -> Signal {
+        let bucket = self
+            .r
+            .request_parameters
+            .get()
+            .and_then(|p| p["bucketName"].as_str())
+            .unwrap_or("")
+            .to_string();
+        let mut sig = self.iam(kind, severity, title, description, "");
+        sig.resource = json!({
+            "resourceType": "S3Bucket",
+            "accessKeyDetails": access_key(self.r),
+            "s3BucketDetails": [{"name": bucket, "arn": format!("arn:aws:s3:::{bucket}"), "type": "Destination"}],
+        });
+        sig.resource_key = format!("bucket|{bucket}");
+        sig
+    }
+}
+
+fn who(r: &Record) -> String {
+    let k = access_key(r);
+    let name = k["userName"].as_str().unwrap_or("");
+    let t = k["userType"].as_str().unwrap_or("");
+    if name.is_empty() {
+        t.to_string()
+    } else {
+        format!("{t} {name}")
+    }
+}
+
+fn read_only(r: &Record) -> bool {
+    if let Some(ro) = r.read_only.get().and_then(|f| f.value()) {
+        return ro;
+    }
+    let n = s(&r.event_name);
+    [
+        "List", "Describe", "Get", "Head", "Lookup", "Search", "Scan", "Query",
+    ]
+    .iter()
+    .any(|p| n.starts_with(p))
+}
+
+/// The penetration-testing distribution a user agent names as its platform, if any.
+fn pentest_distro(ua: &str) -> Option<&'static str> {
+    let ua = ua.to_ascii_lowercase();
+    // aws-cli / botocore put the platform in `Linux/<kernel>` and newer ones in `md/distrib#<id>`.
+    let platform: Vec<&str> = ua
+        .split_whitespace()
+        .filter(|t| t.starts_with("linux/") || t.contains("distrib#") || t.starts_with("os/"))
+        .collect();
+    for (needle, name) in [
+        ("kali", "KaliLinux"),
+        ("parrot", "ParrotLinux"),
+        ("pentoo", "PentooLinux"),
+    ] {
+        if platform.iter().any(|t| t.contains(needle)) {
+            return Some(name);
+        }
+    }
+    None
+}
+
+fn acl_grant(p: &Value) -> Option<&'static str> {
+    let text = p.to_string();
+    let canned = p["x-amz-acl"]
+        .as_array()
+        .and_then(|a| a.first())
+        .and_then(Value::as_str)
+        .or_else(|| p["x-amz-acl"].as_str())
+        .unwrap_or("");
+    if text.contains("acs.amazonaws.com/groups/global/AllUsers")
+        || matches!(canned, "public-read" | "public-read-write")
+    {
+        Some("Policy:S3/BucketAnonymousAccessGranted")
+    } else if text.contains("acs.amazonaws.com/groups/global/AuthenticatedUsers")
+        || canned == "authenticated-read"
+    {
+        Some("Policy:S3/BucketPublicAccessGranted")
+    } else {
+        None
+    }
+}
+
+fn policy_public(p: &Value) -> bool {
+    let policy = match &p["bucketPolicy"] {
+        Value::String(s) => serde_json::from_str(s).unwrap_or(Value::Null),
+        v => v.clone(),
+    };
+    let statements = match &policy["Statement"] {
+        Value::Array(a) => a.clone(),
+        Value::Object(_) => vec![policy["Statement"].clone()],
+        _ => Vec::new(),
+    };
+    statements.iter().any(|st| {
+        let star = |v: &Value| match v {
+            Value::String(s) => s == "*",
+            Value::Array(a) => a.iter().any(|x| x == "*"),
+            _ => false,
+        };
+        st["Effect"] == "Allow"
+            && st["Condition"].is_null()
+            && (star(&st["Principal"]) || star(&st["Principal"]["AWS"]))
+    })
+}
+
+/// Every signal one record raises.
+pub fn detect(r: &Record, ctx: &Context<'_>) -> Vec<Signal> {
+    let mut out = Vec::new();
+    let b = Builder { r };
+    let source = s(&r.event_source);
+    let name = s(&r.event_name);
+    let ok = !failed(r);
+    let ip = s(&r.source_ip_address);
+
+    if ok
+        && matches!(source, "cloudtrail.amazonaws.com" | "mamori.trail")
+        && matches!(name, "StopLogging" | "DeleteTrail")
+    {
+        let trail = r
+            .request_parameters
+            .get()
+            .and_then(|p| p["name"].as_str())
+            .unwrap_or("")
+            .to_string();
+        let mut sig = b.iam(
+            "Stealth:IAMUser/CloudTrailLoggingDisabled",
+            2.0,
+            "The audit trail was disabled.",
+            format!("{} called {name} on trail {trail:?} ({source}).", who(r)),
+            "",
+        );
+        sig.resource_key.push_str(&format!("|trail|{trail}"));
+        out.push(sig);
+    }
+
+    if let Some(u) = r.user_identity.get()
+        && s(&u.identity_type) == "Root"
+        && s(&u.invoked_by).is_empty()
+        && s(&r.event_type) != "AwsServiceEvent"
+    {
+        out.push(b.iam(
+            "Policy:IAMUser/RootCredentialUsage",
+            2.0,
+            "API was invoked using root credentials.",
+            format!("The root user's credentials called {name} on {source} from {ip}."),
+            "",
+        ));
+    }
+
+    if ok
+        && source == "iam.amazonaws.com"
+        && matches!(
+            name,
+            "UpdateAccountPasswordPolicy" | "DeleteAccountPasswordPolicy"
+        )
+    {
+        out.push(b.iam(
+            "Stealth:IAMUser/PasswordPolicyChange",
+            2.0,
+            "The account's password policy was weakened or removed.",
+            format!("{} called {name}.", who(r)),
+            "",
+        ));
+    }
+
+    if ok && source == "s3.amazonaws.com" {
+        let params = r.request_parameters.get().cloned().unwrap_or(Value::Null);
+        let bpa_off = |cfg: &Value| {
+            [
+                "BlockPublicAcls",
+                "IgnorePublicAcls",
+                "BlockPublicPolicy",
+                "RestrictPublicBuckets",
+            ]
+            .iter()
+            .any(|k| cfg[k] == false || cfg[k] == "false")
+        };
+        match name {
+            "PutBucketPublicAccessBlock" if bpa_off(&params["PublicAccessBlockConfiguration"]) => {
+                out.push(b.s3(
+                    "Policy:S3/BucketBlockPublicAccessDisabled",
+                    2.0,
+                    "Block Public Access was turned off for a bucket.",
+                    format!(
+                        "{} turned off Block Public Access settings of a bucket.",
+                        who(r)
+                    ),
+                ))
+            }
+            "DeleteBucketPublicAccessBlock" => out.push(b.s3(
+                "Policy:S3/BucketBlockPublicAccessDisabled",
+                2.0,
+                "Block Public Access was removed from a bucket.",
+                format!(
+                    "{} deleted the Block Public Access configuration of a bucket.",
+                    who(r)
+                ),
+            )),
+            "PutAccountPublicAccessBlock" | "DeleteAccountPublicAccessBlock"
+                if name.starts_with("Delete")
+                    || bpa_off(&params["PublicAccessBlockConfiguration"]) =>
+            {
+                let mut sig = b.iam(
+                    "Policy:S3/AccountBlockPublicAccessDisabled",
+                    2.0,
+                    "Block Public Access was turned off for the account.",
+                    format!(
+                        "{} called {name}: S3 buckets of the account may become public.",
+                        who(r)
+                    ),
+                    "",
+                );
+                sig.resource_key = format!("account-bpa|{}", account_of(r));
+                out.push(sig);
+            }
+            "PutBucketAcl" | "CreateBucket" => {
+                if let Some(kind) = acl_grant(&params) {
+                    out.push(b.s3(
+                        kind,
+                        8.0,
+                        "A bucket was made readable by anyone.",
+                        format!(
+                            "{} granted public access to a bucket through its ACL ({name}).",
+                            who(r)
+                        ),
+                    ));
+                }
+            }
+            "PutBucketPolicy" if policy_public(&params) => out.push(b.s3(
+                "Policy:S3/BucketAnonymousAccessGranted",
+                8.0,
+                "A bucket policy allows anyone.",
+                format!(
+                    "{} set a bucket policy allowing principal \"*\" without a condition.",
+                    who(r)
+                ),
+            )),
+            "PutBucketLogging"
+                if params["BucketLoggingStatus"]["LoggingEnabled"].is_null()
+                    && !params["BucketLoggingStatus"].is_null() =>
+            {
+                out.push(b.s3(
+                    "Stealth:S3/ServerAccessLoggingDisabled",
+                    2.0,
+                    "Server access logging was turned off for a bucket.",
+                    format!("{} disabled server access logging of a bucket.", who(r)),
+                ))
+            }
+            _ => {}
+        }
+    }
+
+    if let Some(distro) = pentest_distro(s(&r.user_agent)) {
+        out.push(b.iam(
+            &format!("PenTest:IAMUser/{distro}"),
+            5.0,
+            "An API was invoked from a penetration-testing distribution.",
+            format!(
+                "{} called {name} with the user agent {:?}.",
+                who(r),
+                s(&r.user_agent)
+            ),
+            distro,
+        ));
+    }
+
+    if let Some(hit) = ctx.intel.check_ip(ip) {
+        let purpose = if read_only(r) {
+            "Recon"
+        } else {
+            "UnauthorizedAccess"
+        };
+        let (family, what) = match hit.list.kind {
+            ListKind::Tor => ("TorIPCaller".to_string(), "a Tor exit node"),
+            _ if hit.list.builtin => ("MaliciousIPCaller".to_string(), "a known malicious address"),
+            _ => (
+                "MaliciousIPCaller.Custom".to_string(),
+                "an address on a threat list",
+            ),
+        };
+        let mut sig = b.iam(
+            &format!("{purpose}:IAMUser/{family}"),
+            5.0,
+            &format!("An API was invoked from {what}."),
+            format!(
+                "{} called {name} on {source} from {ip} ({}, list {}).",
+                who(r),
+                hit.entry,
+                hit.list.name
+            ),
+            ip,
+        );
+        sig.evidence = Some(json!({"threatIntelligenceDetails": [{
+            "threatListName": hit.list.name, "threatNames": [hit.entry]}]}));
+        out.push(sig);
+    }
+
+    if !ctx.instance_networks.is_empty()
+        && let Some(u) = r.user_identity.get()
+        && s(&u.identity_type) == "AssumedRole"
+        && s(&u.access_key_id).starts_with("ASIA")
+        && let Some((_, session)) = s(&u.principal_id).rsplit_once(':')
+        && session.starts_with("i-")
+        && let Ok(addr) = ip.parse::<IpAddr>()
+        && is_public(addr)
+        && !ctx.intel.is_trusted_ip(ip)
+        && !ctx.instance_networks.iter().any(|n| n.contains(&addr))
+    {
+        out.push(b.iam(
+            "UnauthorizedAccess:IAMUser/InstanceCredentialExfiltration.OutsideAWS",
+            8.0,
+            "Credentials created for an EC2 instance were used from outside it.",
+            format!(
+                "The session credentials of instance {session} called {name} from {ip}, outside the account's instance networks."
+            ),
+            ip,
+        ));
+    }
+    out
+}

@@ -1,0 +1,193 @@
+//! Findings in GuardDuty's shape (`schemaVersion` 2.0): id, arn, type, title, description,
+//! numeric severity, accountId, region, resource, and `service` with the action, the resource's
+//! role, `count`, `eventFirstSeen` / `eventLastSeen`, `archived`, evidence and additional info.
+//!
+//! Repeats aggregate: the id is a hash of (type, account, resource, actor), so the same activity
+//! again raises `count` and moves `eventLastSeen` instead of making a new finding. Every finding
+//! names the events that caused it (`service.additionalInfo.eventIds`, the first 20).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+/// How many causing event ids a finding keeps.
+pub const MAX_EVENT_IDS: usize = 20;
+
+/// One detection, before aggregation.
+#[derive(Debug, Clone)]
+pub struct Signal {
+    pub kind: String,
+    pub severity: f64,
+    pub title: String,
+    pub description: String,
+    pub account: String,
+    pub region: String,
+    /// `resource` of the finding (resourceType and its details).
+    pub resource: Value,
+    /// What identifies the affected resource (an access key, a bucket, an instance).
+    pub resource_key: String,
+    /// Who or what acted (an address, a user agent…); part of the aggregation key.
+    pub actor: String,
+    pub action: Value,
+    pub resource_role: &'static str,
+    pub evidence: Option<Value>,
+    pub event_id: Option<String>,
+    pub time: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Finding {
+    pub schema_version: String,
+    pub account_id: String,
+    pub region: String,
+    pub partition: String,
+    pub id: String,
+    pub arn: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub description: String,
+    pub severity: f64,
+    pub created_at: String,
+    pub updated_at: String,
+    pub resource: Value,
+    pub service: Service,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Service {
+    pub service_name: String,
+    pub detector_id: String,
+    pub action: Value,
+    pub resource_role: String,
+    pub count: u64,
+    pub event_first_seen: String,
+    pub event_last_seen: String,
+    pub archived: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<Value>,
+    pub additional_info: Value,
+}
+
+/// GuardDuty's bands: Low 1.0–3.9, Medium 4.0–6.9, High 7.0–8.9, Critical 9.0–10.0.
+pub fn band(severity: f64) -> &'static str {
+    match severity {
+        s if s >= 9.0 => "CRITICAL",
+        s if s >= 7.0 => "HIGH",
+        s if s >= 4.0 => "MEDIUM",
+        _ => "LOW",
+    }
+}
+
+pub fn band_rank(b: &str) -> u8 {
+    match b.to_ascii_uppercase().as_str() {
+        "CRITICAL" => 4,
+        "HIGH" => 3,
+        "MEDIUM" => 2,
+        _ => 1,
+    }
+}
+
+pub fn finding_id(kind: &str, account: &str, resource_key: &str, actor: &str) -> String {
+    let mut h = Sha256::new();
+    for part in [kind, account, resource_key, actor] {
+        h.update(part.as_bytes());
+        h.update([0]);
+    }
+    hex::encode(&h.finalize()[..16])
+}
+
+impl Finding {
+    pub fn from_signal(s: &Signal, detector_id: &str, now: &str) -> Finding {
+        let id = finding_id(&s.kind, &s.account, &s.resource_key, &s.actor);
+        Finding {
+            schema_version: "2.0".into(),
+            account_id: s.account.clone(),
+            region: s.region.clone(),
+            partition: "mamori".into(),
+            arn: format!(
+                "arn:mamori:guardduty:{}:{}:detector/{detector_id}/finding/{id}",
+                s.region, s.account
+            ),
+            id,
+            kind: s.kind.clone(),
+            title: s.title.clone(),
+            description: s.description.clone(),
+            severity: s.severity,
+            created_at: now.to_string(),
+            updated_at: now.to_string(),
+            resource: s.resource.clone(),
+            service: Service {
+                service_name: "mamori".into(),
+                detector_id: detector_id.to_string(),
+                action: s.action.clone(),
+                resource_role: s.resource_role.into(),
+                count: 1,
+                event_first_seen: s.time.clone(),
+                event_last_seen: s.time.clone(),
+                archived: false,
+                evidence: s.evidence.clone(),
+                additional_info: serde_json::json!({
+                    "eventIds": s.event_id.iter().collect::<Vec<_>>(),
+                    "type": "default",
+                }),
+            },
+        }
+    }
+
+    /// Counts one more occurrence.
+    pub fn absorb(&mut self, s: &Signal, now: &str) {
+        self.service.count += 1;
+        if s.time < self.service.event_first_seen {
+            self.service.event_first_seen = s.time.clone();
+        }
+        if s.time > self.service.event_last_seen {
+            self.service.event_last_seen = s.time.clone();
+            self.service.action = s.action.clone();
+        }
+        if let (Some(id), Some(ids)) = (
+            &s.event_id,
+            self.service.additional_info["eventIds"].as_array_mut(),
+        ) && ids.len() < MAX_EVENT_IDS
+            && !ids.iter().any(|x| x == id)
+        {
+            ids.push(Value::String(id.clone()));
+        }
+        self.updated_at = now.to_string();
+    }
+}
+
+/// Aggregates signals into findings by id, in memory (the offline hunt; the server stores them).
+#[derive(Default)]
+pub struct Findings {
+    pub by_id: BTreeMap<String, Finding>,
+}
+
+impl Findings {
+    pub fn add(&mut self, s: &Signal, detector_id: &str, now: &str) {
+        let id = finding_id(&s.kind, &s.account, &s.resource_key, &s.actor);
+        match self.by_id.get_mut(&id) {
+            Some(f) => f.absorb(s, now),
+            None => {
+                self.by_id
+                    .insert(id, Finding::from_signal(s, detector_id, now));
+            }
+        }
+    }
+
+    /// Highest severity first, then type.
+    pub fn sorted(&self) -> Vec<&Finding> {
+        let mut v: Vec<&Finding> = self.by_id.values().collect();
+        v.sort_by(|a, b| {
+            b.severity
+                .total_cmp(&a.severity)
+                .then_with(|| a.kind.cmp(&b.kind))
+                .then_with(|| a.id.cmp(&b.id))
+        });
+        v
+    }
+}

@@ -1,0 +1,8 @@
+//! Threat detection (GuardDuty's foundation): detectors over audit events with GuardDuty's
+//! finding types and severities, threat intelligence lists, findings that aggregate repeats, and
+//! an offline hunt over log files.
+
+pub mod cloudtrail;
+pub mod finding;
+pub mod hunt;
+pub mod intel;
