@@ -149,6 +149,11 @@ impl Client {
             .await
     }
 
+    pub async fn put_json(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
+        self.send(self.request(reqwest::Method::PUT, path).json(body))
+            .await
+    }
+
     pub async fn patch_json(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
         self.send(self.request(reqwest::Method::PATCH, path).json(body))
             .await

@@ -7,14 +7,308 @@ use mamori_guard::cloudtrail::Context;
 use mamori_guard::finding::{Findings, band, band_rank};
 use mamori_guard::intel::{Intel, ListFormat, ListKind};
 
+use crate::client::Client;
 use crate::output::{cell, sanitize, table};
-use crate::{Exit, usage};
+use crate::{Exit, Remote, usage};
 
 #[derive(Subcommand)]
 pub enum GuardCommand {
     /// Run the detectors over log files, no server needed (exit 1 when something at or above
     /// --min-severity is found, 2 on error)
     Hunt(HuntArgs),
+    /// Turn detection on for this account (--all-members, --auto-enable: the organization)
+    Enable {
+        #[arg(long)]
+        all_members: bool,
+        /// Also for accounts created later
+        #[arg(long)]
+        auto_enable: bool,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Turn detection off for this account
+    Disable {
+        #[arg(long)]
+        all_members: bool,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Is detection on?
+    Status {
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Findings on the server
+    Findings {
+        #[command(subcommand)]
+        command: FindingsCommand,
+    },
+    /// Threat, trusted and Tor lists on the server (TXT, CSV or STIX 2.1)
+    Lists {
+        #[command(subcommand)]
+        command: ListsCommand,
+    },
+    /// Send new findings to a webhook (HMAC-SHA256 signed with SECRET)
+    Publish {
+        webhook_url: String,
+        #[arg(long, env = "MAMORI_WEBHOOK_SECRET", hide_env_values = true)]
+        secret: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum FindingsCommand {
+    List {
+        /// A finding type, e.g. Stealth:IAMUser/CloudTrailLoggingDisabled
+        #[arg(long = "type")]
+        kind: Option<String>,
+        #[arg(long)]
+        min_severity: Option<f64>,
+        #[arg(long)]
+        archived: Option<bool>,
+        #[arg(long, value_enum, default_value = "table")]
+        format: crate::Format,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    Get {
+        id: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    Archive {
+        id: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    Unarchive {
+        id: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    Stats {
+        #[command(flatten)]
+        remote: Remote,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum ListsCommand {
+    Add {
+        name: String,
+        file: PathBuf,
+        /// threat, trusted or tor
+        #[arg(long, default_value = "threat")]
+        kind: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    Remove {
+        name: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    List {
+        #[command(flatten)]
+        remote: Remote,
+    },
+}
+
+fn enc(s: &str) -> String {
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+pub async fn run_remote(cmd: GuardCommand) -> anyhow::Result<u8> {
+    match cmd {
+        GuardCommand::Hunt(a) => tokio::task::spawn_blocking(move || run_hunt(a)).await?,
+        GuardCommand::Enable {
+            all_members,
+            auto_enable,
+            remote,
+        } => {
+            let mut body = serde_json::json!({"enabled": true, "allMembers": all_members});
+            if auto_enable {
+                body["autoEnable"] = serde_json::Value::Bool(true);
+            }
+            let v = Client::from_remote(&remote)?
+                .post_json("/v1/guard/detector", &body)
+                .await?;
+            println!("Detection enabled for {} account(s)", v["accounts"]);
+            Ok(0)
+        }
+        GuardCommand::Disable {
+            all_members,
+            remote,
+        } => {
+            let v = Client::from_remote(&remote)?
+                .post_json(
+                    "/v1/guard/detector",
+                    &serde_json::json!({"enabled": false, "allMembers": all_members}),
+                )
+                .await?;
+            println!("Detection disabled for {} account(s)", v["accounts"]);
+            Ok(0)
+        }
+        GuardCommand::Status { remote } => {
+            let v = Client::from_remote(&remote)?
+                .get("/v1/guard/detector", &[])
+                .await?;
+            println!("{}", serde_json::to_string_pretty(&v)?);
+            Ok(0)
+        }
+        GuardCommand::Findings { command } => match command {
+            FindingsCommand::List {
+                kind,
+                min_severity,
+                archived,
+                format,
+                remote,
+            } => {
+                let c = Client::from_remote(&remote)?;
+                let mut q: Vec<(String, String)> = Vec::new();
+                if let Some(k) = kind {
+                    q.push(("type".into(), k));
+                }
+                if let Some(m) = min_severity {
+                    q.push(("minSeverity".into(), m.to_string()));
+                }
+                if let Some(a) = archived {
+                    q.push(("archived".into(), a.to_string()));
+                }
+                let mut all = Vec::new();
+                loop {
+                    let v = c.get("/v1/guard/findings", &q).await?;
+                    all.extend(v["findings"].as_array().cloned().unwrap_or_default());
+                    match v["nextToken"].as_str() {
+                        Some(t) => {
+                            q.retain(|(k, _)| k != "nextToken");
+                            q.push(("nextToken".into(), t.to_string()));
+                        }
+                        None => break,
+                    }
+                }
+                if format == crate::Format::Json {
+                    println!("{}", serde_json::to_string_pretty(&all)?);
+                } else {
+                    let s = |v: &serde_json::Value| v.as_str().unwrap_or("-").to_string();
+                    let rows: Vec<Vec<String>> = all
+                        .iter()
+                        .map(|f| {
+                            vec![
+                                cell(&s(&f["id"]), 32),
+                                band(f["severity"].as_f64().unwrap_or(0.0)).into(),
+                                cell(&s(&f["type"]), 60),
+                                f["service"]["count"].to_string(),
+                                cell(&s(&f["service"]["eventLastSeen"]), 24),
+                                if f["service"]["archived"] == true {
+                                    "yes"
+                                } else {
+                                    ""
+                                }
+                                .into(),
+                            ]
+                        })
+                        .collect();
+                    print!(
+                        "{}",
+                        table(
+                            &["ID", "SEVERITY", "TYPE", "COUNT", "LAST SEEN", "ARCHIVED"],
+                            &rows
+                        )
+                    );
+                }
+                Ok(0)
+            }
+            FindingsCommand::Get { id, remote } => {
+                let v = Client::from_remote(&remote)?
+                    .get(&format!("/v1/guard/findings/{}", enc(&id)), &[])
+                    .await?;
+                println!("{}", serde_json::to_string_pretty(&v)?);
+                Ok(0)
+            }
+            FindingsCommand::Archive { id, remote } => {
+                Client::from_remote(&remote)?
+                    .post_json(
+                        &format!("/v1/guard/findings/{}/archive", enc(&id)),
+                        &serde_json::Value::Null,
+                    )
+                    .await?;
+                println!("Archived {}", sanitize(&id));
+                Ok(0)
+            }
+            FindingsCommand::Unarchive { id, remote } => {
+                Client::from_remote(&remote)?
+                    .post_json(
+                        &format!("/v1/guard/findings/{}/unarchive", enc(&id)),
+                        &serde_json::Value::Null,
+                    )
+                    .await?;
+                println!("Unarchived {}", sanitize(&id));
+                Ok(0)
+            }
+            FindingsCommand::Stats { remote } => {
+                let v = Client::from_remote(&remote)?
+                    .get("/v1/guard/stats", &[])
+                    .await?;
+                println!("{}", serde_json::to_string_pretty(&v)?);
+                Ok(0)
+            }
+        },
+        GuardCommand::Lists { command } => match command {
+            ListsCommand::Add {
+                name,
+                file,
+                kind,
+                remote,
+            } => {
+                let content = std::fs::read_to_string(&file)
+                    .map_err(|e| Exit(2, format!("{}: {e}", file.display())))?;
+                let v = Client::from_remote(&remote)?
+                    .post_json(
+                        "/v1/guard/lists",
+                        &serde_json::json!({"name": name, "kind": kind.to_uppercase(), "content": content}),
+                    )
+                    .await?;
+                println!(
+                    "List {}: {} entries, {} lines skipped",
+                    sanitize(&name),
+                    v["entries"],
+                    v["skipped"]
+                );
+                Ok(0)
+            }
+            ListsCommand::Remove { name, remote } => {
+                Client::from_remote(&remote)?
+                    .delete(&format!("/v1/guard/lists/{}", enc(&name)))
+                    .await?;
+                println!("Removed list {}", sanitize(&name));
+                Ok(0)
+            }
+            ListsCommand::List { remote } => {
+                let v = Client::from_remote(&remote)?
+                    .get("/v1/guard/lists", &[])
+                    .await?;
+                println!("{}", serde_json::to_string_pretty(&v["lists"])?);
+                Ok(0)
+            }
+        },
+        GuardCommand::Publish {
+            webhook_url,
+            secret,
+            remote,
+        } => {
+            let c = Client::from_remote(&remote)?;
+            c.put_json(
+                "/v1/guard/publishing",
+                &serde_json::json!({"webhookUrl": webhook_url, "secret": secret}),
+            )
+            .await?;
+            println!("New findings will be sent to {}", sanitize(&webhook_url));
+            Ok(0)
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -75,8 +369,7 @@ fn load(intel: &mut Intel, paths: &[PathBuf], kind: ListKind) -> anyhow::Result<
     Ok(())
 }
 
-pub fn run(cmd: GuardCommand) -> anyhow::Result<u8> {
-    let GuardCommand::Hunt(a) = cmd;
+fn run_hunt(a: HuntArgs) -> anyhow::Result<u8> {
     let mut intel = Intel::with_canaries();
     load(&mut intel, &a.lists, ListKind::Threat)?;
     load(&mut intel, &a.trusted, ListKind::Trusted)?;

@@ -213,9 +213,7 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
             TrailCommand::Trails(c) => trails::run(c, &remote).await,
         },
         Command::Inspect { command } => inspect::run(command).await,
-        Command::Guard { command } => {
-            tokio::task::spawn_blocking(move || guard::run(command)).await?
-        }
+        Command::Guard { command } => guard::run_remote(command).await,
         Command::Bench { command } => bench::run(command).await,
     }
 }

@@ -45,25 +45,54 @@ fn hunt_finds_aggregates_and_reports_bad_input() {
     ]});
     std::fs::write(logs.join("one.json"), plain.to_string()).unwrap();
     let gz = json!({"Records": [event("b1", "StopLogging", "cloudtrail.amazonaws.com", "8.8.8.8", "2026-11-28T13:00:00Z")]});
-    std::fs::write(logs.join("deep/two.json.gz"), common::gzip(gz.to_string().as_bytes())).unwrap();
+    std::fs::write(
+        logs.join("deep/two.json.gz"),
+        common::gzip(gz.to_string().as_bytes()),
+    )
+    .unwrap();
     std::fs::write(logs.join("broken.json.gz"), b"\x1f\x8b\x08\x00garbage").unwrap();
-    std::fs::write(logs.join("odd.json"), b"{\"Records\": [42, {\"eventID\": 7}]}").unwrap();
+    std::fs::write(
+        logs.join("odd.json"),
+        b"{\"Records\": [42, {\"eventID\": 7}]}",
+    )
+    .unwrap();
     let list = tmp.path().join("feed.txt");
     std::fs::write(&list, "# feed\n5.6.7.0/24\nthis is not an address\n").unwrap();
 
-    let (code, out, err) = hunt(&[logs.to_str().unwrap(), "--lists", list.to_str().unwrap(), "--format", "json"]);
+    let (code, out, err) = hunt(&[
+        logs.to_str().unwrap(),
+        "--lists",
+        list.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
     assert_eq!(code, Some(1), "something found: {err}");
     let v: Value = serde_json::from_str(&out).unwrap();
     let findings = v["findings"].as_array().unwrap();
-    let kinds: Vec<&str> = findings.iter().map(|f| f["type"].as_str().unwrap()).collect();
-    assert!(kinds.contains(&"Recon:IAMUser/MaliciousIPCaller.Custom"), "{kinds:?}");
-    assert!(kinds.contains(&"Stealth:IAMUser/CloudTrailLoggingDisabled"), "{kinds:?}");
+    let kinds: Vec<&str> = findings
+        .iter()
+        .map(|f| f["type"].as_str().unwrap())
+        .collect();
+    assert!(
+        kinds.contains(&"Recon:IAMUser/MaliciousIPCaller.Custom"),
+        "{kinds:?}"
+    );
+    assert!(
+        kinds.contains(&"Stealth:IAMUser/CloudTrailLoggingDisabled"),
+        "{kinds:?}"
+    );
     assert_eq!(findings.len(), 2, "{kinds:?}");
-    let recon = findings.iter().find(|f| f["type"] == "Recon:IAMUser/MaliciousIPCaller.Custom").unwrap();
+    let recon = findings
+        .iter()
+        .find(|f| f["type"] == "Recon:IAMUser/MaliciousIPCaller.Custom")
+        .unwrap();
     assert_eq!(recon["service"]["count"], 2, "two calls, one finding");
     assert_eq!(recon["service"]["eventFirstSeen"], "2026-11-28T10:00:00Z");
     assert_eq!(recon["service"]["eventLastSeen"], "2026-11-28T11:00:00Z");
-    assert_eq!(recon["service"]["additionalInfo"]["eventIds"], json!(["a1", "a2"]));
+    assert_eq!(
+        recon["service"]["additionalInfo"]["eventIds"],
+        json!(["a1", "a2"])
+    );
     assert_eq!(recon["severity"], 5.0);
     assert_eq!(recon["resource"]["accessKeyDetails"]["userName"], "mallory");
     assert_eq!(
@@ -75,14 +104,26 @@ fn hunt_finds_aggregates_and_reports_bad_input() {
     let problems = v["stats"]["problems"].to_string();
     assert!(problems.contains("broken.json.gz"), "{problems}");
     assert!(problems.contains("odd.json: record 0"), "{problems}");
-    assert!(err.contains("feed.txt:3"), "the bad list line is named: {err}");
+    assert!(
+        err.contains("feed.txt:3"),
+        "the bad list line is named: {err}"
+    );
 
     // Threshold: only Low and Medium here, so --min-severity high finds nothing → exit 0.
-    let (code, _, _) = hunt(&[logs.to_str().unwrap(), "--lists", list.to_str().unwrap(), "--min-severity", "high"]);
+    let (code, _, _) = hunt(&[
+        logs.to_str().unwrap(),
+        "--lists",
+        list.to_str().unwrap(),
+        "--min-severity",
+        "high",
+    ]);
     assert_eq!(code, Some(0));
     // Table output names the type.
     let (_, out, _) = hunt(&[logs.to_str().unwrap()]);
-    assert!(out.contains("Stealth:IAMUser/CloudTrailLoggingDisabled"), "{out}");
+    assert!(
+        out.contains("Stealth:IAMUser/CloudTrailLoggingDisabled"),
+        "{out}"
+    );
     // Nothing readable at all: exit 2.
     let (code, _, err) = hunt(&["/no/such/place"]);
     assert_eq!(code, Some(2), "{err}");

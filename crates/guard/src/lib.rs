@@ -2,7 +2,10 @@
 //! finding types and severities, threat intelligence lists, findings that aggregate repeats, and
 //! an offline hunt over log files.
 
+pub mod api;
 pub mod cloudtrail;
+pub mod engine;
 pub mod finding;
 pub mod hunt;
 pub mod intel;
+pub mod store;

@@ -46,6 +46,8 @@ pub enum ServeError {
     Inspect(#[from] mamori_inspect::store::StoreError),
     #[error("advisory database: {0}")]
     Advisories(#[from] mamori_inspect::db::DbError),
+    #[error("detection: {0}")]
+    Guard(#[from] mamori_guard::store::GuardError),
     #[error("metrics: {0}")]
     Metrics(String),
     #[error("server: {0}")]
@@ -180,6 +182,26 @@ pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
         audit: audit.clone(),
     };
 
+    // Detection: events of enabled accounts through the detectors, from a committed cursor.
+    let guard = mamori_guard::engine::Engine::new(
+        mamori_guard::store::GuardDb::open(&cfg.data_dir)?,
+        trail.history.clone(),
+        management.as_i64(),
+        Vec::new(),
+    )?;
+    let org_accounts = org.clone();
+    let guard_api = mamori_guard::api::ApiState {
+        engine: guard.clone(),
+        audit: audit.clone(),
+        management,
+        accounts: Arc::new(move || {
+            org_accounts
+                .accounts(None)
+                .map(|v| v.iter().map(|a| a.id.as_i64()).collect())
+                .unwrap_or_default()
+        }),
+    };
+
     let api = Router::new()
         .merge(mamori_org::api::router(mamori_org::api::ApiState {
             org: org.clone(),
@@ -195,6 +217,7 @@ pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
             management,
         }))
         .merge(mamori_inspect::api::router(inspect.clone()))
+        .merge(mamori_guard::api::router(guard_api))
         .layer(axum::middleware::from_fn_with_state(
             org.clone(),
             auth::authenticate,
@@ -226,6 +249,7 @@ pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
     let retention = tokio::spawn(retention_loop(trail.clone()));
     let delivery = tokio::spawn(engine.clone().run());
     let rematch = tokio::spawn(mamori_inspect::api::rematch_loop(inspect));
+    let detection = tokio::spawn(guard.run());
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
@@ -235,6 +259,7 @@ pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
     retention.abort();
     delivery.abort();
     rematch.abort();
+    detection.abort();
     let history = trail.history.clone();
     tokio::task::spawn_blocking(move || history.close())
         .await

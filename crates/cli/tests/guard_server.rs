@@ -1,0 +1,214 @@
+//! Detection on a real server: events in over HTTP → findings in the API → delivered to a
+//! webhook receiver run by the test (HMAC-signed); a disabled account gets nothing; a restart
+//! neither loses nor repeats work.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::{Server, record};
+use serde_json::{Value, json};
+
+/// (headers, body) of each request a receiver got.
+type Received = Arc<Mutex<Vec<(Vec<String>, String)>>>;
+
+/// A webhook receiver: records (headers, body) of every POST, answers 200.
+fn receiver() -> (String, Received) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hook", l.local_addr().unwrap());
+    let got: Received = Arc::default();
+    let g = got.clone();
+    std::thread::spawn(move || {
+        for s in l.incoming().flatten() {
+            let mut r = BufReader::new(s.try_clone().unwrap());
+            let mut headers = Vec::new();
+            let mut len = 0;
+            loop {
+                let mut line = String::new();
+                if r.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    len = v.trim().parse().unwrap_or(0);
+                }
+                headers.push(line.trim().to_string());
+            }
+            let mut body = vec![0; len];
+            r.read_exact(&mut body).unwrap();
+            g.lock()
+                .unwrap()
+                .push((headers, String::from_utf8_lossy(&body).into_owned()));
+            let mut s = s;
+            let _ =
+                s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+        }
+    });
+    (url, got)
+}
+
+fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn ev(id: &str, name: &str, source: &str, ip: &str) -> Value {
+    let mut r = record(id, name, "2026-11-28T10:00:00Z");
+    r["eventSource"] = json!(source);
+    r["sourceIPAddress"] = json!(ip);
+    r["readOnly"] = json!(false);
+    r
+}
+
+fn findings(s: &Server, key: &str) -> Vec<Value> {
+    let (st, v) = s.get("/v1/guard/findings", key);
+    assert_eq!(st, 200, "{v}");
+    v["findings"].as_array().cloned().unwrap_or_default()
+}
+
+#[test]
+fn events_to_findings_to_webhook() {
+    let mut s = Server::start();
+    let (url, got) = receiver();
+    let secret = "a-webhook-secret-of-some-length";
+    let (st, v) = s.post(
+        "/v1/guard/detector",
+        &s.key,
+        json!({"enabled": true}).to_string(),
+    );
+    assert_eq!(st, 200, "{v}");
+    let (st, v) = s
+        .req(reqwest::Method::PUT, "/v1/guard/publishing", Some(&s.key))
+        .json(&json!({"webhookUrl": url, "secret": secret}))
+        .send()
+        .map(common::status_json)
+        .unwrap();
+    assert_eq!(st, 200, "{v}");
+    let (st, v) = s.post(
+        "/v1/guard/lists",
+        &s.key,
+        json!({"name": "feed", "kind": "THREAT", "content": "5.6.7.0/24\nnot-an-entry!\n"})
+            .to_string(),
+    );
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["entries"], 1);
+    assert_eq!(v["skipped"], 1);
+
+    // A member account without detection: its events find nothing.
+    let member = s.create_account("quiet");
+    let member_key = s.create_key(&s.key, Some(&member), "m", "writer");
+
+    let body = json!([
+        ev("g-1", "StopLogging", "cloudtrail.amazonaws.com", "8.8.8.8"),
+        ev("g-2", "CreateUser", "iam.amazonaws.com", "5.6.7.9"),
+        ev("g-3", "CreateUser", "iam.amazonaws.com", "5.6.7.9"),
+    ]);
+    let (st, _) = s.post("/v1/trail/events", &s.key, body.to_string());
+    assert_eq!(st, 200);
+    let (st, _) = s.post(
+        "/v1/trail/events",
+        &member_key,
+        json!([ev(
+            "m-1",
+            "StopLogging",
+            "cloudtrail.amazonaws.com",
+            "8.8.8.8"
+        )])
+        .to_string(),
+    );
+    assert_eq!(st, 200);
+
+    let f = wait_for("two findings", || {
+        let f = findings(&s, &s.key);
+        (f.len() >= 2).then_some(f)
+    });
+    let kinds: Vec<&str> = f.iter().map(|x| x["type"].as_str().unwrap()).collect();
+    assert!(
+        kinds.contains(&"Stealth:IAMUser/CloudTrailLoggingDisabled"),
+        "{kinds:?}"
+    );
+    let mal = f
+        .iter()
+        .find(|x| x["type"] == "UnauthorizedAccess:IAMUser/MaliciousIPCaller.Custom")
+        .unwrap_or_else(|| panic!("{kinds:?}"));
+    assert_eq!(mal["service"]["count"], 2);
+    assert_eq!(
+        mal["service"]["additionalInfo"]["eventIds"],
+        json!(["g-2", "g-3"])
+    );
+    assert_eq!(mal["accountId"].as_str().unwrap().len(), 12);
+    assert!(
+        findings(&s, &member_key).is_empty(),
+        "detection is off for the member"
+    );
+
+    // Delivered to the webhook, signed.
+    let deliveries = wait_for("webhook deliveries", || {
+        let g = got.lock().unwrap();
+        (g.len() >= 2).then(|| g.clone())
+    });
+    for (headers, body) in &deliveries {
+        let sig = headers
+            .iter()
+            .find_map(|h| {
+                h.to_ascii_lowercase()
+                    .strip_prefix("x-mamori-signature: sha256=")
+                    .map(String::from)
+            })
+            .expect("signed");
+        use hmac::Mac;
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+        mac.update(body.as_bytes());
+        assert_eq!(
+            sig,
+            hex::encode(mac.finalize().into_bytes()),
+            "a valid HMAC"
+        );
+        let v: Value = serde_json::from_str(body).unwrap();
+        assert_eq!(v["schemaVersion"], "2.0");
+    }
+
+    // Archive, get, stats.
+    let id = mal["id"].as_str().unwrap();
+    let (st, _) = s.post(
+        &format!("/v1/guard/findings/{id}/archive"),
+        &s.key,
+        String::new(),
+    );
+    assert_eq!(st, 204);
+    let (_, one) = s.get(&format!("/v1/guard/findings/{id}"), &s.key);
+    assert_eq!(one["service"]["archived"], true);
+    let (_, stats) = s.get("/v1/guard/stats", &s.key);
+    assert_eq!(
+        stats["activeByType"].as_array().unwrap().len(),
+        1,
+        "{stats}"
+    );
+
+    // SIGKILL and restart: the cursor holds — nothing is counted twice.
+    s.kill9();
+    s.restart();
+    let (st, _) = s.post(
+        "/v1/trail/events",
+        &s.key,
+        json!([ev("g-4", "CreateUser", "iam.amazonaws.com", "5.6.7.9")]).to_string(),
+    );
+    assert_eq!(st, 200);
+    let count = wait_for("the third occurrence", || {
+        let (_, one) = s.get(&format!("/v1/guard/findings/{id}"), &s.key);
+        let c = one["service"]["count"].as_u64().unwrap_or(0);
+        (c >= 3).then_some(c)
+    });
+    std::thread::sleep(Duration::from_millis(800));
+    let (_, one) = s.get(&format!("/v1/guard/findings/{id}"), &s.key);
+    assert_eq!(one["service"]["count"].as_u64(), Some(count));
+    assert_eq!(count, 3, "no event repeated after the restart");
+}

@@ -1,0 +1,400 @@
+//! The detection API under `/v1/guard/…`: the account's detector (on/off; organization-wide for
+//! the management account), findings (list with filters and pages, get, archive, unarchive,
+//! stats), threat and trusted lists, and webhook publishing. Scoped to the caller's account;
+//! changes audited as `mamori.guard` events.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::{get, post, put};
+use axum::{Extension, Json, Router};
+use mamori_core::audit::AuditSink;
+use mamori_core::{AccountId, ApiError, Caller, ErrorCode, JsonBody, Role};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::engine::Engine;
+use crate::intel::{Intel, ListFormat, ListKind};
+use crate::store::{GuardDb, GuardError};
+
+#[derive(Clone)]
+pub struct ApiState {
+    pub engine: Arc<Engine>,
+    pub audit: Arc<dyn AuditSink>,
+    pub management: AccountId,
+    /// The organization's accounts (for enabling detection everywhere at once).
+    pub accounts: Arc<dyn Fn() -> Vec<i64> + Send + Sync>,
+}
+
+pub fn router(state: ApiState) -> Router {
+    Router::new()
+        .route("/v1/guard/detector", get(detector).post(set_detector))
+        .route("/v1/guard/findings", get(findings))
+        .route("/v1/guard/findings/{id}", get(finding))
+        .route("/v1/guard/findings/{id}/archive", post(archive))
+        .route("/v1/guard/findings/{id}/unarchive", post(unarchive))
+        .route("/v1/guard/stats", get(stats))
+        .route("/v1/guard/lists", get(lists).post(put_list))
+        .route("/v1/guard/lists/{name}", axum::routing::delete(delete_list))
+        .route("/v1/guard/publishing", put(set_publishing))
+        .with_state(state)
+}
+
+fn api_error(e: GuardError) -> ApiError {
+    match e {
+        GuardError::Invalid(m) => ApiError::bad_request(m),
+        GuardError::NotFound(m) => ApiError::not_found(m),
+        other => ApiError::internal(other),
+    }
+}
+
+async fn with_db<T: Send + 'static>(
+    s: &ApiState,
+    f: impl FnOnce(&GuardDb) -> Result<T, GuardError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let e = s.engine.clone();
+    tokio::task::spawn_blocking(move || {
+        let db = e.db.lock().unwrap_or_else(|p| p.into_inner());
+        f(&db)
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(api_error)
+}
+
+async fn audit(
+    s: &ApiState,
+    caller: &Caller,
+    headers: &HeaderMap,
+    name: &str,
+    req: Value,
+    resp: Value,
+) -> Result<(), ApiError> {
+    mamori_core::audit::record_call(&s.audit, caller, headers, "mamori.guard", name, req, resp)
+        .await
+}
+
+async fn detector(
+    State(s): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Reader)?;
+    let account = caller.account.as_i64();
+    let mgmt = caller.account == s.management;
+    Ok(Json(
+        with_db(&s, move |db| {
+            let mut v =
+                json!({"accountId": format!("{account:012}"), "enabled": db.enabled(account)?});
+            if mgmt {
+                v["autoEnable"] = Value::Bool(db.auto_enable()?);
+            }
+            Ok(v)
+        })
+        .await?,
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct DetectorBody {
+    enabled: bool,
+    #[serde(default)]
+    all_members: bool,
+    #[serde(default)]
+    auto_enable: Option<bool>,
+}
+
+async fn set_detector(
+    State(s): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
+    JsonBody(b): JsonBody<DetectorBody>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Admin)?;
+    if (b.all_members || b.auto_enable.is_some()) && caller.account != s.management {
+        return Err(ApiError::forbidden(
+            "only the organization's management account can set detection for every account",
+        ));
+    }
+    let mut accounts = vec![caller.account.as_i64()];
+    if b.all_members {
+        accounts = (s.accounts)();
+    }
+    let (enabled, auto) = (b.enabled, b.auto_enable);
+    let n = accounts.len();
+    with_db(&s, move |db| {
+        for a in &accounts {
+            db.set_enabled(*a, enabled)?;
+        }
+        if let Some(on) = auto {
+            db.set_auto_enable(on)?;
+        }
+        Ok(())
+    })
+    .await?;
+    let resp = json!({"enabled": enabled, "accounts": n, "autoEnable": auto});
+    audit(
+        &s,
+        &caller,
+        &headers,
+        if enabled {
+            "EnableDetector"
+        } else {
+            "DisableDetector"
+        },
+        json!({"enabled": enabled, "allMembers": b.all_members, "autoEnable": auto}),
+        resp.clone(),
+    )
+    .await?;
+    Ok(Json(resp))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct FindingsQuery {
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    min_severity: Option<f64>,
+    archived: Option<bool>,
+    max_results: Option<usize>,
+    next_token: Option<String>,
+}
+
+async fn findings(
+    State(s): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    Query(q): Query<FindingsQuery>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Reader)?;
+    let hash = format!("{:?}{:?}{:?}", q.kind, q.min_severity, q.archived);
+    let after: Option<(String, String)> = match &q.next_token {
+        Some(t) => Some(
+            mamori_core::page::decode(&hash, t)
+                .map_err(|e| ApiError::new(ErrorCode::BadRequest, format!("nextToken: {e}")))?,
+        ),
+        None => None,
+    };
+    let account = caller.account.as_i64();
+    let limit = q.max_results.unwrap_or(50).clamp(1, 1000);
+    let (kind, min, archived) = (q.kind.clone(), q.min_severity.unwrap_or(0.0), q.archived);
+    let (items, next) = with_db(&s, move |db| {
+        db.findings(account, kind.as_deref(), min, archived, limit, after)
+    })
+    .await?;
+    let mut out = json!({"findings": items});
+    if let Some(n) = next {
+        out["nextToken"] = Value::String(mamori_core::page::encode(&hash, &n));
+    }
+    Ok(Json(out))
+}
+
+async fn finding(
+    State(s): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Reader)?;
+    let account = caller.account.as_i64();
+    Ok(Json(with_db(&s, move |db| db.finding(account, &id)).await?))
+}
+
+async fn set_archived(
+    s: ApiState,
+    caller: Caller,
+    headers: HeaderMap,
+    id: String,
+    archived: bool,
+) -> Result<StatusCode, ApiError> {
+    caller.require(Role::Writer)?;
+    let account = caller.account.as_i64();
+    let i = id.clone();
+    with_db(&s, move |db| db.set_archived(account, &i, archived)).await?;
+    audit(
+        &s,
+        &caller,
+        &headers,
+        if archived {
+            "ArchiveFindings"
+        } else {
+            "UnarchiveFindings"
+        },
+        json!({"findingIds": [id]}),
+        Value::Null,
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn archive(
+    State(s): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    set_archived(s, caller, headers, id, true).await
+}
+
+async fn unarchive(
+    State(s): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    set_archived(s, caller, headers, id, false).await
+}
+
+async fn stats(
+    State(s): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Reader)?;
+    let account = caller.account.as_i64();
+    Ok(Json(with_db(&s, move |db| db.stats(account)).await?))
+}
+
+async fn lists(
+    State(s): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Reader)?;
+    let account = caller.account.as_i64();
+    Ok(Json(
+        json!({"lists": with_db(&s, move |db| db.lists(account)).await?}),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ListBody {
+    name: String,
+    /// THREAT, TRUSTED or TOR
+    kind: String,
+    /// TXT, CSV or STIX (guessed from the content when absent)
+    #[serde(default)]
+    format: Option<String>,
+    content: String,
+}
+
+/// A list's content may be large (1M entries is fine): bodies up to the server's limit.
+async fn put_list(
+    State(s): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
+    JsonBody(b): JsonBody<ListBody>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Admin)?;
+    if b.name.is_empty() || b.name.len() > 128 {
+        return Err(ApiError::bad_request("name must be 1 to 128 characters"));
+    }
+    let kind = match b.kind.as_str() {
+        "THREAT" => ListKind::Threat,
+        "TRUSTED" => ListKind::Trusted,
+        "TOR" => ListKind::Tor,
+        k => {
+            return Err(ApiError::bad_request(format!(
+                "kind {k:?}: THREAT, TRUSTED or TOR"
+            )));
+        }
+    };
+    let format = match b.format.as_deref() {
+        Some("TXT") => ListFormat::Txt,
+        Some("CSV") => ListFormat::Csv,
+        Some("STIX") => ListFormat::Stix,
+        Some(f) => {
+            return Err(ApiError::bad_request(format!(
+                "format {f:?}: TXT, CSV or STIX"
+            )));
+        }
+        None => ListFormat::guess(&b.name, b.content.as_bytes()),
+    };
+    // Parse it now: a list that does not load is refused, with the lines that are not entries.
+    let mut scratch = Intel::default();
+    let (entries, bad) = scratch
+        .load(&b.name, kind, format, b.content.as_bytes())
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let fmt = match format {
+        ListFormat::Txt => "TXT",
+        ListFormat::Csv => "CSV",
+        ListFormat::Stix => "STIX",
+    };
+    let account = caller.account.as_i64();
+    let (name, kind_s, content) = (b.name.clone(), b.kind.clone(), b.content.into_bytes());
+    with_db(&s, move |db| {
+        db.put_list(account, &name, &kind_s, fmt, &content, entries)
+    })
+    .await?;
+    let resp = json!({"name": b.name, "entries": entries, "skippedLines": bad.iter().take(100).collect::<Vec<_>>(), "skipped": bad.len()});
+    audit(
+        &s,
+        &caller,
+        &headers,
+        "CreateThreatIntelSet",
+        json!({"name": b.name, "kind": b.kind, "format": fmt}),
+        json!({"entries": entries, "skipped": bad.len()}),
+    )
+    .await?;
+    Ok(Json(resp))
+}
+
+async fn delete_list(
+    State(s): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    caller.require(Role::Admin)?;
+    let account = caller.account.as_i64();
+    let n = name.clone();
+    with_db(&s, move |db| db.delete_list(account, &n)).await?;
+    audit(
+        &s,
+        &caller,
+        &headers,
+        "DeleteThreatIntelSet",
+        json!({"name": name}),
+        Value::Null,
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct PublishingBody {
+    webhook_url: String,
+    /// Signs every delivery (HMAC-SHA256); never returned or logged.
+    secret: String,
+}
+
+async fn set_publishing(
+    State(s): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
+    JsonBody(b): JsonBody<PublishingBody>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Admin)?;
+    if !(b.webhook_url.starts_with("http://") || b.webhook_url.starts_with("https://")) {
+        return Err(ApiError::bad_request(
+            "webhookUrl must be an http:// or https:// URL",
+        ));
+    }
+    if b.secret.len() < 16 {
+        return Err(ApiError::bad_request(
+            "secret must be at least 16 characters",
+        ));
+    }
+    let account = caller.account.as_i64();
+    let (url, secret) = (b.webhook_url.clone(), b.secret);
+    with_db(&s, move |db| db.set_publishing(account, &url, &secret)).await?;
+    audit(
+        &s,
+        &caller,
+        &headers,
+        "UpdatePublishingDestination",
+        json!({"webhookUrl": b.webhook_url}),
+        Value::Null,
+    )
+    .await?;
+    Ok(Json(json!({"webhookUrl": b.webhook_url})))
+}

@@ -1,0 +1,216 @@
+//! Detection on the server: every event the history accepts flows through the detectors of its
+//! account (when enabled), in commit order, from a committed cursor; new findings go to the
+//! account's webhook through a durable outbox (JSON POST, `X-Mamori-Signature: sha256=<HMAC>`,
+//! retried with back-off).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use hmac::{Hmac, Mac};
+use ipnet::IpNet;
+use mamori_trail::store::History;
+use sha2::Sha256;
+
+use crate::cloudtrail::{Context, detect};
+use crate::intel::{Intel, ListFormat, ListKind};
+use crate::store::{GuardDb, GuardError};
+
+/// Events read per step.
+const BATCH: usize = 4096;
+
+pub struct Engine {
+    pub db: Mutex<GuardDb>,
+    history: Arc<History>,
+    management: i64,
+    instance_networks: Vec<IpNet>,
+    intel: Mutex<(String, HashMap<i64, Arc<Intel>>)>,
+    http: reqwest::Client,
+}
+
+fn parse_kind(k: &str) -> ListKind {
+    match k {
+        "TRUSTED" => ListKind::Trusted,
+        "TOR" => ListKind::Tor,
+        _ => ListKind::Threat,
+    }
+}
+
+fn parse_format(f: &str) -> ListFormat {
+    match f {
+        "CSV" => ListFormat::Csv,
+        "STIX" => ListFormat::Stix,
+        _ => ListFormat::Txt,
+    }
+}
+
+impl Engine {
+    pub fn new(
+        db: GuardDb,
+        history: Arc<History>,
+        management: i64,
+        instance_networks: Vec<IpNet>,
+    ) -> Result<Arc<Self>, GuardError> {
+        if db.cursor()?.is_none() {
+            // Detection covers what arrives from now on, as GuardDuty does when enabled.
+            let last = history
+                .last_seq()
+                .map_err(|e| GuardError::Invalid(e.to_string()))?;
+            db.init_cursor(last)?;
+        }
+        Ok(Arc::new(Engine {
+            db: Mutex::new(db),
+            history,
+            management,
+            instance_networks,
+            intel: Mutex::new((String::new(), HashMap::new())),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(10))
+                .build()
+                .unwrap_or_default(),
+        }))
+    }
+
+    fn db(&self) -> std::sync::MutexGuard<'_, GuardDb> {
+        self.db.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The lists that apply to an account (its own and the organization's), cached until any
+    /// list changes.
+    fn intel_for(&self, account: i64) -> Result<Arc<Intel>, GuardError> {
+        let generation = self.db().lists_generation()?;
+        let mut cache = self.intel.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.0 != generation {
+            *cache = (generation, HashMap::new());
+        }
+        if let Some(i) = cache.1.get(&account) {
+            return Ok(i.clone());
+        }
+        let mut accounts = vec![account];
+        if account != self.management {
+            accounts.push(self.management);
+        }
+        let mut intel = Intel::with_canaries();
+        for (name, kind, format, content) in self.db().list_contents(&accounts)? {
+            // Lists were checked when stored; a list that fails now is skipped, not fatal.
+            if let Err(e) = intel.load(&name, parse_kind(&kind), parse_format(&format), &content) {
+                tracing::warn!(error = %e, "threat list not loaded");
+            }
+        }
+        let intel = Arc::new(intel);
+        cache.1.insert(account, intel.clone());
+        Ok(intel)
+    }
+
+    /// One step: the next events after the cursor through the detectors, committed with the
+    /// cursor. Returns how many events were read.
+    pub fn step(&self) -> Result<usize, GuardError> {
+        let Some(after) = self.db().cursor()? else {
+            return Ok(0);
+        };
+        let events = self
+            .history
+            .read_after(after, BATCH)
+            .map_err(|e| GuardError::Invalid(e.to_string()))?;
+        let Some(last) = events.last().map(|e| e.seq) else {
+            return Ok(0);
+        };
+        let mut enabled: HashMap<i64, bool> = HashMap::new();
+        let mut signals = Vec::new();
+        for ev in &events {
+            let on = match enabled.get(&ev.account) {
+                Some(v) => *v,
+                None => {
+                    let v = self.db().enabled(ev.account)?;
+                    enabled.insert(ev.account, v);
+                    v
+                }
+            };
+            if !on {
+                continue;
+            }
+            let Ok(rec) = serde_json::from_str::<mamori_trail::model::Record>(&ev.record) else {
+                continue; // the history only holds records it could parse
+            };
+            let intel = self.intel_for(ev.account)?;
+            let ctx = Context {
+                intel: &intel,
+                instance_networks: &self.instance_networks,
+            };
+            for mut s in detect(&rec, &ctx) {
+                s.account = format!("{:012}", ev.account);
+                signals.push((ev.account, s));
+            }
+        }
+        let new = self.db().commit(&signals, last)?;
+        if !new.is_empty() {
+            metrics::counter!("mamori_guard_findings_created_total").increment(new.len() as u64);
+        }
+        metrics::counter!("mamori_guard_events_analyzed_total").increment(events.len() as u64);
+        Ok(events.len())
+    }
+
+    /// Sends due webhook deliveries; a failure is retried with back-off (2^n s, up to 1 h).
+    pub async fn publish(&self) -> Result<(), GuardError> {
+        let now = chrono::Utc::now().timestamp();
+        let due = self.db().due(now, 50)?;
+        for p in due {
+            let mut mac = Hmac::<Sha256>::new_from_slice(p.secret.as_bytes())
+                .map_err(|e| GuardError::Invalid(e.to_string()))?;
+            mac.update(p.body.as_bytes());
+            let sig = hex::encode(mac.finalize().into_bytes());
+            let r = self
+                .http
+                .post(&p.url)
+                .header("content-type", "application/json")
+                .header("x-mamori-signature", format!("sha256={sig}"))
+                .header("x-mamori-delivery", p.id.to_string())
+                .body(p.body.clone())
+                .send()
+                .await;
+            match r {
+                Ok(resp) if resp.status().is_success() => self.db().delivered(p.id)?,
+                Ok(resp) => {
+                    let wait = 1i64 << p.attempts.clamp(0, 12);
+                    self.db().retry_later(
+                        p.id,
+                        now + wait.min(3600),
+                        &format!("HTTP {}", resp.status()),
+                    )?;
+                    metrics::counter!("mamori_guard_publish_failures_total").increment(1);
+                }
+                Err(e) => {
+                    let wait = 1i64 << p.attempts.clamp(0, 12);
+                    self.db()
+                        .retry_later(p.id, now + wait.min(3600), &e.to_string())?;
+                    metrics::counter!("mamori_guard_publish_failures_total").increment(1);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The background loop: detection every 200 ms, publishing after it.
+    pub async fn run(self: Arc<Self>) {
+        loop {
+            let e = self.clone();
+            let read = match tokio::task::spawn_blocking(move || e.step()).await {
+                Ok(Ok(n)) => n,
+                Ok(Err(e)) => {
+                    tracing::error!(error = %e, "detection step failed");
+                    0
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "detection task failed");
+                    0
+                }
+            };
+            if let Err(e) = self.publish().await {
+                tracing::error!(error = %e, "publishing findings failed");
+            }
+            if read == 0 {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    }
+}

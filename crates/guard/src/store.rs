@@ -1,0 +1,432 @@
+//! `guard.db`: which accounts have detection enabled, the committed cursor into the event
+//! history, findings (aggregated), threat lists, publishing settings and the publishing outbox.
+//!
+//! Detection commits its findings, its outbox entries and the cursor in one transaction: a
+//! restart neither loses nor repeats work.
+
+use std::path::Path;
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::finding::{Finding, Signal};
+
+const MIGRATIONS: &[&str] = &["
+CREATE TABLE detectors (account INTEGER PRIMARY KEY, enabled INTEGER NOT NULL, updated_at TEXT NOT NULL);
+CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE cursor (id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL);
+CREATE TABLE findings (
+    account    INTEGER NOT NULL,
+    id         TEXT NOT NULL,
+    type       TEXT NOT NULL,
+    severity   REAL NOT NULL,
+    archived   INTEGER NOT NULL DEFAULT 0,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    doc        TEXT NOT NULL,
+    PRIMARY KEY (account, id)
+) WITHOUT ROWID;
+CREATE INDEX findings_by_update ON findings (account, updated_at);
+CREATE TABLE lists (
+    account    INTEGER NOT NULL,
+    name       TEXT NOT NULL,
+    kind       TEXT NOT NULL,
+    format     TEXT NOT NULL,
+    content    BLOB NOT NULL,
+    entries    INTEGER NOT NULL,
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (account, name)
+);
+CREATE TABLE publishing (account INTEGER PRIMARY KEY, url TEXT NOT NULL, secret TEXT NOT NULL);
+CREATE TABLE outbox (
+    id         INTEGER PRIMARY KEY,
+    account    INTEGER NOT NULL,
+    finding    TEXT NOT NULL,
+    body       TEXT NOT NULL,
+    attempts   INTEGER NOT NULL DEFAULT 0,
+    next_at    INTEGER NOT NULL,
+    last_error TEXT
+);
+"];
+
+#[derive(Debug, thiserror::Error)]
+pub enum GuardError {
+    #[error(transparent)]
+    Db(#[from] mamori_core::db::DbError),
+    #[error("guard store: {0}")]
+    Sql(#[from] rusqlite::Error),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    NotFound(String),
+}
+
+pub struct GuardDb {
+    conn: Connection,
+}
+
+fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// A stored list, without its content.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListInfo {
+    pub name: String,
+    pub kind: String,
+    pub format: String,
+    pub entries: i64,
+    pub created_at: String,
+}
+
+/// Where a page of findings ends: (updatedAt, id).
+pub type PagePosition = (String, String);
+
+/// A stored list: name, kind, format, content.
+pub type StoredList = (String, String, String, Vec<u8>);
+
+/// One webhook delivery due.
+pub struct Pending {
+    pub id: i64,
+    pub url: String,
+    pub secret: String,
+    pub body: String,
+    pub attempts: i64,
+}
+
+impl GuardDb {
+    pub fn open(data_dir: &Path) -> Result<Self, GuardError> {
+        let path = data_dir.join("guard.db");
+        let mut conn = mamori_core::db::open(&path)?;
+        mamori_core::db::migrate(&mut conn, &path, MIGRATIONS)?;
+        Ok(Self { conn })
+    }
+
+    pub fn set_enabled(&self, account: i64, enabled: bool) -> Result<(), GuardError> {
+        self.conn.execute(
+            "INSERT INTO detectors (account, enabled, updated_at) VALUES (?1, ?2, ?3) \
+             ON CONFLICT(account) DO UPDATE SET enabled = ?2, updated_at = ?3",
+            params![account, enabled, now()],
+        )?;
+        Ok(())
+    }
+
+    pub fn set_auto_enable(&self, on: bool) -> Result<(), GuardError> {
+        self.conn.execute(
+            "INSERT INTO settings (key, value) VALUES ('auto_enable', ?1) ON CONFLICT(key) DO UPDATE SET value = ?1",
+            [if on { "true" } else { "false" }],
+        )?;
+        Ok(())
+    }
+
+    pub fn auto_enable(&self) -> Result<bool, GuardError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT value FROM settings WHERE key = 'auto_enable'",
+                [],
+                |r| r.get::<_, String>(0),
+            )
+            .optional()?
+            .is_some_and(|v| v == "true"))
+    }
+
+    /// Is detection on for this account (its own setting, else the organization's auto-enable)?
+    pub fn enabled(&self, account: i64) -> Result<bool, GuardError> {
+        let own: Option<bool> = self
+            .conn
+            .query_row(
+                "SELECT enabled FROM detectors WHERE account = ?1",
+                [account],
+                |r| r.get(0),
+            )
+            .optional()?;
+        match own {
+            Some(e) => Ok(e),
+            None => self.auto_enable(),
+        }
+    }
+
+    pub fn cursor(&self) -> Result<Option<i64>, GuardError> {
+        Ok(self
+            .conn
+            .query_row("SELECT seq FROM cursor WHERE id = 1", [], |r| r.get(0))
+            .optional()?)
+    }
+
+    /// Starts the cursor at `seq` (detection looks at events from now on) if it has none.
+    pub fn init_cursor(&self, seq: i64) -> Result<(), GuardError> {
+        self.conn.execute(
+            "INSERT OR IGNORE INTO cursor (id, seq) VALUES (1, ?1)",
+            [seq],
+        )?;
+        Ok(())
+    }
+
+    /// Stores the signals of a batch (aggregated into findings), queues new findings for
+    /// publishing, and moves the cursor — all or nothing. Returns the new findings' ids.
+    pub fn commit(
+        &mut self,
+        signals: &[(i64, Signal)],
+        seq: i64,
+    ) -> Result<Vec<String>, GuardError> {
+        let at = now();
+        let tx = self.conn.transaction()?;
+        let mut new = Vec::new();
+        for (account, s) in signals {
+            let id = crate::finding::finding_id(&s.kind, &s.account, &s.resource_key, &s.actor);
+            let existing: Option<String> = tx
+                .query_row(
+                    "SELECT doc FROM findings WHERE account = ?1 AND id = ?2",
+                    params![account, id],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let f = match existing.and_then(|d| serde_json::from_str::<Finding>(&d).ok()) {
+                Some(mut f) => {
+                    f.absorb(s, &at);
+                    f
+                }
+                None => {
+                    let f = Finding::from_signal(s, &format!("{account:012}"), &at);
+                    let publish: Option<i64> = tx
+                        .query_row(
+                            "SELECT 1 FROM publishing WHERE account = ?1",
+                            [account],
+                            |r| r.get(0),
+                        )
+                        .optional()?;
+                    if publish.is_some() {
+                        tx.execute(
+                            "INSERT INTO outbox (account, finding, body, next_at) VALUES (?1, ?2, ?3, 0)",
+                            params![account, f.id, serde_json::to_string(&f).unwrap_or_default()],
+                        )?;
+                    }
+                    new.push(f.id.clone());
+                    f
+                }
+            };
+            tx.execute(
+                "INSERT INTO findings (account, id, type, severity, created_at, updated_at, doc) VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6) \
+                 ON CONFLICT(account, id) DO UPDATE SET updated_at = ?5, doc = ?6",
+                params![account, f.id, f.kind, f.severity, at, serde_json::to_string(&f).unwrap_or_default()],
+            )?;
+        }
+        tx.execute(
+            "INSERT INTO cursor (id, seq) VALUES (1, ?1) ON CONFLICT(id) DO UPDATE SET seq = ?1",
+            [seq],
+        )?;
+        tx.commit()?;
+        Ok(new)
+    }
+
+    /// Findings of an account, most recently updated first.
+    pub fn findings(
+        &self,
+        account: i64,
+        kind: Option<&str>,
+        min_severity: f64,
+        archived: Option<bool>,
+        limit: usize,
+        after: Option<(String, String)>,
+    ) -> Result<(Vec<Value>, Option<PagePosition>), GuardError> {
+        let mut st = self.conn.prepare(
+            "SELECT id, updated_at, archived, doc FROM findings WHERE account = ?1 \
+             AND (?2 IS NULL OR type = ?2) AND severity >= ?3 AND (?4 IS NULL OR archived = ?4) \
+             AND (?5 IS NULL OR (updated_at, id) < (?5, ?6)) \
+             ORDER BY updated_at DESC, id DESC LIMIT ?7",
+        )?;
+        let (au, ai) = after.unzip();
+        let rows = st.query_map(
+            params![
+                account,
+                kind,
+                min_severity,
+                archived,
+                au,
+                ai,
+                (limit + 1) as i64
+            ],
+            |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, bool>(2)?,
+                    r.get::<_, String>(3)?,
+                ))
+            },
+        )?;
+        let mut out = Vec::new();
+        let mut next = None;
+        for row in rows {
+            let (id, updated, archived, doc) = row?;
+            if out.len() == limit {
+                next = out.last().map(|v: &Value| {
+                    (
+                        v["updatedAt"].as_str().unwrap_or("").to_string(),
+                        v["id"].as_str().unwrap_or("").to_string(),
+                    )
+                });
+                break;
+            }
+            let mut v: Value = serde_json::from_str(&doc).unwrap_or(Value::Null);
+            v["updatedAt"] = Value::String(updated);
+            v["service"]["archived"] = Value::Bool(archived);
+            let _ = id;
+            out.push(v);
+        }
+        Ok((out, next))
+    }
+
+    pub fn finding(&self, account: i64, id: &str) -> Result<Value, GuardError> {
+        let (archived, doc): (bool, String) = self
+            .conn
+            .query_row(
+                "SELECT archived, doc FROM findings WHERE account = ?1 AND id = ?2",
+                params![account, id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?
+            .ok_or_else(|| GuardError::NotFound(format!("no finding {id:?}")))?;
+        let mut v: Value = serde_json::from_str(&doc).unwrap_or(Value::Null);
+        v["service"]["archived"] = Value::Bool(archived);
+        Ok(v)
+    }
+
+    pub fn set_archived(&self, account: i64, id: &str, archived: bool) -> Result<(), GuardError> {
+        let n = self.conn.execute(
+            "UPDATE findings SET archived = ?3, updated_at = ?4 WHERE account = ?1 AND id = ?2",
+            params![account, id, archived, now()],
+        )?;
+        if n == 0 {
+            return Err(GuardError::NotFound(format!("no finding {id:?}")));
+        }
+        Ok(())
+    }
+
+    pub fn stats(&self, account: i64) -> Result<Value, GuardError> {
+        let mut st = self.conn.prepare(
+            "SELECT type, COUNT(*), MAX(severity) FROM findings WHERE account = ?1 AND archived = 0 GROUP BY type ORDER BY 3 DESC, 2 DESC",
+        )?;
+        let by_type: Vec<Value> = st
+            .query_map([account], |r| {
+                Ok(serde_json::json!({"type": r.get::<_, String>(0)?, "count": r.get::<_, i64>(1)?, "severity": r.get::<_, f64>(2)?}))
+            })?
+            .collect::<Result<_, _>>()?;
+        Ok(serde_json::json!({"accountId": format!("{account:012}"), "activeByType": by_type}))
+    }
+
+    pub fn put_list(
+        &self,
+        account: i64,
+        name: &str,
+        kind: &str,
+        format: &str,
+        content: &[u8],
+        entries: usize,
+    ) -> Result<(), GuardError> {
+        self.conn.execute(
+            "INSERT INTO lists (account, name, kind, format, content, entries, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
+             ON CONFLICT(account, name) DO UPDATE SET kind = ?3, format = ?4, content = ?5, entries = ?6, created_at = ?7",
+            params![account, name, kind, format, content, entries as i64, now()],
+        )?;
+        Ok(())
+    }
+
+    pub fn delete_list(&self, account: i64, name: &str) -> Result<(), GuardError> {
+        if self.conn.execute(
+            "DELETE FROM lists WHERE account = ?1 AND name = ?2",
+            params![account, name],
+        )? == 0
+        {
+            return Err(GuardError::NotFound(format!("no list {name:?}")));
+        }
+        Ok(())
+    }
+
+    pub fn lists(&self, account: i64) -> Result<Vec<ListInfo>, GuardError> {
+        let mut st = self.conn.prepare(
+            "SELECT name, kind, format, entries, created_at FROM lists WHERE account = ?1 ORDER BY name",
+        )?;
+        Ok(st
+            .query_map([account], |r| {
+                Ok(ListInfo {
+                    name: r.get(0)?,
+                    kind: r.get(1)?,
+                    format: r.get(2)?,
+                    entries: r.get(3)?,
+                    created_at: r.get(4)?,
+                })
+            })?
+            .collect::<Result<_, _>>()?)
+    }
+
+    /// (name, kind, format, content) of the lists that apply to an account: its own and the
+    /// organization's (the management account's).
+    pub fn list_contents(
+        &self,
+        accounts: &[i64],
+    ) -> Result<Vec<StoredList>, GuardError> {
+        let mut out = Vec::new();
+        let mut st = self.conn.prepare(
+            "SELECT name, kind, format, content FROM lists WHERE account = ?1 ORDER BY name",
+        )?;
+        for a in accounts {
+            for row in st.query_map([a], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))? {
+                out.push(row?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// A number that changes whenever any list changes.
+    pub fn lists_generation(&self) -> Result<String, GuardError> {
+        Ok(self.conn.query_row(
+            "SELECT COUNT(*) || '|' || COALESCE(MAX(created_at), '') FROM lists",
+            [],
+            |r| r.get(0),
+        )?)
+    }
+
+    pub fn set_publishing(&self, account: i64, url: &str, secret: &str) -> Result<(), GuardError> {
+        self.conn.execute(
+            "INSERT INTO publishing (account, url, secret) VALUES (?1, ?2, ?3) ON CONFLICT(account) DO UPDATE SET url = ?2, secret = ?3",
+            params![account, url, secret],
+        )?;
+        Ok(())
+    }
+
+    pub fn due(&self, now_s: i64, limit: usize) -> Result<Vec<Pending>, GuardError> {
+        let mut st = self.conn.prepare(
+            "SELECT o.id, p.url, p.secret, o.body, o.attempts FROM outbox o JOIN publishing p ON p.account = o.account \
+             WHERE o.next_at <= ?1 ORDER BY o.id LIMIT ?2",
+        )?;
+        Ok(st
+            .query_map(params![now_s, limit as i64], |r| {
+                Ok(Pending {
+                    id: r.get(0)?,
+                    url: r.get(1)?,
+                    secret: r.get(2)?,
+                    body: r.get(3)?,
+                    attempts: r.get(4)?,
+                })
+            })?
+            .collect::<Result<_, _>>()?)
+    }
+
+    pub fn delivered(&self, id: i64) -> Result<(), GuardError> {
+        self.conn
+            .execute("DELETE FROM outbox WHERE id = ?1", [id])?;
+        Ok(())
+    }
+
+    pub fn retry_later(&self, id: i64, next_at: i64, error: &str) -> Result<(), GuardError> {
+        self.conn.execute(
+            "UPDATE outbox SET attempts = attempts + 1, next_at = ?2, last_error = ?3 WHERE id = ?1",
+            params![id, next_at, error],
+        )?;
+        Ok(())
+    }
+}
