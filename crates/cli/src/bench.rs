@@ -834,7 +834,14 @@ fn guard_bench(b: GuardBench) -> anyhow::Result<u8> {
     };
     let mut findings = Findings::default();
     let t = Instant::now();
-    let stats = mamori_guard::hunt::hunt(&paths, &ctx, &mut findings, "2026-01-01T00:00:00Z");
+    let stats = mamori_guard::hunt::hunt(
+        &paths,
+        mamori_guard::hunt::Source::CloudTrail,
+        &ctx,
+        &mamori_guard::config::GuardConfig::default(),
+        &mut findings,
+        "2026-01-01T00:00:00Z",
+    );
     let secs = t.elapsed().as_secs_f64();
     println!(
         "hunt, 1 core: {:.0} events/s ({} records, {} signals, {} findings; ratio to parse-only {:.2})",

@@ -319,9 +319,18 @@ pub enum Band {
     Critical,
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum SourceArg {
+    Auto,
+    Cloudtrail,
+    Vpcflow,
+    Dns,
+}
+
 #[derive(Args)]
 pub struct HuntArgs {
-    /// CloudTrail files or folders (.json, .json.gz, NDJSON), searched recursively
+    /// Log files or folders (CloudTrail JSON, VPC Flow Logs, Route 53 Resolver query logs;
+    /// plain or .gz), searched recursively
     #[arg(required = true)]
     pub paths: Vec<PathBuf>,
     /// Threat lists (TXT, CSV or STIX 2.1 JSON): addresses, CIDRs, domains
@@ -333,6 +342,18 @@ pub struct HuntArgs {
     /// Tor exit-node lists
     #[arg(long = "tor")]
     pub tor: Vec<PathBuf>,
+    /// Sinkhole address lists (BlackholeTraffic)
+    #[arg(long = "sinkholes")]
+    pub sinkholes: Vec<PathBuf>,
+    /// Drop-point domain lists (DropPoint!DNS)
+    #[arg(long = "droppoints")]
+    pub droppoints: Vec<PathBuf>,
+    /// What the files hold (by default recognised from each file's first line)
+    #[arg(long, value_enum, default_value = "auto")]
+    pub source: SourceArg,
+    /// A mamori.toml whose [guard] section sets thresholds and windows
+    #[arg(long)]
+    pub config: Option<PathBuf>,
     /// Your instances' networks (CIDR), for InstanceCredentialExfiltration.OutsideAWS
     #[arg(long = "instance-network")]
     pub instance_networks: Vec<String>,
@@ -374,21 +395,35 @@ fn run_hunt(a: HuntArgs) -> anyhow::Result<u8> {
     load(&mut intel, &a.lists, ListKind::Threat)?;
     load(&mut intel, &a.trusted, ListKind::Trusted)?;
     load(&mut intel, &a.tor, ListKind::Tor)?;
-    let nets = a
-        .instance_networks
-        .iter()
-        .map(|n| {
+    load(&mut intel, &a.sinkholes, ListKind::Sinkhole)?;
+    load(&mut intel, &a.droppoints, ListKind::DropPoint)?;
+    let cfg = match &a.config {
+        Some(p) => {
+            let c = crate::load_config(Some(p)).map_err(|e| Exit(2, e.to_string()))?;
+            mamori_guard::config::GuardConfig::from_table(&c.guard).map_err(|e| Exit(2, e))?
+        }
+        None => mamori_guard::config::GuardConfig::default(),
+    };
+    let mut nets = cfg.networks().map_err(|e| Exit(2, e))?;
+    for n in &a.instance_networks {
+        nets.push(
             n.parse()
-                .map_err(|e| usage(format!("--instance-network {n:?}: {e}")))
-        })
-        .collect::<Result<Vec<ipnet::IpNet>, _>>()?;
+                .map_err(|e| usage(format!("--instance-network {n:?}: {e}")))?,
+        );
+    }
+    let source = match a.source {
+        SourceArg::Auto => mamori_guard::hunt::Source::Auto,
+        SourceArg::Cloudtrail => mamori_guard::hunt::Source::CloudTrail,
+        SourceArg::Vpcflow => mamori_guard::hunt::Source::VpcFlow,
+        SourceArg::Dns => mamori_guard::hunt::Source::Dns,
+    };
     let ctx = Context {
         intel: &intel,
         instance_networks: &nets,
     };
     let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let mut findings = Findings::default();
-    let stats = mamori_guard::hunt::hunt(&a.paths, &ctx, &mut findings, &now);
+    let stats = mamori_guard::hunt::hunt(&a.paths, source, &ctx, &cfg, &mut findings, &now);
     let min = match a.min_severity {
         Band::Low => 1,
         Band::Medium => 2,

@@ -25,6 +25,8 @@ pub struct Config {
     /// Directory holding every database mamori keeps (created if missing).
     pub data_dir: PathBuf,
     pub trail: TrailConfig,
+    /// Detection thresholds and windows (`[guard]`), read by the guard service.
+    pub guard: toml::Table,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -47,6 +49,7 @@ impl Default for Config {
             listen: "127.0.0.1:7878".into(),
             data_dir: PathBuf::from("./mamori-data"),
             trail: TrailConfig::default(),
+            guard: toml::Table::new(),
         }
     }
 }

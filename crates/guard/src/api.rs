@@ -268,7 +268,7 @@ async fn lists(
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct ListBody {
     name: String,
-    /// THREAT, TRUSTED or TOR
+    /// THREAT, TRUSTED, TOR, SINKHOLE or DROPPOINT
     kind: String,
     /// TXT, CSV or STIX (guessed from the content when absent)
     #[serde(default)]

@@ -32,6 +32,8 @@ fn parse_kind(k: &str) -> ListKind {
     match k {
         "TRUSTED" => ListKind::Trusted,
         "TOR" => ListKind::Tor,
+        "SINKHOLE" => ListKind::Sinkhole,
+        "DROPPOINT" => ListKind::DropPoint,
         _ => ListKind::Threat,
     }
 }

@@ -1,15 +1,32 @@
 //! The offline hunt: every detector over log files, with no server — like Chainsaw or Zircolite.
 //! CloudTrail files (`.json`, `.json.gz`, a `{"Records":[…]}` envelope, a JSON array or NDJSON),
-//! read from files or folders (recursively). A file that cannot be read is reported with its path
-//! and the hunt goes on; a record that is not a CloudTrail record is counted and reported with
-//! the file and its position.
+//! VPC Flow Logs (v2, or v3–v5 with their header line; `.log`, `.txt`, `.gz`) and Route 53
+//! Resolver query logs (JSON lines), from files or folders (recursively); the kind of each file
+//! is recognised from its first line unless `--source` says. A file that cannot be read is
+//! reported with its path and the hunt goes on; a line or record that does not parse is counted
+//! and reported with the file and its line or position.
 
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
 use crate::cloudtrail::{Context, detect};
+use crate::config::GuardConfig;
+use crate::dns::{DnsDetector, Query};
 use crate::finding::Findings;
+use crate::flow::{FlowDetector, Layout};
+
+/// What kind of log a file holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Auto,
+    CloudTrail,
+    VpcFlow,
+    Dns,
+}
+
+/// Problems listed in full (the counts are always exact).
+const MAX_PROBLEMS: usize = 1000;
 
 /// Largest file read (after decompression).
 const MAX_FILE: usize = 1 << 30;
@@ -53,12 +70,21 @@ fn walk(p: &Path, out: &mut Vec<PathBuf>, problems: &mut Vec<String>) {
 }
 
 /// Hunts through `paths`; findings aggregate across all of them.
-pub fn hunt(paths: &[PathBuf], ctx: &Context<'_>, findings: &mut Findings, now: &str) -> HuntStats {
+pub fn hunt(
+    paths: &[PathBuf],
+    source: Source,
+    ctx: &Context<'_>,
+    cfg: &GuardConfig,
+    findings: &mut Findings,
+    now: &str,
+) -> HuntStats {
     let mut stats = HuntStats::default();
     let mut files = Vec::new();
     for p in paths {
         walk(p, &mut files, &mut stats.problems);
     }
+    let mut flows = FlowDetector::new(cfg);
+    let mut dns = DnsDetector::new(cfg);
     for f in files {
         let shown = f.display().to_string();
         let bytes = match std::fs::read(&f) {
@@ -75,33 +101,119 @@ pub fn hunt(paths: &[PathBuf], ctx: &Context<'_>, findings: &mut Findings, now: 
                 continue;
             }
         };
-        let raws = match mamori_trail::body::split_records(&body) {
-            Ok(r) => r,
-            Err(e) => {
-                stats.problems.push(format!("{shown}: {e}"));
-                continue;
+        let first = body
+            .split(|b| *b == b'\n')
+            .map(|l| l.trim_ascii())
+            .find(|l| !l.is_empty())
+            .unwrap_or_default();
+        let kind = match source {
+            Source::Auto
+                if first.starts_with(b"{") && first.windows(12).any(|w| w == b"\"query_name\"") =>
+            {
+                Source::Dns
             }
+            Source::Auto if first.starts_with(b"{") || first.starts_with(b"[") => {
+                Source::CloudTrail
+            }
+            Source::Auto => Source::VpcFlow,
+            s => s,
         };
         stats.files += 1;
-        for (i, raw) in raws.iter().enumerate() {
-            match serde_json::from_str::<mamori_trail::model::Record>(raw.get()) {
-                Ok(rec) => {
-                    stats.records += 1;
-                    for sig in detect(&rec, ctx) {
-                        stats.signals += 1;
-                        findings.add(&sig, "hunt", now);
+        match kind {
+            Source::CloudTrail | Source::Auto => {
+                cloudtrail_file(&shown, &body, ctx, findings, now, &mut stats)
+            }
+            Source::VpcFlow => {
+                let text = String::from_utf8_lossy(&body);
+                let mut layout = Layout::v2();
+                for (i, line) in text.lines().enumerate() {
+                    let line = line.trim();
+                    if line.is_empty() {
+                        continue;
+                    }
+                    if i == 0
+                        && let Some(l) = Layout::from_header(line)
+                    {
+                        layout = l;
+                        continue;
+                    }
+                    match layout.parse(line) {
+                        Ok(Some(flow)) => {
+                            stats.records += 1;
+                            for sig in flows.detect(&flow, ctx.intel) {
+                                stats.signals += 1;
+                                findings.add(&sig, "hunt", now);
+                            }
+                        }
+                        Ok(None) => stats.records += 1,
+                        Err(e) => bad(
+                            &mut stats,
+                            format!("{shown}:{}: not a flow log record ({e})", i + 1),
+                        ),
                     }
                 }
-                Err(e) => {
-                    stats.bad_records += 1;
-                    if stats.problems.len() < 1000 {
-                        stats.problems.push(format!(
-                            "{shown}: record {i}: not a CloudTrail record ({e})"
-                        ));
+            }
+            Source::Dns => {
+                let text = String::from_utf8_lossy(&body);
+                for (i, line) in text.lines().enumerate() {
+                    if line.trim().is_empty() {
+                        continue;
+                    }
+                    match serde_json::from_str::<Query>(line) {
+                        Ok(q) => {
+                            stats.records += 1;
+                            for sig in dns.detect(&q, ctx.intel) {
+                                stats.signals += 1;
+                                findings.add(&sig, "hunt", now);
+                            }
+                        }
+                        Err(e) => bad(
+                            &mut stats,
+                            format!("{shown}:{}: not a resolver query log record ({e})", i + 1),
+                        ),
                     }
                 }
             }
         }
     }
     stats
+}
+
+fn bad(stats: &mut HuntStats, what: String) {
+    stats.bad_records += 1;
+    if stats.problems.len() < MAX_PROBLEMS {
+        stats.problems.push(what);
+    }
+}
+
+fn cloudtrail_file(
+    shown: &str,
+    body: &[u8],
+    ctx: &Context<'_>,
+    findings: &mut Findings,
+    now: &str,
+    stats: &mut HuntStats,
+) {
+    let raws = match mamori_trail::body::split_records(body) {
+        Ok(r) => r,
+        Err(e) => {
+            stats.problems.push(format!("{shown}: {e}"));
+            return;
+        }
+    };
+    for (i, raw) in raws.iter().enumerate() {
+        match serde_json::from_str::<mamori_trail::model::Record>(raw.get()) {
+            Ok(rec) => {
+                stats.records += 1;
+                for sig in detect(&rec, ctx) {
+                    stats.signals += 1;
+                    findings.add(&sig, "hunt", now);
+                }
+            }
+            Err(e) => bad(
+                stats,
+                format!("{shown}: record {i}: not a CloudTrail record ({e})"),
+            ),
+        }
+    }
 }

@@ -31,6 +31,10 @@ pub enum ListKind {
     Trusted,
     /// Tor exit nodes (a threat list whose matches are `…TorIPCaller`/`TorClient` findings).
     Tor,
+    /// Sinkhole addresses (`Trojan:EC2/BlackholeTraffic`, `…!DNS` when a name resolves to one).
+    Sinkhole,
+    /// Drop-point domains and addresses (`Trojan:EC2/DropPoint!DNS`).
+    DropPoint,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -127,6 +131,8 @@ pub struct Intel {
     threat: Sets,
     trusted: Sets,
     tor: Sets,
+    sinkhole: Sets,
+    droppoint: Sets,
 }
 
 /// Our own canary indicators, to prove the pipeline end to end (as EICAR does for antivirus):
@@ -252,6 +258,8 @@ impl Intel {
             ListKind::Threat => &mut self.threat,
             ListKind::Trusted => &mut self.trusted,
             ListKind::Tor => &mut self.tor,
+            ListKind::Sinkhole => &mut self.sinkhole,
+            ListKind::DropPoint => &mut self.droppoint,
         };
         let mut n = 0;
         let mut bad = Vec::new();
@@ -342,7 +350,12 @@ impl Intel {
         if self.trusted.ip(ip).is_some() {
             return None;
         }
-        let hit = self.tor.ip(ip).or_else(|| self.threat.ip(ip))?;
+        let hit = self
+            .tor
+            .ip(ip)
+            .or_else(|| self.sinkhole.ip(ip))
+            .or_else(|| self.droppoint.ip(ip))
+            .or_else(|| self.threat.ip(ip))?;
         let allowed = is_public(ip) || (hit.list.builtin && is_canary(ip));
         allowed.then_some(hit)
     }
@@ -350,7 +363,14 @@ impl Intel {
     /// A threat list entry for this domain or a parent of it. (Trusted lists are for addresses;
     /// as in GuardDuty, they do not silence DNS findings.)
     pub fn check_domain(&self, name: &str) -> Option<IntelMatch> {
-        self.threat.domain(name)
+        self.droppoint
+            .domain(name)
+            .or_else(|| self.threat.domain(name))
+    }
+
+    /// Is this address a sinkhole (for answers of DNS queries)?
+    pub fn sinkhole(&self, ip: &str) -> Option<IntelMatch> {
+        self.sinkhole.ip(ip.trim().parse().ok()?)
     }
 
     pub fn is_trusted_ip(&self, ip: &str) -> bool {
@@ -360,8 +380,15 @@ impl Intel {
             .is_some_and(|ip| self.trusted.ip(ip).is_some())
     }
 
-    pub fn sizes(&self) -> (usize, usize, usize) {
-        (self.threat.len(), self.trusted.len(), self.tor.len())
+    /// Entries loaded: (threat, trusted, tor, sinkhole, drop point).
+    pub fn sizes(&self) -> [usize; 5] {
+        [
+            self.threat.len(),
+            self.trusted.len(),
+            self.tor.len(),
+            self.sinkhole.len(),
+            self.droppoint.len(),
+        ]
     }
 }
 

@@ -4,8 +4,12 @@
 
 pub mod api;
 pub mod cloudtrail;
+pub mod config;
+pub mod dns;
 pub mod engine;
 pub mod finding;
+pub mod flow;
 pub mod hunt;
 pub mod intel;
 pub mod store;
+pub mod window;

@@ -365,10 +365,7 @@ impl GuardDb {
 
     /// (name, kind, format, content) of the lists that apply to an account: its own and the
     /// organization's (the management account's).
-    pub fn list_contents(
-        &self,
-        accounts: &[i64],
-    ) -> Result<Vec<StoredList>, GuardError> {
+    pub fn list_contents(&self, accounts: &[i64]) -> Result<Vec<StoredList>, GuardError> {
         let mut out = Vec::new();
         let mut st = self.conn.prepare(
             "SELECT name, kind, format, content FROM lists WHERE account = ?1 ORDER BY name",

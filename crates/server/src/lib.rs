@@ -183,11 +183,15 @@ pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
     };
 
     // Detection: events of enabled accounts through the detectors, from a committed cursor.
+    let guard_cfg = mamori_guard::config::GuardConfig::from_table(&cfg.guard)
+        .map_err(|e| ServeError::Guard(mamori_guard::store::GuardError::Invalid(e)))?;
     let guard = mamori_guard::engine::Engine::new(
         mamori_guard::store::GuardDb::open(&cfg.data_dir)?,
         trail.history.clone(),
         management.as_i64(),
-        Vec::new(),
+        guard_cfg
+            .networks()
+            .map_err(|e| ServeError::Guard(mamori_guard::store::GuardError::Invalid(e)))?,
     )?;
     let org_accounts = org.clone();
     let guard_api = mamori_guard::api::ApiState {
