@@ -48,6 +48,16 @@ pub enum GuardCommand {
         #[command(subcommand)]
         command: ListsCommand,
     },
+    /// Send logs to the server's detectors: CloudTrail files go into the event history (as
+    /// `mamori trail import`), flow and DNS logs only through detection (they are not kept)
+    Import {
+        #[arg(long, value_enum)]
+        source: ImportSource,
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        #[command(flatten)]
+        remote: Remote,
+    },
     /// Send new findings to a webhook (HMAC-SHA256 signed with SECRET)
     Publish {
         webhook_url: String,
@@ -56,6 +66,13 @@ pub enum GuardCommand {
         #[command(flatten)]
         remote: Remote,
     },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ImportSource {
+    Cloudtrail,
+    Vpcflow,
+    Dns,
 }
 
 #[derive(Subcommand)]
@@ -114,6 +131,20 @@ pub enum ListsCommand {
         #[command(flatten)]
         remote: Remote,
     },
+}
+
+fn collect_files(p: &std::path::Path, out: &mut Vec<PathBuf>) {
+    if p.is_dir() {
+        if let Ok(entries) = std::fs::read_dir(p) {
+            let mut v: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
+            v.sort();
+            for e in v {
+                collect_files(&e, out);
+            }
+        }
+    } else {
+        out.push(p.to_path_buf());
+    }
 }
 
 fn enc(s: &str) -> String {
@@ -294,6 +325,54 @@ pub async fn run_remote(cmd: GuardCommand) -> anyhow::Result<u8> {
                 Ok(0)
             }
         },
+        GuardCommand::Import {
+            source,
+            paths,
+            remote,
+        } => {
+            if source == ImportSource::Cloudtrail {
+                return crate::import::run(crate::import::ImportArgs::to_server(paths), &remote)
+                    .await;
+            }
+            let c = Client::from_remote(&remote)?;
+            let path = if source == ImportSource::Dns {
+                "/v1/guard/sources/dns"
+            } else {
+                "/v1/guard/sources/vpcflow"
+            };
+            let mut files = Vec::new();
+            for p in &paths {
+                collect_files(p, &mut files);
+            }
+            let mut failed = false;
+            for f in files {
+                let shown = f.display().to_string();
+                let bytes = std::fs::read(&f).map_err(|e| Exit(2, format!("{shown}: {e}")))?;
+                match c.post_raw(path, bytes).await {
+                    Ok(v) => {
+                        println!(
+                            "{}: {} records, {} signals, {} lines rejected",
+                            sanitize(&shown),
+                            v["records"],
+                            v["signals"],
+                            v["rejected"]
+                        );
+                        for l in v["rejectedLines"].as_array().into_iter().flatten().take(10) {
+                            eprintln!(
+                                "  {}: {}",
+                                sanitize(&shown),
+                                sanitize(l.as_str().unwrap_or(""))
+                            );
+                        }
+                    }
+                    Err(e) => {
+                        eprintln!("error: {}: {}", sanitize(&shown), sanitize(&e.to_string()));
+                        failed = true;
+                    }
+                }
+            }
+            Ok(u8::from(failed))
+        }
         GuardCommand::Publish {
             webhook_url,
             secret,

@@ -33,7 +33,7 @@ const MAX_SHOWN_TOTAL: usize = 10;
 pub struct ImportArgs {
     /// Files or directories (recursive): .json and .json.gz, e.g. an AWSLogs/ tree
     #[arg(required = true)]
-    paths: Vec<PathBuf>,
+    pub(crate) paths: Vec<PathBuf>,
     /// Write straight into this data directory instead of sending to a server (no server may
     /// be running on it). Deliberately not read from MAMORI_DATA_DIR, which configures `serve`.
     #[arg(long)]
@@ -43,9 +43,22 @@ pub struct ImportArgs {
     config: Option<PathBuf>,
     /// Files prepared (read, decompressed, validated) at once
     #[arg(long, default_value_t = 3)]
-    jobs: usize,
+    pub(crate) jobs: usize,
     #[arg(long, value_enum, default_value = "table")]
-    format: Format,
+    pub(crate) format: Format,
+}
+
+impl ImportArgs {
+    /// Sending `paths` to the server, as `mamori trail import` does.
+    pub(crate) fn to_server(paths: Vec<PathBuf>) -> Self {
+        ImportArgs {
+            paths,
+            data_dir: None,
+            config: None,
+            jobs: 3,
+            format: Format::Table,
+        }
+    }
 }
 
 #[derive(Serialize, Default, Clone)]

@@ -193,6 +193,73 @@ fn events_to_findings_to_webhook() {
         "{stats}"
     );
 
+    // Flow and DNS logs through `mamori guard import`: detected, not kept; bad lines named.
+    let tmp = tempfile::tempdir().unwrap();
+    let flows = tmp.path().join("flows.log");
+    let mut text = String::from(
+        "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status\n",
+    );
+    for i in 0..25 {
+        text.push_str(&format!(
+            "2 111122223333 eni-1 45.1.2.3 10.0.0.5 {} 22 6 1 60 {} {} REJECT OK\n",
+            40000 + i,
+            1000 + i,
+            1060 + i
+        ));
+    }
+    text.push_str("2 111122223333 eni-1 garbage\n");
+    std::fs::write(&flows, text).unwrap();
+    let dns = tmp.path().join("dns.jsonl");
+    std::fs::write(&dns, json!({"query_timestamp": "2026-11-28T10:00:00Z", "query_name": "c2.mamori-test.invalid.", "srcaddr": "10.0.0.5", "srcids": {"instance": "i-0abc"}, "account_id": "111122223333", "region": "us-east-1"}).to_string() + "\n").unwrap();
+    let run = |args: &[&str]| {
+        let o = std::process::Command::new(common::bin())
+            .args(args)
+            .env("MAMORI_ENDPOINT", &s.url)
+            .env("MAMORI_KEY", &s.key)
+            .output()
+            .unwrap();
+        (
+            o.status.code(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            ),
+        )
+    };
+    let (code, out) = run(&[
+        "guard",
+        "import",
+        "--source",
+        "vpcflow",
+        flows.to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("25 records") && out.contains("1 lines rejected") && out.contains("line 27"),
+        "{out}"
+    );
+    let (code, out) = run(&["guard", "import", "--source", "dns", dns.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{out}");
+    let kinds: Vec<String> = findings(&s, &s.key)
+        .iter()
+        .map(|f| f["type"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        kinds.contains(&"UnauthorizedAccess:EC2/SSHBruteForce".to_string()),
+        "{kinds:?}"
+    );
+    assert!(
+        kinds.contains(&"Backdoor:EC2/C&CActivity.B!DNS".to_string()),
+        "{kinds:?}"
+    );
+    let (st, v) = s.post(
+        "/v1/guard/sources/vpcflow",
+        &member_key,
+        "2 1 eni-1 1.2.3.4 10.0.0.1 1 22 6 1 1 1 2 ACCEPT OK".to_string(),
+    );
+    assert_eq!(st, 400, "detection off for the member: {v}");
+
     // SIGKILL and restart: the cursor holds — nothing is counted twice.
     s.kill9();
     s.restart();

@@ -38,6 +38,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/guard/lists", get(lists).post(put_list))
         .route("/v1/guard/lists/{name}", axum::routing::delete(delete_list))
         .route("/v1/guard/publishing", put(set_publishing))
+        .route("/v1/guard/sources/{source}", post(ingest_source))
         .with_state(state)
 }
 
@@ -397,4 +398,42 @@ async fn set_publishing(
     )
     .await?;
     Ok(Json(json!({"webhookUrl": b.webhook_url})))
+}
+
+/// Flow-log lines (`vpcflow`: v2, or a v3–v5 header line first) or resolver query-log lines
+/// (`dns`: one JSON object per line), plain text; gzip bodies are accepted.
+async fn ingest_source(
+    State(s): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    Path(source): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Writer)?;
+    let dns = match source.as_str() {
+        "vpcflow" => false,
+        "dns" => true,
+        other => {
+            return Err(ApiError::not_found(format!(
+                "no source {other:?}: vpcflow or dns"
+            )));
+        }
+    };
+    let body = mamori_trail::body::decompress_capped(&body, 256 << 20)
+        .map_err(|e| ApiError::bad_request(e.to_string()))?
+        .into_owned();
+    let text = String::from_utf8(body)
+        .map_err(|e| ApiError::bad_request(format!("not UTF-8 text: {e}")))?;
+    let account = caller.account.as_i64();
+    let e = s.engine.clone();
+    let (records, signals, bad) =
+        tokio::task::spawn_blocking(move || e.ingest_lines(account, dns, &text))
+            .await
+            .map_err(ApiError::internal)?
+            .map_err(api_error)?;
+    Ok(Json(json!({
+        "records": records,
+        "signals": signals,
+        "rejected": bad.len(),
+        "rejectedLines": bad.into_iter().take(100).collect::<Vec<_>>(),
+    })))
 }

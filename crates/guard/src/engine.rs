@@ -13,6 +13,9 @@ use mamori_trail::store::History;
 use sha2::Sha256;
 
 use crate::cloudtrail::{Context, detect};
+use crate::config::GuardConfig;
+use crate::dns::{DnsDetector, Query};
+use crate::flow::{FlowDetector, Layout};
 use crate::intel::{Intel, ListFormat, ListKind};
 use crate::store::{GuardDb, GuardError};
 
@@ -21,6 +24,10 @@ const BATCH: usize = 4096;
 
 pub struct Engine {
     pub db: Mutex<GuardDb>,
+    /// Flow and DNS detectors' windows and baselines, per account (kept in memory only: they
+    /// are what detection needs, not history).
+    network: Mutex<HashMap<i64, (FlowDetector, DnsDetector)>>,
+    cfg: GuardConfig,
     history: Arc<History>,
     management: i64,
     instance_networks: Vec<IpNet>,
@@ -51,8 +58,9 @@ impl Engine {
         db: GuardDb,
         history: Arc<History>,
         management: i64,
-        instance_networks: Vec<IpNet>,
+        cfg: GuardConfig,
     ) -> Result<Arc<Self>, GuardError> {
+        let instance_networks: Vec<IpNet> = cfg.networks().map_err(GuardError::Invalid)?;
         if db.cursor()?.is_none() {
             // Detection covers what arrives from now on, as GuardDuty does when enabled.
             let last = history
@@ -62,6 +70,8 @@ impl Engine {
         }
         Ok(Arc::new(Engine {
             db: Mutex::new(db),
+            network: Mutex::new(HashMap::new()),
+            cfg,
             history,
             management,
             instance_networks,
@@ -150,6 +160,75 @@ impl Engine {
         }
         metrics::counter!("mamori_guard_events_analyzed_total").increment(events.len() as u64);
         Ok(events.len())
+    }
+
+    /// Flow-log or DNS-log lines of an account through its detectors; findings committed (the
+    /// lines themselves are not kept). Returns (records, findings signalled, bad lines with
+    /// their line numbers and reasons).
+    pub fn ingest_lines(
+        &self,
+        account: i64,
+        dns: bool,
+        text: &str,
+    ) -> Result<(usize, usize, Vec<String>), GuardError> {
+        if !self.db().enabled(account)? {
+            return Err(GuardError::Invalid(
+                "detection is not enabled for this account: `mamori guard enable` first".into(),
+            ));
+        }
+        let intel = self.intel_for(account)?;
+        let mut signals = Vec::new();
+        let mut bad = Vec::new();
+        let mut records = 0;
+        {
+            let mut net = self.network.lock().unwrap_or_else(|p| p.into_inner());
+            let (flows, queries) = net
+                .entry(account)
+                .or_insert_with(|| (FlowDetector::new(&self.cfg), DnsDetector::new(&self.cfg)));
+            let mut layout = Layout::v2();
+            for (i, line) in text.lines().enumerate() {
+                let line = line.trim();
+                if line.is_empty() {
+                    continue;
+                }
+                let found = if dns {
+                    match serde_json::from_str::<Query>(line) {
+                        Ok(q) => queries.detect(&q, &intel),
+                        Err(e) => {
+                            bad.push(format!(
+                                "line {}: not a resolver query log record ({e})",
+                                i + 1
+                            ));
+                            continue;
+                        }
+                    }
+                } else {
+                    if i == 0
+                        && let Some(l) = Layout::from_header(line)
+                    {
+                        layout = l;
+                        continue;
+                    }
+                    match layout.parse(line) {
+                        Ok(Some(f)) => flows.detect(&f, &intel),
+                        Ok(None) => Vec::new(),
+                        Err(e) => {
+                            bad.push(format!("line {}: not a flow log record ({e})", i + 1));
+                            continue;
+                        }
+                    }
+                };
+                records += 1;
+                for mut s in found {
+                    s.account = format!("{account:012}");
+                    signals.push((account, s));
+                }
+            }
+        }
+        let n = signals.len();
+        let cursor = self.db().cursor()?.unwrap_or(0);
+        self.db().commit(&signals, cursor)?;
+        Ok((records, n, bad))
     }
 
     /// Sends due webhook deliveries; a failure is retried with back-off (2^n s, up to 1 h).

@@ -189,9 +189,7 @@ pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
         mamori_guard::store::GuardDb::open(&cfg.data_dir)?,
         trail.history.clone(),
         management.as_i64(),
-        guard_cfg
-            .networks()
-            .map_err(|e| ServeError::Guard(mamori_guard::store::GuardError::Invalid(e)))?,
+        guard_cfg,
     )?;
     let org_accounts = org.clone();
     let guard_api = mamori_guard::api::ApiState {
