@@ -39,6 +39,9 @@ pub struct GuardBench {
     /// Entries in the generated threat list
     #[arg(long, default_value_t = 1_000_000)]
     list_entries: usize,
+    /// Sigma rules to run as well (e.g. ../shared/fixtures/sigma/SigmaHQ-sigma/rules/cloud/aws/cloudtrail)
+    #[arg(long)]
+    rules: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -834,11 +837,22 @@ fn guard_bench(b: GuardBench) -> anyhow::Result<u8> {
     };
     let mut findings = Findings::default();
     let t = Instant::now();
+    let mut sigma = b.rules.as_ref().map(|dir| {
+        let (rules, errors) = mamori_guard::sigma::SigmaRules::load(std::slice::from_ref(dir));
+        println!(
+            "Sigma: {} rules, {} correlations ({} rejected)",
+            rules.rules,
+            rules.correlations,
+            errors.len()
+        );
+        rules
+    });
     let stats = mamori_guard::hunt::hunt(
         &paths,
         mamori_guard::hunt::Source::CloudTrail,
         &ctx,
         &mamori_guard::config::GuardConfig::default(),
+        sigma.as_mut(),
         &mut findings,
         "2026-01-01T00:00:00Z",
     );

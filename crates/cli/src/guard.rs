@@ -433,6 +433,9 @@ pub struct HuntArgs {
     /// A mamori.toml whose [guard] section sets thresholds and windows
     #[arg(long)]
     pub config: Option<PathBuf>,
+    /// Sigma rule files or folders (spec v2, with correlations); invalid ones are reported
+    #[arg(long = "rules")]
+    pub rules: Vec<PathBuf>,
     /// Your instances' networks (CIDR), for InstanceCredentialExfiltration.OutsideAWS
     #[arg(long = "instance-network")]
     pub instance_networks: Vec<String>,
@@ -502,7 +505,30 @@ fn run_hunt(a: HuntArgs) -> anyhow::Result<u8> {
     };
     let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let mut findings = Findings::default();
-    let stats = mamori_guard::hunt::hunt(&a.paths, source, &ctx, &cfg, &mut findings, &now);
+    let mut sigma = if a.rules.is_empty() {
+        None
+    } else {
+        let (rules, errors) = mamori_guard::sigma::SigmaRules::load(&a.rules);
+        for e in &errors {
+            eprintln!("warning: Sigma rule rejected: {}", sanitize(e));
+        }
+        eprintln!(
+            "Sigma: {} rules, {} correlations loaded ({} rejected)",
+            rules.rules,
+            rules.correlations,
+            errors.len()
+        );
+        Some(rules)
+    };
+    let stats = mamori_guard::hunt::hunt(
+        &a.paths,
+        source,
+        &ctx,
+        &cfg,
+        sigma.as_mut(),
+        &mut findings,
+        &now,
+    );
     let min = match a.min_severity {
         Band::Low => 1,
         Band::Medium => 2,

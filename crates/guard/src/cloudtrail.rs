@@ -104,6 +104,19 @@ fn source_ip(r: &Record) -> Option<&str> {
     ip.parse::<IpAddr>().is_ok().then_some(ip)
 }
 
+/// The base of an IAM signal for a record (its access key as the resource), for detectors
+/// outside this module (Sigma rules).
+pub fn iam_signal(
+    r: &Record,
+    kind: &str,
+    severity: f64,
+    title: &str,
+    description: String,
+    actor: &str,
+) -> Signal {
+    Builder { r }.iam(kind, severity, title, description, actor)
+}
+
 struct Builder<'r> {
     r: &'r Record,
 }

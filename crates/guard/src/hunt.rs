@@ -15,6 +15,7 @@ use crate::config::GuardConfig;
 use crate::dns::{DnsDetector, Query};
 use crate::finding::Findings;
 use crate::flow::{FlowDetector, Layout};
+use crate::sigma::SigmaRules;
 
 /// What kind of log a file holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,6 +76,7 @@ pub fn hunt(
     source: Source,
     ctx: &Context<'_>,
     cfg: &GuardConfig,
+    mut sigma: Option<&mut SigmaRules>,
     findings: &mut Findings,
     now: &str,
 ) -> HuntStats {
@@ -120,9 +122,15 @@ pub fn hunt(
         };
         stats.files += 1;
         match kind {
-            Source::CloudTrail | Source::Auto => {
-                cloudtrail_file(&shown, &body, ctx, findings, now, &mut stats)
-            }
+            Source::CloudTrail | Source::Auto => cloudtrail_file(
+                &shown,
+                &body,
+                ctx,
+                sigma.as_deref_mut(),
+                findings,
+                now,
+                &mut stats,
+            ),
             Source::VpcFlow => {
                 let text = String::from_utf8_lossy(&body);
                 let mut layout = Layout::v2();
@@ -190,6 +198,7 @@ fn cloudtrail_file(
     shown: &str,
     body: &[u8],
     ctx: &Context<'_>,
+    mut sigma: Option<&mut SigmaRules>,
     findings: &mut Findings,
     now: &str,
     stats: &mut HuntStats,
@@ -205,7 +214,13 @@ fn cloudtrail_file(
         match serde_json::from_str::<mamori_trail::model::Record>(raw.get()) {
             Ok(rec) => {
                 stats.records += 1;
-                for sig in detect(&rec, ctx) {
+                let mut signals = detect(&rec, ctx);
+                if let Some(rules) = sigma.as_deref_mut()
+                    && let Ok(value) = serde_json::from_str::<serde_json::Value>(raw.get())
+                {
+                    signals.extend(rules.detect(&value, &rec));
+                }
+                for sig in signals {
                     stats.signals += 1;
                     findings.add(&sig, "hunt", now);
                 }

@@ -11,5 +11,6 @@ pub mod finding;
 pub mod flow;
 pub mod hunt;
 pub mod intel;
+pub mod sigma;
 pub mod store;
 pub mod window;
