@@ -153,8 +153,10 @@ impl SigmaRules {
             all.filters.extend(c.filters);
         }
         let (rules, correlations) = (all.rules.len(), all.correlations.len());
-        let mut config = CorrelationConfig::default();
-        config.timestamp_fields = vec!["eventTime".into(), "query_timestamp".into()];
+        let config = CorrelationConfig {
+            timestamp_fields: vec!["eventTime".into(), "query_timestamp".into()],
+            ..Default::default()
+        };
         let mut engine = CorrelationEngine::new(config);
         if let Err(e) = engine.add_collection(&all) {
             errors.push(format!("correlation rules: {e}"));
