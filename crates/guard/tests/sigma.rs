@@ -101,8 +101,8 @@ fn satisfy(sel: &serde_yaml_ng::Value, event: &mut Map<String, Value>) {
         };
         // Keep JSON types for plain booleans.
         let value = match text.as_str() {
-            "true" if !mods.iter().any(|m| *m == "contains") => json!(true),
-            "false" if !mods.iter().any(|m| *m == "contains") => json!(false),
+            "true" if !mods.contains(&"contains") => json!(true),
+            "false" if !mods.contains(&"contains") => json!(false),
             _ => json!(text),
         };
         set_path(event, field, value);
