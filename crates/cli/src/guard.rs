@@ -43,6 +43,11 @@ pub enum GuardCommand {
         #[command(subcommand)]
         command: FindingsCommand,
     },
+    /// Suppression rules: new findings a rule matches are archived (ARCHIVE) or left (NOOP)
+    Filters {
+        #[command(subcommand)]
+        command: FiltersCommand,
+    },
     /// Threat, trusted and Tor lists on the server (TXT, CSV or STIX 2.1)
     Lists {
         #[command(subcommand)]
@@ -106,6 +111,32 @@ pub enum FindingsCommand {
         remote: Remote,
     },
     Stats {
+        #[command(flatten)]
+        remote: Remote,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum FiltersCommand {
+    /// e.g. --criteria '{"type":{"Matches":["Recon:*"]},"severity":{"LessThan":7}}'
+    Create {
+        name: String,
+        #[arg(long, default_value = "ARCHIVE")]
+        action: String,
+        #[arg(long, default_value_t = 1)]
+        rank: i64,
+        /// Field path → condition (Equals, NotEquals, Matches, NotMatches, GreaterThan[OrEqual], LessThan[OrEqual])
+        #[arg(long)]
+        criteria: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    List {
+        #[command(flatten)]
+        remote: Remote,
+    },
+    Delete {
+        name: String,
         #[command(flatten)]
         remote: Remote,
     },
@@ -287,6 +318,40 @@ pub async fn run_remote(cmd: GuardCommand) -> anyhow::Result<u8> {
                 Ok(0)
             }
         },
+        GuardCommand::Filters { command } => match command {
+            FiltersCommand::Create {
+                name,
+                action,
+                rank,
+                criteria,
+                remote,
+            } => {
+                let criteria: serde_json::Value = serde_json::from_str(&criteria)
+                    .map_err(|e| usage(format!("--criteria is not JSON: {e}")))?;
+                Client::from_remote(&remote)?
+                    .post_json(
+                        "/v1/guard/filters",
+                        &serde_json::json!({"name": name, "action": action, "rank": rank, "criteria": criteria}),
+                    )
+                    .await?;
+                println!("Filter {} saved ({action})", sanitize(&name));
+                Ok(0)
+            }
+            FiltersCommand::List { remote } => {
+                let v = Client::from_remote(&remote)?
+                    .get("/v1/guard/filters", &[])
+                    .await?;
+                println!("{}", serde_json::to_string_pretty(&v["filters"])?);
+                Ok(0)
+            }
+            FiltersCommand::Delete { name, remote } => {
+                Client::from_remote(&remote)?
+                    .delete(&format!("/v1/guard/filters/{}", enc(&name)))
+                    .await?;
+                println!("Filter {} deleted", sanitize(&name));
+                Ok(0)
+            }
+        },
         GuardCommand::Lists { command } => match command {
             ListsCommand::Add {
                 name,
@@ -399,6 +464,14 @@ pub enum Band {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum HuntFormat {
+    Table,
+    Json,
+    /// OCSF 1.1 Detection Finding (class 2004), one JSON object per line
+    Ocsf,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum SourceArg {
     Auto,
     Cloudtrail,
@@ -440,7 +513,7 @@ pub struct HuntArgs {
     #[arg(long = "instance-network")]
     pub instance_networks: Vec<String>,
     #[arg(long, value_enum, default_value = "table")]
-    pub format: crate::Format,
+    pub format: HuntFormat,
     #[arg(long, value_enum, default_value = "low")]
     pub min_severity: Band,
 }
@@ -541,7 +614,12 @@ fn run_hunt(a: HuntArgs) -> anyhow::Result<u8> {
         .filter(|f| band_rank(band(f.severity)) >= min)
         .collect();
     match a.format {
-        crate::Format::Json => {
+        HuntFormat::Ocsf => {
+            for f in &shown {
+                println!("{}", mamori_guard::ocsf::detection_finding(f));
+            }
+        }
+        HuntFormat::Json => {
             println!(
                 "{}",
                 serde_json::to_string_pretty(
@@ -549,7 +627,7 @@ fn run_hunt(a: HuntArgs) -> anyhow::Result<u8> {
                 )?
             );
         }
-        crate::Format::Table => {
+        HuntFormat::Table => {
             let rows: Vec<Vec<String>> = shown
                 .iter()
                 .map(|f| {

@@ -124,6 +124,16 @@ fn hunt_finds_aggregates_and_reports_bad_input() {
         out.contains("Stealth:IAMUser/CloudTrailLoggingDisabled"),
         "{out}"
     );
+    // OCSF: one Detection Finding per line.
+    let (code, out, _) = hunt(&[logs.to_str().unwrap(), "--format", "ocsf"]);
+    assert_eq!(code, Some(1));
+    let first: Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+    assert_eq!(first["class_uid"], 2004);
+    assert_eq!(first["type_uid"], 200401);
+    assert_eq!(
+        first["finding_info"]["types"][0],
+        "Stealth:IAMUser/CloudTrailLoggingDisabled"
+    );
     // Nothing readable at all: exit 2.
     let (code, _, err) = hunt(&["/no/such/place"]);
     assert_eq!(code, Some(2), "{err}");

@@ -260,6 +260,40 @@ fn events_to_findings_to_webhook() {
     );
     assert_eq!(st, 400, "detection off for the member: {v}");
 
+    // A suppression rule archives new matching findings (and they are not published); OCSF out.
+    let (code, out) = run(&[
+        "guard",
+        "filters",
+        "create",
+        "quiet-root",
+        "--criteria",
+        r#"{"type":{"Matches":["Policy:IAMUser/Root*"]}}"#,
+    ]);
+    assert_eq!(code, Some(0), "{out}");
+    let mut root = ev("g-root", "ListUsers", "iam.amazonaws.com", "8.8.8.8");
+    root["userIdentity"] =
+        json!({"type": "Root", "principalId": "111122223333", "accountId": "111122223333"});
+    let (st, _) = s.post("/v1/trail/events", &s.key, json!([root]).to_string());
+    assert_eq!(st, 200);
+    let archived = wait_for("the archived root finding", || {
+        findings(&s, &s.key)
+            .into_iter()
+            .find(|f| f["type"] == "Policy:IAMUser/RootCredentialUsage")
+    });
+    assert_eq!(archived["service"]["archived"], true, "{archived}");
+    std::thread::sleep(Duration::from_millis(600));
+    assert!(
+        !got.lock()
+            .unwrap()
+            .iter()
+            .any(|(_, b)| b.contains("RootCredentialUsage")),
+        "an archived finding is not published"
+    );
+    let (_, ocsf) = s.get("/v1/guard/findings?format=ocsf", &s.key);
+    let o = &ocsf["findings"][0];
+    assert_eq!(o["class_uid"], 2004, "{ocsf}");
+    assert!(o["finding_info"]["types"][0].is_string());
+
     // SIGKILL and restart: the cursor holds — nothing is counted twice.
     s.kill9();
     s.restart();

@@ -39,6 +39,11 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/guard/lists/{name}", axum::routing::delete(delete_list))
         .route("/v1/guard/publishing", put(set_publishing))
         .route("/v1/guard/sources/{source}", post(ingest_source))
+        .route("/v1/guard/filters", get(list_filters).post(put_filter))
+        .route(
+            "/v1/guard/filters/{name}",
+            axum::routing::delete(delete_filter),
+        )
         .with_state(state)
 }
 
@@ -160,6 +165,8 @@ struct FindingsQuery {
     archived: Option<bool>,
     max_results: Option<usize>,
     next_token: Option<String>,
+    /// `ocsf`: OCSF 1.1 Detection Findings instead of GuardDuty's shape
+    format: Option<String>,
 }
 
 async fn findings(
@@ -183,6 +190,15 @@ async fn findings(
         db.findings(account, kind.as_deref(), min, archived, limit, after)
     })
     .await?;
+    let items: Vec<Value> = if q.format.as_deref() == Some("ocsf") {
+        items
+            .into_iter()
+            .filter_map(|v| serde_json::from_value::<crate::finding::Finding>(v).ok())
+            .map(|f| crate::ocsf::detection_finding(&f))
+            .collect()
+    } else {
+        items
+    };
     let mut out = json!({"findings": items});
     if let Some(n) = next {
         out["nextToken"] = Value::String(mamori_core::page::encode(&hash, &n));
@@ -436,4 +452,61 @@ async fn ingest_source(
         "rejected": bad.len(),
         "rejectedLines": bad.into_iter().take(100).collect::<Vec<_>>(),
     })))
+}
+
+async fn list_filters(
+    State(s): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Reader)?;
+    let account = caller.account.as_i64();
+    Ok(Json(
+        json!({"filters": with_db(&s, move |db| db.filters(account)).await?}),
+    ))
+}
+
+/// Creates or replaces a suppression rule; it applies to findings created from now on.
+async fn put_filter(
+    State(s): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
+    JsonBody(f): JsonBody<crate::filters::Filter>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Admin)?;
+    let account = caller.account.as_i64();
+    let req = serde_json::to_value(&f).unwrap_or(Value::Null);
+    let name = f.name.clone();
+    with_db(&s, move |db| db.put_filter(account, &f)).await?;
+    audit(
+        &s,
+        &caller,
+        &headers,
+        "CreateFilter",
+        req,
+        json!({"name": name}),
+    )
+    .await?;
+    Ok(Json(json!({"name": name})))
+}
+
+async fn delete_filter(
+    State(s): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    caller.require(Role::Admin)?;
+    let account = caller.account.as_i64();
+    let n = name.clone();
+    with_db(&s, move |db| db.delete_filter(account, &n)).await?;
+    audit(
+        &s,
+        &caller,
+        &headers,
+        "DeleteFilter",
+        json!({"name": name}),
+        Value::Null,
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
 }

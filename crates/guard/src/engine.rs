@@ -22,6 +22,9 @@ use crate::store::{GuardDb, GuardError};
 /// Events read per step.
 const BATCH: usize = 4096;
 
+/// Findings not updated for this long are removed, as GuardDuty's are.
+const FINDINGS_KEPT_DAYS: i64 = 90;
+
 pub struct Engine {
     pub db: Mutex<GuardDb>,
     /// Flow and DNS detectors' windows and baselines, per account (kept in memory only: they
@@ -273,7 +276,16 @@ impl Engine {
 
     /// The background loop: detection every 200 ms, publishing after it.
     pub async fn run(self: Arc<Self>) {
+        let mut pruned_at = std::time::Instant::now() - Duration::from_secs(7200);
         loop {
+            if pruned_at.elapsed() > Duration::from_secs(3600) {
+                pruned_at = std::time::Instant::now();
+                match self.db().prune(FINDINGS_KEPT_DAYS) {
+                    Ok(n) if n > 0 => tracing::info!(removed = n, "old findings removed"),
+                    Ok(_) => {}
+                    Err(e) => tracing::error!(error = %e, "removing old findings failed"),
+                }
+            }
             let e = self.clone();
             let read = match tokio::task::spawn_blocking(move || e.step()).await {
                 Ok(Ok(n)) => n,

@@ -39,6 +39,7 @@ CREATE TABLE lists (
     PRIMARY KEY (account, name)
 );
 CREATE TABLE publishing (account INTEGER PRIMARY KEY, url TEXT NOT NULL, secret TEXT NOT NULL);
+CREATE TABLE filters (account INTEGER NOT NULL, name TEXT NOT NULL, body TEXT NOT NULL, PRIMARY KEY (account, name));
 CREATE TABLE outbox (
     id         INTEGER PRIMARY KEY,
     account    INTEGER NOT NULL,
@@ -191,6 +192,26 @@ impl GuardDb {
                 }
                 None => {
                     let f = Finding::from_signal(s, &format!("{account:012}"), &at);
+                    let filters: Vec<crate::filters::Filter> = {
+                        let mut st =
+                            tx.prepare_cached("SELECT body FROM filters WHERE account = ?1")?;
+                        let rows = st.query_map([account], |r| r.get::<_, String>(0))?;
+                        rows.filter_map(|r| r.ok())
+                            .filter_map(|b| serde_json::from_str(&b).ok())
+                            .collect()
+                    };
+                    let as_json = serde_json::to_value(&f).unwrap_or(Value::Null);
+                    if crate::filters::decide(&filters, &as_json)
+                        .is_some_and(|x| x.action == "ARCHIVE")
+                    {
+                        new.push(f.id.clone());
+                        tx.execute(
+                            "INSERT INTO findings (account, id, type, severity, archived, created_at, updated_at, doc) VALUES (?1, ?2, ?3, ?4, 1, ?5, ?5, ?6) \
+                             ON CONFLICT(account, id) DO NOTHING",
+                            params![account, f.id, f.kind, f.severity, at, serde_json::to_string(&f).unwrap_or_default()],
+                        )?;
+                        continue;
+                    }
                     let publish: Option<i64> = tx
                         .query_row(
                             "SELECT 1 FROM publishing WHERE account = ?1",
@@ -385,6 +406,46 @@ impl GuardDb {
             [],
             |r| r.get(0),
         )?)
+    }
+
+    pub fn put_filter(&self, account: i64, f: &crate::filters::Filter) -> Result<(), GuardError> {
+        f.validate().map_err(GuardError::Invalid)?;
+        self.conn.execute(
+            "INSERT INTO filters (account, name, body) VALUES (?1, ?2, ?3) ON CONFLICT(account, name) DO UPDATE SET body = ?3",
+            params![account, f.name, serde_json::to_string(f).unwrap_or_default()],
+        )?;
+        Ok(())
+    }
+
+    pub fn delete_filter(&self, account: i64, name: &str) -> Result<(), GuardError> {
+        if self.conn.execute(
+            "DELETE FROM filters WHERE account = ?1 AND name = ?2",
+            params![account, name],
+        )? == 0
+        {
+            return Err(GuardError::NotFound(format!("no filter {name:?}")));
+        }
+        Ok(())
+    }
+
+    pub fn filters(&self, account: i64) -> Result<Vec<crate::filters::Filter>, GuardError> {
+        let mut st = self
+            .conn
+            .prepare("SELECT body FROM filters WHERE account = ?1 ORDER BY name")?;
+        let rows = st.query_map([account], |r| r.get::<_, String>(0))?;
+        Ok(rows
+            .filter_map(|r| r.ok())
+            .filter_map(|b| serde_json::from_str(&b).ok())
+            .collect())
+    }
+
+    /// Drops findings not updated for `days` days (GuardDuty keeps them 90).
+    pub fn prune(&self, days: i64) -> Result<usize, GuardError> {
+        let cutoff = (chrono::Utc::now() - chrono::Duration::days(days))
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        Ok(self
+            .conn
+            .execute("DELETE FROM findings WHERE updated_at < ?1", [cutoff])?)
     }
 
     pub fn set_publishing(&self, account: i64, url: &str, secret: &str) -> Result<(), GuardError> {
