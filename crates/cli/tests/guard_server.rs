@@ -313,3 +313,46 @@ fn events_to_findings_to_webhook() {
     assert_eq!(one["service"]["count"].as_u64(), Some(count));
     assert_eq!(count, 3, "no event repeated after the restart");
 }
+
+#[test]
+fn sigma_rules_from_the_config_run_on_the_server() {
+    let rules = tempfile::tempdir().unwrap();
+    std::fs::write(
+        rules.path().join("iam.yml"),
+        "title: Access key created\nid: 44444444-4444-4444-4444-444444444444\nauthor: mamori tests\nlicense: MIT\nlogsource:\n  product: aws\n  service: cloudtrail\ndetection:\n  selection:\n    eventSource: iam.amazonaws.com\n    eventName: CreateAccessKey\n  condition: selection\nlevel: medium\n",
+    )
+    .unwrap();
+    let config = format!(
+        "[trail]\nretention_days = 0\n\n[guard]\nsigma_rules = [{:?}]\n",
+        rules.path().display().to_string()
+    );
+    let s = Server::start_with(&config);
+    let (st, _) = s.post(
+        "/v1/guard/detector",
+        &s.key,
+        json!({"enabled": true}).to_string(),
+    );
+    assert_eq!(st, 200);
+    let (st, _) = s.post(
+        "/v1/trail/events",
+        &s.key,
+        json!([ev(
+            "k-1",
+            "CreateAccessKey",
+            "iam.amazonaws.com",
+            "10.0.0.1"
+        )])
+        .to_string(),
+    );
+    assert_eq!(st, 200);
+    let f = wait_for("the Sigma finding", || {
+        findings(&s, &s.key)
+            .into_iter()
+            .find(|f| f["type"] == "Sigma:aws.cloudtrail/Access key created")
+    });
+    assert_eq!(f["severity"], 5.0);
+    let sigma = &f["service"]["evidence"]["sigma"];
+    assert_eq!(sigma["ruleId"], "44444444-4444-4444-4444-444444444444");
+    assert_eq!(sigma["author"], "mamori tests");
+    assert_eq!(sigma["license"], "MIT");
+}

@@ -33,6 +33,8 @@ pub struct GuardConfig {
     pub dga_min_len: usize,
     /// The account's instance networks (CIDR), for InstanceCredentialExfiltration.OutsideAWS.
     pub instance_networks: Vec<String>,
+    /// Sigma rule files or folders the server runs over every enabled account's audit events.
+    pub sigma_rules: Vec<std::path::PathBuf>,
 }
 
 impl Default for GuardConfig {
@@ -53,6 +55,7 @@ impl Default for GuardConfig {
             dga_min_score: 0.75,
             dga_min_len: 10,
             instance_networks: Vec::new(),
+            sigma_rules: Vec::new(),
         }
     }
 }

@@ -17,6 +17,7 @@ use crate::config::GuardConfig;
 use crate::dns::{DnsDetector, Query};
 use crate::flow::{FlowDetector, Layout};
 use crate::intel::{Intel, ListFormat, ListKind};
+use crate::sigma::SigmaRules;
 use crate::store::{GuardDb, GuardError};
 
 /// Events read per step.
@@ -35,6 +36,8 @@ pub struct Engine {
     management: i64,
     instance_networks: Vec<IpNet>,
     intel: Mutex<(String, HashMap<i64, Arc<Intel>>)>,
+    /// Sigma rules per account (each its own correlation state), loaded from `sigma_rules`.
+    sigma: Mutex<HashMap<i64, SigmaRules>>,
     http: reqwest::Client,
 }
 
@@ -64,6 +67,18 @@ impl Engine {
         cfg: GuardConfig,
     ) -> Result<Arc<Self>, GuardError> {
         let instance_networks: Vec<IpNet> = cfg.networks().map_err(GuardError::Invalid)?;
+        if !cfg.sigma_rules.is_empty() {
+            // Load once now to report bad rules at startup (each account loads its own copy).
+            let (rules, errors) = SigmaRules::load(&cfg.sigma_rules);
+            for e in &errors {
+                tracing::warn!(error = %e, "Sigma rule rejected");
+            }
+            tracing::info!(
+                rules = rules.rules,
+                correlations = rules.correlations,
+                "Sigma rules loaded"
+            );
+        }
         if db.cursor()?.is_none() {
             // Detection covers what arrives from now on, as GuardDuty does when enabled.
             let last = history
@@ -79,6 +94,7 @@ impl Engine {
             management,
             instance_networks,
             intel: Mutex::new((String::new(), HashMap::new())),
+            sigma: Mutex::new(HashMap::new()),
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(10))
                 .build()
@@ -152,7 +168,17 @@ impl Engine {
                 intel: &intel,
                 instance_networks: &self.instance_networks,
             };
-            for mut s in detect(&rec, &ctx) {
+            let mut found = detect(&rec, &ctx);
+            if !self.cfg.sigma_rules.is_empty()
+                && let Ok(value) = serde_json::from_str::<serde_json::Value>(&ev.record)
+            {
+                let mut sigma = self.sigma.lock().unwrap_or_else(|p| p.into_inner());
+                let rules = sigma
+                    .entry(ev.account)
+                    .or_insert_with(|| SigmaRules::load(&self.cfg.sigma_rules).0);
+                found.extend(rules.detect(&value, &rec));
+            }
+            for mut s in found {
                 s.account = format!("{:012}", ev.account);
                 signals.push((ev.account, s));
             }
