@@ -42,6 +42,9 @@ pub struct GuardBench {
     /// Sigma rules to run as well (e.g. ../shared/fixtures/sigma/SigmaHQ-sigma/rules/cloud/aws/cloudtrail)
     #[arg(long)]
     rules: Option<PathBuf>,
+    /// Streaming latency samples against a real server (0 skips)
+    #[arg(long, default_value_t = 200)]
+    latency_samples: usize,
 }
 
 #[derive(Args)]
@@ -748,6 +751,77 @@ fn vm_rss_mb() -> f64 {
 
 /// One core: parse-only over the files, then the full hunt (all built-in detectors, a threat
 /// list of `list_entries` public addresses and CIDRs) over the same files.
+/// Ingest acknowledgement → finding visible in the API, on a real server: each sample posts one
+/// StopLogging event (a new finding each time) and polls until the finding is there.
+async fn guard_latency(samples: usize) -> anyhow::Result<()> {
+    let tmp = tempfile::Builder::new().prefix("mamori-bench").tempdir()?;
+    let (mut child, addr, key) = start_server(tmp.path())?;
+    let http = reqwest::Client::new();
+    let url = format!("http://{addr}");
+    let run = async {
+        http.post(format!("{url}/v1/guard/detector"))
+            .bearer_auth(&key)
+            .json(&serde_json::json!({"enabled": true}))
+            .send()
+            .await?
+            .error_for_status()?;
+        let mut lat = Vec::with_capacity(samples);
+        for i in 0..samples {
+            let ev = serde_json::json!([{
+                "eventVersion": "1.08", "eventTime": chrono::Utc::now().to_rfc3339(),
+                "eventSource": "cloudtrail.amazonaws.com", "eventName": "StopLogging",
+                "eventID": format!("lat-{i}"), "awsRegion": "us-east-1", "sourceIPAddress": "10.0.0.1",
+                "userIdentity": {"type": "IAMUser", "userName": "bench", "accessKeyId": "AKIABENCH"},
+                "requestParameters": {"name": format!("trail-{i}")}
+            }]);
+            http.post(format!("{url}/v1/trail/events"))
+                .bearer_auth(&key)
+                .json(&ev)
+                .send()
+                .await?
+                .error_for_status()?;
+            let acked = Instant::now();
+            let want = serde_json::json!(format!("lat-{i}"));
+            loop {
+                let v: serde_json::Value = http
+                    .get(format!("{url}/v1/guard/findings?maxResults=1"))
+                    .bearer_auth(&key)
+                    .send()
+                    .await?
+                    .json()
+                    .await?;
+                let hit = v["findings"][0]["service"]["additionalInfo"]["eventIds"]
+                    .as_array()
+                    .is_some_and(|ids| ids.contains(&want));
+                if hit {
+                    lat.push(acked.elapsed().as_secs_f64() * 1000.0);
+                    break;
+                }
+                anyhow::ensure!(
+                    acked.elapsed() < Duration::from_secs(30),
+                    "no finding after 30 s"
+                );
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+        anyhow::Ok(lat)
+    };
+    let result = run.await;
+    let _ = child.kill();
+    let _ = child.wait();
+    let mut lat = result?;
+    lat.sort_by(f64::total_cmp);
+    let pct = |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)];
+    println!(
+        "streaming, ingest acknowledged → finding in the API ({} samples): p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms",
+        lat.len(),
+        pct(0.5),
+        pct(0.99),
+        lat[lat.len() - 1]
+    );
+    Ok(())
+}
+
 fn guard_bench(b: GuardBench) -> anyhow::Result<u8> {
     use mamori_guard::cloudtrail::Context;
     use mamori_guard::finding::Findings;
@@ -865,5 +939,8 @@ fn guard_bench(b: GuardBench) -> anyhow::Result<u8> {
         findings.by_id.len(),
         stats.records as f64 / secs / parse
     );
+    if b.latency_samples > 0 {
+        tokio::runtime::Handle::current().block_on(guard_latency(b.latency_samples))?;
+    }
     Ok(0)
 }

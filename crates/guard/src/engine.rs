@@ -300,7 +300,8 @@ impl Engine {
         Ok(())
     }
 
-    /// The background loop: detection every 200 ms, publishing after it.
+    /// The background loop: detection every 50 ms when idle (at once while events wait), publishing
+    /// after each step.
     pub async fn run(self: Arc<Self>) {
         let mut pruned_at = std::time::Instant::now() - Duration::from_secs(7200);
         loop {
@@ -328,7 +329,7 @@ impl Engine {
                 tracing::error!(error = %e, "publishing findings failed");
             }
             if read == 0 {
-                tokio::time::sleep(Duration::from_millis(200)).await;
+                tokio::time::sleep(Duration::from_millis(50)).await;
             }
         }
     }
