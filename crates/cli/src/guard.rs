@@ -63,11 +63,15 @@ pub enum GuardCommand {
         #[command(flatten)]
         remote: Remote,
     },
-    /// Send new findings to a webhook (HMAC-SHA256 signed with SECRET)
+    /// Publish new findings (and, every [guard] publish_updates_minutes, their updates) to a
+    /// webhook (HMAC-SHA256 signed with --secret) and/or a directory or s3://bucket/prefix
     Publish {
-        webhook_url: String,
+        #[arg(long)]
+        webhook: Option<String>,
         #[arg(long, env = "MAMORI_WEBHOOK_SECRET", hide_env_values = true)]
-        secret: String,
+        secret: Option<String>,
+        #[arg(long)]
+        destination: Option<String>,
         #[command(flatten)]
         remote: Remote,
     },
@@ -439,17 +443,18 @@ pub async fn run_remote(cmd: GuardCommand) -> anyhow::Result<u8> {
             Ok(u8::from(failed))
         }
         GuardCommand::Publish {
-            webhook_url,
+            webhook,
             secret,
+            destination,
             remote,
         } => {
             let c = Client::from_remote(&remote)?;
             c.put_json(
                 "/v1/guard/publishing",
-                &serde_json::json!({"webhookUrl": webhook_url, "secret": secret}),
+                &serde_json::json!({"webhookUrl": webhook, "secret": secret, "destination": destination}),
             )
             .await?;
-            println!("New findings will be sent to {}", sanitize(&webhook_url));
+            println!("New findings will be published");
             Ok(0)
         }
     }

@@ -356,3 +356,63 @@ fn sigma_rules_from_the_config_run_on_the_server() {
     assert_eq!(sigma["author"], "mamori tests");
     assert_eq!(sigma["license"], "MIT");
 }
+
+#[test]
+fn findings_and_their_updates_are_published_to_a_directory() {
+    let s =
+        Server::start_with("[trail]\nretention_days = 0\n\n[guard]\npublish_updates_minutes = 0\n");
+    let out = s.dir.path().join("published");
+    let (st, _) = s.post(
+        "/v1/guard/detector",
+        &s.key,
+        json!({"enabled": true}).to_string(),
+    );
+    assert_eq!(st, 200);
+    let o = std::process::Command::new(common::bin())
+        .args(["guard", "publish", "--destination", out.to_str().unwrap()])
+        .env("MAMORI_ENDPOINT", &s.url)
+        .env("MAMORI_KEY", &s.key)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let files = |out: &std::path::Path| -> Vec<Value> {
+        let mut v = Vec::new();
+        let mut stack = vec![out.to_path_buf()];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else if p.to_string_lossy().contains("/GuardDuty/") {
+                    v.push(serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap());
+                }
+            }
+        }
+        v
+    };
+    let (st, _) = s.post(
+        "/v1/trail/events",
+        &s.key,
+        json!([ev("p-1", "CreateUser", "iam.amazonaws.com", "203.0.113.7")]).to_string(),
+    );
+    assert_eq!(st, 200);
+    let first = wait_for("the published finding", || {
+        let f = files(&out);
+        (!f.is_empty()).then_some(f)
+    });
+    assert_eq!(first[0]["service"]["count"], 1);
+    assert_eq!(
+        first[0]["type"], "UnauthorizedAccess:IAMUser/MaliciousIPCaller",
+        "the canary address"
+    );
+    let (st, _) = s.post(
+        "/v1/trail/events",
+        &s.key,
+        json!([ev("p-2", "CreateUser", "iam.amazonaws.com", "203.0.113.7")]).to_string(),
+    );
+    assert_eq!(st, 200);
+    let updated = wait_for("the published update", || {
+        files(&out).into_iter().find(|f| f["service"]["count"] == 2)
+    });
+    assert_eq!(updated["id"], first[0]["id"]);
+}

@@ -379,9 +379,15 @@ async fn delete_list(
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct PublishingBody {
-    webhook_url: String,
-    /// Signs every delivery (HMAC-SHA256); never returned or logged.
-    secret: String,
+    #[serde(default)]
+    webhook_url: Option<String>,
+    /// Signs every webhook delivery (HMAC-SHA256); never returned or logged.
+    #[serde(default)]
+    secret: Option<String>,
+    /// A directory or `s3://bucket/prefix`: each finding (and update) as a JSON object under
+    /// `AWSLogs/<account>/GuardDuty/<region>/YYYY/MM/DD/`.
+    #[serde(default)]
+    destination: Option<String>,
 }
 
 async fn set_publishing(
@@ -391,29 +397,48 @@ async fn set_publishing(
     JsonBody(b): JsonBody<PublishingBody>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Role::Admin)?;
-    if !(b.webhook_url.starts_with("http://") || b.webhook_url.starts_with("https://")) {
+    if b.webhook_url.is_none() && b.destination.is_none() {
         return Err(ApiError::bad_request(
-            "webhookUrl must be an http:// or https:// URL",
+            "give a webhookUrl, a destination, or both",
         ));
     }
-    if b.secret.len() < 16 {
-        return Err(ApiError::bad_request(
-            "secret must be at least 16 characters",
-        ));
+    if let Some(u) = &b.webhook_url {
+        if !(u.starts_with("http://") || u.starts_with("https://")) {
+            return Err(ApiError::bad_request(
+                "webhookUrl must be an http:// or https:// URL",
+            ));
+        }
+        if b.secret.as_deref().is_none_or(|s| s.len() < 16) {
+            return Err(ApiError::bad_request(
+                "a webhook needs a secret of at least 16 characters",
+            ));
+        }
+    }
+    if let Some(d) = &b.destination {
+        mamori_trails::dest::Destination::open(d)
+            .map_err(|e| ApiError::bad_request(e.to_string()))?;
     }
     let account = caller.account.as_i64();
-    let (url, secret) = (b.webhook_url.clone(), b.secret);
-    with_db(&s, move |db| db.set_publishing(account, &url, &secret)).await?;
+    let (url, secret, dest) = (
+        b.webhook_url.clone().unwrap_or_default(),
+        b.secret.unwrap_or_default(),
+        b.destination.clone(),
+    );
+    with_db(&s, move |db| {
+        db.set_publishing(account, &url, &secret, dest.as_deref())
+    })
+    .await?;
+    let resp = json!({"webhookUrl": b.webhook_url, "destination": b.destination});
     audit(
         &s,
         &caller,
         &headers,
         "UpdatePublishingDestination",
-        json!({"webhookUrl": b.webhook_url}),
+        resp.clone(),
         Value::Null,
     )
     .await?;
-    Ok(Json(json!({"webhookUrl": b.webhook_url})))
+    Ok(Json(resp))
 }
 
 /// Flow-log lines (`vpcflow`: v2, or a v3–v5 header line first) or resolver query-log lines

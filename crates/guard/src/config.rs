@@ -35,6 +35,9 @@ pub struct GuardConfig {
     pub instance_networks: Vec<String>,
     /// Sigma rule files or folders the server runs over every enabled account's audit events.
     pub sigma_rules: Vec<std::path::PathBuf>,
+    /// Updates of published findings (a higher count) are published again at most this often
+    /// (GuardDuty offers 15, 60 and 360 minutes).
+    pub publish_updates_minutes: i64,
 }
 
 impl Default for GuardConfig {
@@ -56,6 +59,7 @@ impl Default for GuardConfig {
             dga_min_len: 10,
             instance_networks: Vec::new(),
             sigma_rules: Vec::new(),
+            publish_updates_minutes: 15,
         }
     }
 }

@@ -260,16 +260,38 @@ impl Engine {
         Ok((records, n, bad))
     }
 
-    /// Sends due webhook deliveries; a failure is retried with back-off (2^n s, up to 1 h).
+    /// Sends due deliveries — to the webhook (signed) and/or the destination — and queues
+    /// updates of published findings every `publish_updates_minutes`. A failure is retried with
+    /// back-off (2^n s, up to 1 h).
     pub async fn publish(&self) -> Result<(), GuardError> {
-        let now = chrono::Utc::now().timestamp();
-        let due = self.db().due(now, 50)?;
+        self.db().queue_updates(self.cfg.publish_updates_minutes)?;
+        let now = chrono::Utc::now();
+        let due = self.db().due(now.timestamp(), 50)?;
         for p in due {
-            let mut mac = Hmac::<Sha256>::new_from_slice(p.secret.as_bytes())
-                .map_err(|e| GuardError::Invalid(e.to_string()))?;
+            match self.deliver(&p, now).await {
+                Ok(()) => self.db().delivered(p.id)?,
+                Err(e) => {
+                    let wait = 1i64 << p.attempts.clamp(0, 12);
+                    self.db()
+                        .retry_later(p.id, now.timestamp() + wait.min(3600), &e)?;
+                    metrics::counter!("mamori_guard_publish_failures_total").increment(1);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn deliver(
+        &self,
+        p: &crate::store::Pending,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), String> {
+        if !p.url.is_empty() {
+            let mut mac =
+                Hmac::<Sha256>::new_from_slice(p.secret.as_bytes()).map_err(|e| e.to_string())?;
             mac.update(p.body.as_bytes());
             let sig = hex::encode(mac.finalize().into_bytes());
-            let r = self
+            let resp = self
                 .http
                 .post(&p.url)
                 .header("content-type", "application/json")
@@ -277,25 +299,36 @@ impl Engine {
                 .header("x-mamori-delivery", p.id.to_string())
                 .body(p.body.clone())
                 .send()
-                .await;
-            match r {
-                Ok(resp) if resp.status().is_success() => self.db().delivered(p.id)?,
-                Ok(resp) => {
-                    let wait = 1i64 << p.attempts.clamp(0, 12);
-                    self.db().retry_later(
-                        p.id,
-                        now + wait.min(3600),
-                        &format!("HTTP {}", resp.status()),
-                    )?;
-                    metrics::counter!("mamori_guard_publish_failures_total").increment(1);
-                }
-                Err(e) => {
-                    let wait = 1i64 << p.attempts.clamp(0, 12);
-                    self.db()
-                        .retry_later(p.id, now + wait.min(3600), &e.to_string())?;
-                    metrics::counter!("mamori_guard_publish_failures_total").increment(1);
-                }
+                .await
+                .map_err(|e| e.to_string())?;
+            if !resp.status().is_success() {
+                return Err(format!("HTTP {}", resp.status()));
             }
+        }
+        if let Some(d) = &p.destination {
+            let dest = mamori_trails::dest::Destination::open(d).map_err(|e| e.to_string())?;
+            let region = serde_json::from_str::<serde_json::Value>(&p.body)
+                .ok()
+                .and_then(|v| v["region"].as_str().map(String::from))
+                .filter(|r| {
+                    !r.is_empty() && r.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-')
+                })
+                .unwrap_or_else(|| "local".into());
+            let key = format!(
+                "{}AWSLogs/{:012}/GuardDuty/{region}/{}/{}-{}.json",
+                if dest.prefix.is_empty() {
+                    String::new()
+                } else {
+                    format!("{}/", dest.prefix)
+                },
+                p.account,
+                now.format("%Y/%m/%d"),
+                p.finding,
+                p.id
+            );
+            dest.put(&key, p.body.clone().into_bytes(), &[])
+                .await
+                .map_err(|e| e.to_string())?;
         }
         Ok(())
     }

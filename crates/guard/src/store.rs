@@ -49,6 +49,12 @@ CREATE TABLE outbox (
     next_at    INTEGER NOT NULL,
     last_error TEXT
 );
+", "
+-- Publishing: a directory or S3 prefix besides (or instead of) the webhook; updates of findings
+-- already published are sent again at most every publish_updates_minutes.
+ALTER TABLE publishing ADD COLUMN destination TEXT;
+ALTER TABLE findings ADD COLUMN published_count INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE findings ADD COLUMN published_at TEXT;
 "];
 
 #[derive(Debug, thiserror::Error)]
@@ -88,9 +94,12 @@ pub type PagePosition = (String, String);
 /// A stored list: name, kind, format, content.
 pub type StoredList = (String, String, String, Vec<u8>);
 
-/// One webhook delivery due.
+/// One delivery due.
 pub struct Pending {
     pub id: i64,
+    pub account: i64,
+    pub finding: String,
+    pub destination: Option<String>,
     pub url: String,
     pub secret: String,
     pub body: String,
@@ -176,6 +185,7 @@ impl GuardDb {
         let at = now();
         let tx = self.conn.transaction()?;
         let mut new = Vec::new();
+        let mut published: Vec<(i64, String)> = Vec::new();
         for (account, s) in signals {
             let id = crate::finding::finding_id(&s.kind, &s.account, &s.resource_key, &s.actor);
             let existing: Option<String> = tx
@@ -224,6 +234,7 @@ impl GuardDb {
                             "INSERT INTO outbox (account, finding, body, next_at) VALUES (?1, ?2, ?3, 0)",
                             params![account, f.id, serde_json::to_string(&f).unwrap_or_default()],
                         )?;
+                        published.push((*account, f.id.clone()));
                     }
                     new.push(f.id.clone());
                     f
@@ -233,6 +244,12 @@ impl GuardDb {
                 "INSERT INTO findings (account, id, type, severity, created_at, updated_at, doc) VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6) \
                  ON CONFLICT(account, id) DO UPDATE SET updated_at = ?5, doc = ?6",
                 params![account, f.id, f.kind, f.severity, at, serde_json::to_string(&f).unwrap_or_default()],
+            )?;
+        }
+        for (account, id) in published {
+            tx.execute(
+                "UPDATE findings SET published_count = 1, published_at = ?3 WHERE account = ?1 AND id = ?2",
+                params![account, id, at],
             )?;
         }
         tx.execute(
@@ -448,17 +465,59 @@ impl GuardDb {
             .execute("DELETE FROM findings WHERE updated_at < ?1", [cutoff])?)
     }
 
-    pub fn set_publishing(&self, account: i64, url: &str, secret: &str) -> Result<(), GuardError> {
+    pub fn set_publishing(
+        &self,
+        account: i64,
+        url: &str,
+        secret: &str,
+        destination: Option<&str>,
+    ) -> Result<(), GuardError> {
         self.conn.execute(
-            "INSERT INTO publishing (account, url, secret) VALUES (?1, ?2, ?3) ON CONFLICT(account) DO UPDATE SET url = ?2, secret = ?3",
-            params![account, url, secret],
+            "INSERT INTO publishing (account, url, secret, destination) VALUES (?1, ?2, ?3, ?4) \
+             ON CONFLICT(account) DO UPDATE SET url = ?2, secret = ?3, destination = ?4",
+            params![account, url, secret, destination],
         )?;
         Ok(())
     }
 
+    /// Queues updates of published findings whose count grew, at most once per `every` minutes
+    /// per finding. Returns how many were queued.
+    pub fn queue_updates(&mut self, every_minutes: i64) -> Result<usize, GuardError> {
+        let now = now();
+        let cutoff = (chrono::Utc::now() - chrono::Duration::minutes(every_minutes))
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let tx = self.conn.transaction()?;
+        let due: Vec<(i64, String, String, i64)> = {
+            let mut st = tx.prepare(
+                "SELECT f.account, f.id, f.doc, json_extract(f.doc, '$.service.count') FROM findings f \
+                 JOIN publishing p ON p.account = f.account \
+                 WHERE f.archived = 0 AND f.published_count > 0 \
+                 AND json_extract(f.doc, '$.service.count') > f.published_count \
+                 AND (f.published_at IS NULL OR f.published_at <= ?1) LIMIT 1000",
+            )?;
+            st.query_map([&cutoff], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })?
+            .collect::<Result<_, _>>()?
+        };
+        for (account, id, doc, count) in &due {
+            tx.execute(
+                "INSERT INTO outbox (account, finding, body, next_at) VALUES (?1, ?2, ?3, 0)",
+                params![account, id, doc],
+            )?;
+            tx.execute(
+                "UPDATE findings SET published_count = ?3, published_at = ?4 WHERE account = ?1 AND id = ?2",
+                params![account, id, count, now],
+            )?;
+        }
+        tx.commit()?;
+        Ok(due.len())
+    }
+
     pub fn due(&self, now_s: i64, limit: usize) -> Result<Vec<Pending>, GuardError> {
         let mut st = self.conn.prepare(
-            "SELECT o.id, p.url, p.secret, o.body, o.attempts FROM outbox o JOIN publishing p ON p.account = o.account \
+            "SELECT o.id, p.url, p.secret, o.body, o.attempts, o.account, o.finding, p.destination \
+             FROM outbox o JOIN publishing p ON p.account = o.account \
              WHERE o.next_at <= ?1 ORDER BY o.id LIMIT ?2",
         )?;
         Ok(st
@@ -469,6 +528,9 @@ impl GuardDb {
                     secret: r.get(2)?,
                     body: r.get(3)?,
                     attempts: r.get(4)?,
+                    account: r.get(5)?,
+                    finding: r.get(6)?,
+                    destination: r.get(7)?,
                 })
             })?
             .collect::<Result<_, _>>()?)
