@@ -114,6 +114,16 @@ pub enum FindingsCommand {
         #[command(flatten)]
         remote: Remote,
     },
+    /// Mark a finding useful or not (it stays; the verdict is kept with it)
+    Feedback {
+        id: String,
+        #[arg(value_parser = ["useful", "not-useful"])]
+        verdict: String,
+        #[arg(long)]
+        comments: Option<String>,
+        #[command(flatten)]
+        remote: Remote,
+    },
     Stats {
         #[command(flatten)]
         remote: Remote,
@@ -312,6 +322,26 @@ pub async fn run_remote(cmd: GuardCommand) -> anyhow::Result<u8> {
                     )
                     .await?;
                 println!("Unarchived {}", sanitize(&id));
+                Ok(0)
+            }
+            FindingsCommand::Feedback {
+                id,
+                verdict,
+                comments,
+                remote,
+            } => {
+                let v = if verdict == "useful" {
+                    "USEFUL"
+                } else {
+                    "NOT_USEFUL"
+                };
+                Client::from_remote(&remote)?
+                    .post_json(
+                        &format!("/v1/guard/findings/{}/feedback", enc(&id)),
+                        &serde_json::json!({"feedback": v, "comments": comments}),
+                    )
+                    .await?;
+                println!("Feedback on {} recorded", sanitize(&id));
                 Ok(0)
             }
             FindingsCommand::Stats { remote } => {

@@ -186,6 +186,20 @@ fn events_to_findings_to_webhook() {
     assert_eq!(st, 204);
     let (_, one) = s.get(&format!("/v1/guard/findings/{id}"), &s.key);
     assert_eq!(one["service"]["archived"], true);
+    let (st, _) = s.post(
+        &format!("/v1/guard/findings/{id}/feedback"),
+        &s.key,
+        json!({"feedback": "NOT_USEFUL", "comments": "our scanner"}).to_string(),
+    );
+    assert_eq!(st, 204);
+    let (_, one) = s.get(&format!("/v1/guard/findings/{id}"), &s.key);
+    assert_eq!(one["service"]["userFeedback"], "NOT_USEFUL");
+    let (st, _) = s.post(
+        &format!("/v1/guard/findings/{id}/feedback"),
+        &s.key,
+        json!({"feedback": "MAYBE"}).to_string(),
+    );
+    assert_eq!(st, 400);
     let (_, stats) = s.get("/v1/guard/stats", &s.key);
     assert_eq!(
         stats["activeByType"].as_array().unwrap().len(),

@@ -34,6 +34,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/guard/findings/{id}", get(finding))
         .route("/v1/guard/findings/{id}/archive", post(archive))
         .route("/v1/guard/findings/{id}/unarchive", post(unarchive))
+        .route("/v1/guard/findings/{id}/feedback", post(feedback))
         .route("/v1/guard/stats", get(stats))
         .route("/v1/guard/lists", get(lists).post(put_list))
         .route("/v1/guard/lists/{name}", axum::routing::delete(delete_list))
@@ -530,6 +531,44 @@ async fn delete_filter(
         &headers,
         "DeleteFilter",
         json!({"name": name}),
+        Value::Null,
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct FeedbackBody {
+    /// USEFUL or NOT_USEFUL
+    feedback: String,
+    #[serde(default)]
+    comments: Option<String>,
+}
+
+async fn feedback(
+    State(s): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    JsonBody(b): JsonBody<FeedbackBody>,
+) -> Result<StatusCode, ApiError> {
+    caller.require(Role::Writer)?;
+    if !matches!(b.feedback.as_str(), "USEFUL" | "NOT_USEFUL") {
+        return Err(ApiError::bad_request("feedback: USEFUL or NOT_USEFUL"));
+    }
+    let account = caller.account.as_i64();
+    let (i, verdict, comments) = (id.clone(), b.feedback.clone(), b.comments.clone());
+    with_db(&s, move |db| {
+        db.feedback(account, &i, &verdict, comments.as_deref())
+    })
+    .await?;
+    audit(
+        &s,
+        &caller,
+        &headers,
+        "UpdateFindingsFeedback",
+        json!({"findingIds": [id], "feedback": b.feedback}),
         Value::Null,
     )
     .await?;

@@ -71,6 +71,10 @@ pub struct Service {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub evidence: Option<Value>,
     pub additional_info: Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_feedback: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_feedback_comments: Option<String>,
 }
 
 /// GuardDuty's bands: Low 1.0–3.9, Medium 4.0–6.9, High 7.0–8.9, Critical 9.0–10.0.
@@ -135,6 +139,8 @@ impl Finding {
                     "eventIds": s.event_id.iter().collect::<Vec<_>>(),
                     "type": "default",
                 }),
+                user_feedback: None,
+                user_feedback_comments: None,
             },
         }
     }

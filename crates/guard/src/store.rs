@@ -344,6 +344,35 @@ impl GuardDb {
         Ok(())
     }
 
+    /// Records the analyst's verdict on a finding (USEFUL or NOT_USEFUL, with comments).
+    pub fn feedback(
+        &self,
+        account: i64,
+        id: &str,
+        verdict: &str,
+        comments: Option<&str>,
+    ) -> Result<(), GuardError> {
+        let doc: String = self
+            .conn
+            .query_row(
+                "SELECT doc FROM findings WHERE account = ?1 AND id = ?2",
+                params![account, id],
+                |r| r.get(0),
+            )
+            .optional()?
+            .ok_or_else(|| GuardError::NotFound(format!("no finding {id:?}")))?;
+        let mut v: Value = serde_json::from_str(&doc).unwrap_or(Value::Null);
+        v["service"]["userFeedback"] = Value::String(verdict.to_string());
+        if let Some(c) = comments {
+            v["service"]["userFeedbackComments"] = Value::String(c.chars().take(1000).collect());
+        }
+        self.conn.execute(
+            "UPDATE findings SET doc = ?3, updated_at = ?4 WHERE account = ?1 AND id = ?2",
+            params![account, id, v.to_string(), now()],
+        )?;
+        Ok(())
+    }
+
     pub fn stats(&self, account: i64) -> Result<Value, GuardError> {
         let mut st = self.conn.prepare(
             "SELECT type, COUNT(*), MAX(severity) FROM findings WHERE account = ?1 AND archived = 0 GROUP BY type ORDER BY 3 DESC, 2 DESC",
