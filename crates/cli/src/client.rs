@@ -149,6 +149,28 @@ impl Client {
             .await
     }
 
+    /// Every page of a list call: follows `nextToken` and gathers `items_key` of each answer.
+    pub async fn get_all(
+        &self,
+        path: &str,
+        query: &[(String, String)],
+        items_key: &str,
+    ) -> anyhow::Result<Vec<Value>> {
+        let mut q = query.to_vec();
+        let mut all = Vec::new();
+        loop {
+            let v = self.get(path, &q).await?;
+            all.extend(v[items_key].as_array().cloned().unwrap_or_default());
+            match v["nextToken"].as_str() {
+                Some(t) => {
+                    q.retain(|(k, _)| k != "nextToken");
+                    q.push(("nextToken".into(), t.to_string()));
+                }
+                None => return Ok(all),
+            }
+        }
+    }
+
     pub async fn put_json(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
         self.send(self.request(reqwest::Method::PUT, path).json(body))
             .await

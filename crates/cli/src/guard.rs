@@ -253,18 +253,7 @@ pub async fn run_remote(cmd: GuardCommand) -> anyhow::Result<u8> {
                 if let Some(a) = archived {
                     q.push(("archived".into(), a.to_string()));
                 }
-                let mut all = Vec::new();
-                loop {
-                    let v = c.get("/v1/guard/findings", &q).await?;
-                    all.extend(v["findings"].as_array().cloned().unwrap_or_default());
-                    match v["nextToken"].as_str() {
-                        Some(t) => {
-                            q.retain(|(k, _)| k != "nextToken");
-                            q.push(("nextToken".into(), t.to_string()));
-                        }
-                        None => break,
-                    }
-                }
+                let all = c.get_all("/v1/guard/findings", &q, "findings").await?;
                 if format == crate::Format::Json {
                     println!("{}", serde_json::to_string_pretty(&all)?);
                 } else {

@@ -216,18 +216,7 @@ pub async fn run(cmd: InspectCommand) -> anyhow::Result<u8> {
             q.extend(eq_list("vulnerabilityId", &a.vulnerability_id));
             q.extend(eq_list("packageName", &a.package_name));
             q.extend(eq_list("resourceId", &a.resource_id));
-            let mut all = Vec::new();
-            loop {
-                let v = c.get("/v1/inspect/findings", &q).await?;
-                all.extend(v["findings"].as_array().cloned().unwrap_or_default());
-                match v["nextToken"].as_str() {
-                    Some(t) => {
-                        q.retain(|(k, _)| k != "nextToken");
-                        q.push(("nextToken".into(), t.to_string()));
-                    }
-                    None => break,
-                }
-            }
+            let all = c.get_all("/v1/inspect/findings", &q, "findings").await?;
             if a.format == crate::Format::Json {
                 println!("{}", serde_json::to_string_pretty(&all)?);
                 return Ok(0);

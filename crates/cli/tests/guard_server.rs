@@ -225,22 +225,7 @@ fn events_to_findings_to_webhook() {
     std::fs::write(&flows, text).unwrap();
     let dns = tmp.path().join("dns.jsonl");
     std::fs::write(&dns, json!({"query_timestamp": "2026-11-28T10:00:00Z", "query_name": "c2.mamori-test.invalid.", "srcaddr": "10.0.0.5", "srcids": {"instance": "i-0abc"}, "account_id": "111122223333", "region": "us-east-1"}).to_string() + "\n").unwrap();
-    let run = |args: &[&str]| {
-        let o = std::process::Command::new(common::bin())
-            .args(args)
-            .env("MAMORI_ENDPOINT", &s.url)
-            .env("MAMORI_KEY", &s.key)
-            .output()
-            .unwrap();
-        (
-            o.status.code(),
-            format!(
-                "{}{}",
-                String::from_utf8_lossy(&o.stdout),
-                String::from_utf8_lossy(&o.stderr)
-            ),
-        )
-    };
+    let run = |args: &[&str]| s.cli(args);
     let (code, out) = run(&[
         "guard",
         "import",

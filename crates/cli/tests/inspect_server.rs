@@ -6,27 +6,13 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{Server, bin};
+use common::Server;
 use serde_json::{Value, json};
 
 fn cli(s: &Server, args: &[&str]) -> (Option<i32>, String) {
-    let o = Command::new(bin())
-        .args(args)
-        .env("MAMORI_ENDPOINT", &s.url)
-        .env("MAMORI_KEY", &s.key)
-        .output()
-        .unwrap();
-    (
-        o.status.code(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
-        ),
-    )
+    s.cli(args)
 }
 
 fn advisory(dir: &Path, id: &str, eco: &str, name: &str, fixed: &str, withdrawn: bool) {

@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{Server, bin, record};
+use common::{Server, record};
 use serde_json::Value;
 
 const BUCKET: &str = "trail-bucket";
@@ -132,19 +132,7 @@ fn aws_env(endpoint: &str) -> Vec<(String, String)> {
 }
 
 fn cli(s: &Server, args: &[&str]) -> (Option<i32>, String) {
-    let o = Command::new(bin())
-        .args(args)
-        .env("MAMORI_ENDPOINT", &s.url)
-        .env("MAMORI_KEY", &s.key)
-        .envs(s.env.iter().map(|(k, v)| (k, v)))
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    (o.status.code(), text)
+    s.cli(args)
 }
 
 fn ingest(s: &Server, batch: u32) -> Vec<String> {

@@ -355,28 +355,6 @@ async fn put_list(
     Ok(Json(resp))
 }
 
-async fn delete_list(
-    State(s): State<ApiState>,
-    Extension(caller): Extension<Caller>,
-    headers: HeaderMap,
-    Path(name): Path<String>,
-) -> Result<StatusCode, ApiError> {
-    caller.require(Role::Admin)?;
-    let account = caller.account.as_i64();
-    let n = name.clone();
-    with_db(&s, move |db| db.delete_list(account, &n)).await?;
-    audit(
-        &s,
-        &caller,
-        &headers,
-        "DeleteThreatIntelSet",
-        json!({"name": name}),
-        Value::Null,
-    )
-    .await?;
-    Ok(StatusCode::NO_CONTENT)
-}
-
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct PublishingBody {
@@ -515,28 +493,6 @@ async fn put_filter(
     Ok(Json(json!({"name": name})))
 }
 
-async fn delete_filter(
-    State(s): State<ApiState>,
-    Extension(caller): Extension<Caller>,
-    headers: HeaderMap,
-    Path(name): Path<String>,
-) -> Result<StatusCode, ApiError> {
-    caller.require(Role::Admin)?;
-    let account = caller.account.as_i64();
-    let n = name.clone();
-    with_db(&s, move |db| db.delete_filter(account, &n)).await?;
-    audit(
-        &s,
-        &caller,
-        &headers,
-        "DeleteFilter",
-        json!({"name": name}),
-        Value::Null,
-    )
-    .await?;
-    Ok(StatusCode::NO_CONTENT)
-}
-
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct FeedbackBody {
@@ -573,4 +529,63 @@ async fn feedback(
     )
     .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Deletes a named thing of the caller's account (a list, a filter) and audits it.
+async fn delete_named(
+    s: ApiState,
+    caller: Caller,
+    headers: HeaderMap,
+    name: String,
+    event: &'static str,
+    delete: fn(&GuardDb, i64, &str) -> Result<(), GuardError>,
+) -> Result<StatusCode, ApiError> {
+    caller.require(Role::Admin)?;
+    let account = caller.account.as_i64();
+    let n = name.clone();
+    with_db(&s, move |db| delete(db, account, &n)).await?;
+    audit(
+        &s,
+        &caller,
+        &headers,
+        event,
+        json!({"name": name}),
+        Value::Null,
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn delete_list(
+    State(s): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    delete_named(
+        s,
+        caller,
+        headers,
+        name,
+        "DeleteThreatIntelSet",
+        GuardDb::delete_list,
+    )
+    .await
+}
+
+async fn delete_filter(
+    State(s): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    delete_named(
+        s,
+        caller,
+        headers,
+        name,
+        "DeleteFilter",
+        GuardDb::delete_filter,
+    )
+    .await
 }

@@ -55,6 +55,26 @@ impl Server {
         self.url = url;
     }
 
+    /// Runs the CLI against this server (its URL and admin key, and its extra environment):
+    /// (exit code, stdout + stderr).
+    pub fn cli(&self, args: &[&str]) -> (Option<i32>, String) {
+        let o = Command::new(bin())
+            .args(args)
+            .env("MAMORI_ENDPOINT", &self.url)
+            .env("MAMORI_KEY", &self.key)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .output()
+            .unwrap();
+        (
+            o.status.code(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            ),
+        )
+    }
+
     pub fn data_dir(&self) -> PathBuf {
         self.dir.path().join("data")
     }
