@@ -108,14 +108,20 @@ pub fn finding_id(kind: &str, account: &str, resource_key: &str, actor: &str) ->
 impl Finding {
     pub fn from_signal(s: &Signal, detector_id: &str, now: &str) -> Finding {
         let id = finding_id(&s.kind, &s.account, &s.resource_key, &s.actor);
+        // v2 flow logs name no region; a finding always has one.
+        let region = if s.region.is_empty() {
+            "local"
+        } else {
+            s.region.as_str()
+        };
         Finding {
             schema_version: "2.0".into(),
             account_id: s.account.clone(),
-            region: s.region.clone(),
+            region: region.to_string(),
             partition: "mamori".into(),
             arn: format!(
-                "arn:mamori:guardduty:{}:{}:detector/{detector_id}/finding/{id}",
-                s.region, s.account
+                "arn:mamori:guardduty:{region}:{}:detector/{detector_id}/finding/{id}",
+                s.account
             ),
             id,
             kind: s.kind.clone(),
