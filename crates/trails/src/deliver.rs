@@ -661,6 +661,16 @@ fn gzip(bytes: &[u8]) -> Result<Vec<u8>, TrailsError> {
         .map_err(|e| TrailsError::Damaged(e.to_string()))
 }
 
+/// The two fields a log file needs of each record besides its canonical bytes (a full parse
+/// here cost as much as the canonicalization).
+#[derive(serde::Deserialize)]
+struct TimeAndId<'a> {
+    #[serde(rename = "eventTime", borrow, default)]
+    event_time: Option<std::borrow::Cow<'a, str>>,
+    #[serde(rename = "eventID", borrow, default)]
+    event_id: Option<std::borrow::Cow<'a, str>>,
+}
+
 /// `{"Records":[…]}` of canonical records, its SHA-256 (over the uncompressed bytes, as digests
 /// want), gzip, the event-time range, and each record's leaf hash and eventID.
 fn build_file(key: &str, account: &str, region: &str, raws: &[&str]) -> Result<Built, TrailsError> {
@@ -674,7 +684,7 @@ fn build_file(key: &str, account: &str, region: &str, raws: &[&str]) -> Result<B
             body.push(b',');
         }
         body.extend_from_slice(&c);
-        let r: Record =
+        let r: TimeAndId<'_> =
             serde_json::from_str(raw).map_err(|e| TrailsError::Damaged(e.to_string()))?;
         if let Some(t) = r
             .event_time
