@@ -21,11 +21,11 @@
 use std::net::IpAddr;
 
 use ipnet::IpNet;
-use mamori_trail::model::Record;
 use serde_json::{Value, json};
 
 use crate::finding::Signal;
 use crate::intel::{Intel, ListKind, is_public};
+use crate::view::View;
 
 /// What the detectors need besides the event.
 pub struct Context<'a> {
@@ -34,47 +34,33 @@ pub struct Context<'a> {
     pub instance_networks: &'a [IpNet],
 }
 
-fn s(f: &mamori_trail::model::Field<String>) -> &str {
-    f.get().map(String::as_str).unwrap_or("")
+fn failed(r: &View<'_>) -> bool {
+    !r.error_code.is_empty()
 }
 
-fn failed(r: &Record) -> bool {
-    !s(&r.error_code).is_empty()
-}
-
-fn access_key(r: &Record) -> Value {
-    let u = r.user_identity.get();
-    let get = |f: fn(&mamori_trail::model::UserIdentity) -> &mamori_trail::model::Field<String>| {
-        u.map(|u| s(f(u)).to_string()).unwrap_or_default()
-    };
-    let user_name = {
-        let n = get(|u| &u.user_name);
-        if n.is_empty() {
-            u.and_then(|u| u.session_context.get())
-                .and_then(|c| c.session_issuer.get())
-                .map(|i| s(&i.user_name).to_string())
-                .unwrap_or_default()
-        } else {
-            n
-        }
+fn access_key(r: &View<'_>) -> Value {
+    let user_name = if r.user_name.is_empty() {
+        r.issuer_user_name
+    } else {
+        r.user_name
     };
     json!({
-        "accessKeyId": get(|u| &u.access_key_id),
-        "principalId": get(|u| &u.principal_id),
+        "accessKeyId": r.access_key_id,
+        "principalId": r.principal_id,
         "userName": user_name,
-        "userType": get(|u| &u.identity_type),
+        "userType": r.identity_type,
     })
 }
 
-fn api_call(r: &Record, remote: Option<&str>) -> Value {
+fn api_call(r: &View<'_>, remote: Option<&str>) -> Value {
     let mut a = json!({
-        "api": s(&r.event_name),
-        "serviceName": s(&r.event_source),
+        "api": r.event_name,
+        "serviceName": r.event_source,
         "callerType": if remote.is_some() { "Remote IP" } else { "AWS Service" },
-        "userAgent": {"fullUserAgent": s(&r.user_agent)},
+        "userAgent": {"fullUserAgent": r.user_agent},
     });
-    if !s(&r.error_code).is_empty() {
-        a["errorCode"] = Value::String(s(&r.error_code).into());
+    if !r.error_code.is_empty() {
+        a["errorCode"] = Value::String(r.error_code.into());
     }
     if let Some(ip) = remote {
         let key = if ip.contains(':') {
@@ -87,27 +73,22 @@ fn api_call(r: &Record, remote: Option<&str>) -> Value {
     json!({"actionType": "AWS_API_CALL", "awsApiCallAction": a})
 }
 
-fn account_of(r: &Record) -> String {
-    let a = s(&r.recipient_account_id);
-    if a.is_empty() {
-        r.user_identity
-            .get()
-            .map(|u| s(&u.account_id).to_string())
-            .unwrap_or_default()
+fn account_of(r: &View<'_>) -> String {
+    if r.recipient_account.is_empty() {
+        r.identity_account.to_string()
     } else {
-        a.to_string()
+        r.recipient_account.to_string()
     }
 }
 
-fn source_ip(r: &Record) -> Option<&str> {
-    let ip = s(&r.source_ip_address);
-    ip.parse::<IpAddr>().is_ok().then_some(ip)
+fn source_ip<'a>(r: &View<'a>) -> Option<&'a str> {
+    r.source_ip.parse::<IpAddr>().is_ok().then_some(r.source_ip)
 }
 
 /// The base of an IAM signal for a record (its access key as the resource), for detectors
 /// outside this module (Sigma rules).
 pub fn iam_signal(
-    r: &Record,
+    r: &View<'_>,
     kind: &str,
     severity: f64,
     title: &str,
@@ -117,11 +98,11 @@ pub fn iam_signal(
     Builder { r }.iam(kind, severity, title, description, actor)
 }
 
-struct Builder<'r> {
-    r: &'r Record,
+struct Builder<'r, 'a> {
+    r: &'r View<'a>,
 }
 
-impl Builder<'_> {
+impl Builder<'_, '_> {
     fn iam(
         &self,
         kind: &str,
@@ -142,24 +123,21 @@ impl Builder<'_> {
             title: title.into(),
             description,
             account: account_of(self.r),
-            region: s(&self.r.aws_region).to_string(),
+            region: self.r.aws_region.to_string(),
             resource: json!({"resourceType": "AccessKey", "accessKeyDetails": key}),
             resource_key,
             actor: actor.to_string(),
             action: api_call(self.r, source_ip(self.r)),
             resource_role: "TARGET",
             evidence: None,
-            event_id: self.r.event_id.get().cloned(),
-            time: s(&self.r.event_time).to_string(),
+            event_id: (!self.r.event_id.is_empty()).then(|| self.r.event_id.to_string()),
+            time: self.r.event_time.to_string(),
         }
     }
 
     fn s3(&self, kind: &str, severity: f64, title: &str, description: String) -> Signal {
-        let bucket = self
-            .r
-            .request_parameters
-            .get()
-            .and_then(|p| p["bucketName"].as_str())
+        let bucket = self.r.request_parameters["bucketName"]
+            .as_str()
             .unwrap_or("")
             .to_string();
         let mut sig = self.iam(kind, severity, title, description, "");
@@ -173,7 +151,7 @@ impl Builder<'_> {
     }
 }
 
-fn who(r: &Record) -> String {
+fn who(r: &View<'_>) -> String {
     let k = access_key(r);
     let name = k["userName"].as_str().unwrap_or("");
     let t = k["userType"].as_str().unwrap_or("");
@@ -184,16 +162,15 @@ fn who(r: &Record) -> String {
     }
 }
 
-fn read_only(r: &Record) -> bool {
-    if let Some(ro) = r.read_only.get().and_then(|f| f.value()) {
+fn read_only(r: &View<'_>) -> bool {
+    if let Some(ro) = r.read_only {
         return ro;
     }
-    let n = s(&r.event_name);
     [
         "List", "Describe", "Get", "Head", "Lookup", "Search", "Scan", "Query",
     ]
     .iter()
-    .any(|p| n.starts_with(p))
+    .any(|p| r.event_name.starts_with(p))
 }
 
 /// The penetration-testing distribution a user agent names as its platform, if any.
@@ -260,22 +237,20 @@ fn policy_public(p: &Value) -> bool {
 }
 
 /// Every signal one record raises.
-pub fn detect(r: &Record, ctx: &Context<'_>) -> Vec<Signal> {
+pub fn detect(r: &View<'_>, ctx: &Context<'_>) -> Vec<Signal> {
     let mut out = Vec::new();
     let b = Builder { r };
-    let source = s(&r.event_source);
-    let name = s(&r.event_name);
+    let source = r.event_source;
+    let name = r.event_name;
     let ok = !failed(r);
-    let ip = s(&r.source_ip_address);
+    let ip = r.source_ip;
 
     if ok
         && matches!(source, "cloudtrail.amazonaws.com" | "mamori.trail")
         && matches!(name, "StopLogging" | "DeleteTrail")
     {
-        let trail = r
-            .request_parameters
-            .get()
-            .and_then(|p| p["name"].as_str())
+        let trail = r.request_parameters["name"]
+            .as_str()
             .unwrap_or("")
             .to_string();
         let mut sig = b.iam(
@@ -289,11 +264,7 @@ pub fn detect(r: &Record, ctx: &Context<'_>) -> Vec<Signal> {
         out.push(sig);
     }
 
-    if let Some(u) = r.user_identity.get()
-        && s(&u.identity_type) == "Root"
-        && s(&u.invoked_by).is_empty()
-        && s(&r.event_type) != "AwsServiceEvent"
-    {
+    if r.identity_type == "Root" && r.invoked_by.is_empty() && r.event_type != "AwsServiceEvent" {
         out.push(b.iam(
             "Policy:IAMUser/RootCredentialUsage",
             2.0,
@@ -320,7 +291,7 @@ pub fn detect(r: &Record, ctx: &Context<'_>) -> Vec<Signal> {
     }
 
     if ok && source == "s3.amazonaws.com" {
-        let params = r.request_parameters.get().cloned().unwrap_or(Value::Null);
+        let params: &Value = &r.request_parameters;
         let bpa_off = |cfg: &Value| {
             [
                 "BlockPublicAcls",
@@ -370,7 +341,7 @@ pub fn detect(r: &Record, ctx: &Context<'_>) -> Vec<Signal> {
                 out.push(sig);
             }
             "PutBucketAcl" | "CreateBucket" => {
-                if let Some(kind) = acl_grant(&params) {
+                if let Some(kind) = acl_grant(params) {
                     out.push(b.s3(
                         kind,
                         8.0,
@@ -382,7 +353,7 @@ pub fn detect(r: &Record, ctx: &Context<'_>) -> Vec<Signal> {
                     ));
                 }
             }
-            "PutBucketPolicy" if policy_public(&params) => out.push(b.s3(
+            "PutBucketPolicy" if policy_public(params) => out.push(b.s3(
                 "Policy:S3/BucketAnonymousAccessGranted",
                 8.0,
                 "A bucket policy allows anyone.",
@@ -406,7 +377,7 @@ pub fn detect(r: &Record, ctx: &Context<'_>) -> Vec<Signal> {
         }
     }
 
-    if let Some(distro) = pentest_distro(s(&r.user_agent)) {
+    if let Some(distro) = pentest_distro(r.user_agent) {
         out.push(b.iam(
             &format!("PenTest:IAMUser/{distro}"),
             5.0,
@@ -414,7 +385,7 @@ pub fn detect(r: &Record, ctx: &Context<'_>) -> Vec<Signal> {
             format!(
                 "{} called {name} with the user agent {:?}.",
                 who(r),
-                s(&r.user_agent)
+                r.user_agent
             ),
             distro,
         ));
@@ -452,10 +423,9 @@ pub fn detect(r: &Record, ctx: &Context<'_>) -> Vec<Signal> {
     }
 
     if !ctx.instance_networks.is_empty()
-        && let Some(u) = r.user_identity.get()
-        && s(&u.identity_type) == "AssumedRole"
-        && s(&u.access_key_id).starts_with("ASIA")
-        && let Some((_, session)) = s(&u.principal_id).rsplit_once(':')
+        && r.identity_type == "AssumedRole"
+        && r.access_key_id.starts_with("ASIA")
+        && let Some((_, session)) = r.principal_id.rsplit_once(':')
         && session.starts_with("i-")
         && let Ok(addr) = ip.parse::<IpAddr>()
         && is_public(addr)

@@ -19,6 +19,7 @@ use crate::flow::{FlowDetector, Layout};
 use crate::intel::{Intel, ListFormat, ListKind};
 use crate::sigma::SigmaRules;
 use crate::store::{GuardDb, GuardError};
+use crate::view::Lite;
 
 /// Events read per step.
 const BATCH: usize = 4096;
@@ -160,15 +161,16 @@ impl Engine {
             if !on {
                 continue;
             }
-            let Ok(rec) = serde_json::from_str::<mamori_trail::model::Record>(&ev.record) else {
+            let Ok(lite) = Lite::parse(&ev.record) else {
                 continue; // the history only holds records it could parse
             };
+            let view = lite.view();
             let intel = self.intel_for(ev.account)?;
             let ctx = Context {
                 intel: &intel,
                 instance_networks: &self.instance_networks,
             };
-            let mut found = detect(&rec, &ctx);
+            let mut found = detect(&view, &ctx);
             if !self.cfg.sigma_rules.is_empty()
                 && let Ok(value) = serde_json::from_str::<serde_json::Value>(&ev.record)
             {
@@ -176,7 +178,7 @@ impl Engine {
                 let rules = sigma
                     .entry(ev.account)
                     .or_insert_with(|| SigmaRules::load(&self.cfg.sigma_rules).0);
-                found.extend(rules.detect(&value, &rec));
+                found.extend(rules.detect(&value, &view));
             }
             for mut s in found {
                 s.account = format!("{:012}", ev.account);

@@ -16,6 +16,7 @@ use crate::dns::{DnsDetector, Query};
 use crate::finding::Findings;
 use crate::flow::{FlowDetector, Layout};
 use crate::sigma::SigmaRules;
+use crate::view::Lite;
 
 /// What kind of log a file holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -211,14 +212,15 @@ fn cloudtrail_file(
         }
     };
     for (i, raw) in raws.iter().enumerate() {
-        match serde_json::from_str::<mamori_trail::model::Record>(raw.get()) {
-            Ok(rec) => {
+        match Lite::parse(raw.get()) {
+            Ok(lite) => {
                 stats.records += 1;
-                let mut signals = detect(&rec, ctx);
+                let view = lite.view();
+                let mut signals = detect(&view, ctx);
                 if let Some(rules) = sigma.as_deref_mut()
                     && let Ok(value) = serde_json::from_str::<serde_json::Value>(raw.get())
                 {
-                    signals.extend(rules.detect(&value, &rec));
+                    signals.extend(rules.detect(&value, &view));
                 }
                 for sig in signals {
                     stats.signals += 1;

@@ -15,4 +15,5 @@ pub mod intel;
 pub mod ocsf;
 pub mod sigma;
 pub mod store;
+pub mod view;
 pub mod window;

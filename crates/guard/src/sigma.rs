@@ -11,13 +11,13 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use mamori_trail::model::Record;
 use rsigma_eval::{CorrelationConfig, CorrelationEngine, Engine, JsonEvent};
 use rsigma_parser::{Level, SigmaCollection, parse_sigma_yaml};
 use serde_json::{Value, json};
 
 use crate::cloudtrail::iam_signal;
 use crate::finding::Signal;
+use crate::view::View;
 
 /// What a finding says about the rule that made it.
 #[derive(Debug, Clone)]
@@ -178,12 +178,10 @@ impl SigmaRules {
         )
     }
 
-    /// The signals of one CloudTrail record (its JSON as given, and its typed form).
-    pub fn detect(&mut self, raw: &Value, rec: &Record) -> Vec<Signal> {
-        let t = rec
-            .event_time
-            .get()
-            .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
+    /// The signals of one CloudTrail record (its JSON, and the detectors' view of it).
+    pub fn detect(&mut self, raw: &Value, view: &View<'_>) -> Vec<Signal> {
+        let t = chrono::DateTime::parse_from_rfc3339(view.event_time)
+            .ok()
             .map(|d| d.timestamp())
             .unwrap_or(0);
         let event = JsonEvent::borrow(raw);
@@ -207,7 +205,7 @@ impl SigmaRules {
                 None => format!("Sigma correlation {:?} fired.", h.rule_title),
             };
             let mut s = iam_signal(
-                rec,
+                view,
                 &kind,
                 level_severity(h.level.as_ref()),
                 &h.rule_title,

@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 
 use mamori_guard::sigma::SigmaRules;
-use mamori_trail::model::Record;
+use mamori_guard::view::View;
 use serde_json::{Map, Value, json};
 
 fn fixtures() -> Option<PathBuf> {
@@ -185,8 +185,7 @@ fn every_sigmahq_cloudtrail_rule_loads_and_fires_on_its_exemplar() {
         let (mut one, errs) = SigmaRules::load(std::slice::from_ref(f));
         assert!(errs.is_empty(), "{errs:?}");
         let ev = exemplar(&rule);
-        let rec: Record = serde_json::from_value(ev.clone()).unwrap();
-        let signals = one.detect(&ev, &rec);
+        let signals = one.detect(&ev, &View::from_value(&ev));
         if signals
             .iter()
             .any(|s| s.kind.ends_with(&format!("/{title}")))
@@ -224,8 +223,7 @@ fn an_invalid_rule_is_rejected_and_the_rest_load() {
         "{errors:?}"
     );
     let ev = json!({"eventVersion": "1.08", "eventTime": "2026-11-28T10:00:00Z", "eventName": "StopLogging", "eventSource": "cloudtrail.amazonaws.com"});
-    let rec: Record = serde_json::from_value(ev.clone()).unwrap();
-    let s = rules.detect(&ev, &rec);
+    let s = rules.detect(&ev, &View::from_value(&ev));
     assert_eq!(s.len(), 1);
     assert_eq!(s[0].kind, "Sigma:aws.cloudtrail/Stop logging");
     assert_eq!(s[0].severity, 8.0);
@@ -274,8 +272,7 @@ level: high
     let login = |t: &str, ip: &str| {
         let ev = json!({"eventVersion": "1.08", "eventTime": t, "eventName": "ConsoleLogin",
             "errorMessage": "Failed authentication", "sourceIPAddress": ip, "eventSource": "signin.amazonaws.com"});
-        let rec: Record = serde_json::from_value(ev.clone()).unwrap();
-        (ev, rec)
+        ev
     };
     let corr = |s: &[mamori_guard::finding::Signal]| {
         s.iter()
@@ -291,8 +288,8 @@ level: high
     .iter()
     .enumerate()
     {
-        let (ev, rec) = login(t, "7.7.7.7");
-        spread |= corr(&rules.detect(&ev, &rec));
+        let ev = login(t, "7.7.7.7");
+        spread |= corr(&rules.detect(&ev, &View::from_value(&ev)));
         let _ = i;
     }
     assert!(!spread, "outside the window");
@@ -306,8 +303,8 @@ level: high
     .iter()
     .enumerate()
     {
-        let (ev, rec) = login(t, "8.8.8.8");
-        if corr(&rules.detect(&ev, &rec)) && fired_at.is_none() {
+        let ev = login(t, "8.8.8.8");
+        if corr(&rules.detect(&ev, &View::from_value(&ev))) && fired_at.is_none() {
             fired_at = Some(i);
         }
     }
