@@ -109,6 +109,36 @@ fn hunt_finds_aggregates_and_reports_bad_input() {
         "the bad list line is named: {err}"
     );
 
+    // With Sigma rules the records are read another way (lazily, for the rules); the same
+    // records count, the same two are bad, and the rule fires on the StopLogging.
+    let rule = tmp.path().join("stop.yml");
+    std::fs::write(
+        &rule,
+        "title: Trail stopped\nid: 0e1a5d9f-0000-4000-8000-000000000001\nlogsource:\n  product: aws\n  service: cloudtrail\ndetection:\n  sel:\n    eventSource: cloudtrail.amazonaws.com\n    eventName: StopLogging\n  condition: sel\nlevel: high\n",
+    )
+    .unwrap();
+    let (code, out, err) = hunt(&[
+        logs.to_str().unwrap(),
+        "--rules",
+        rule.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code, Some(1), "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["stats"]["records"], 4, "{v}");
+    assert_eq!(v["stats"]["badRecords"], 2, "{v}");
+    let problems = v["stats"]["problems"].to_string();
+    assert!(problems.contains("odd.json: record 1"), "{problems}");
+    assert!(
+        v["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["type"] == "Sigma:aws.cloudtrail/Trail stopped"),
+        "{v}"
+    );
+
     // Threshold: only Low and Medium here, so --min-severity high finds nothing → exit 0.
     let (code, _, _) = hunt(&[
         logs.to_str().unwrap(),

@@ -175,22 +175,34 @@ fn read_only(r: &View<'_>) -> bool {
 
 /// The penetration-testing distribution a user agent names as its platform, if any.
 fn pentest_distro(ua: &str) -> Option<&'static str> {
-    let ua = ua.to_ascii_lowercase();
-    // aws-cli / botocore put the platform in `Linux/<kernel>` and newer ones in `md/distrib#<id>`.
-    let platform: Vec<&str> = ua
-        .split_whitespace()
-        .filter(|t| t.starts_with("linux/") || t.contains("distrib#") || t.starts_with("os/"))
-        .collect();
-    for (needle, name) in [
-        ("kali", "KaliLinux"),
-        ("parrot", "ParrotLinux"),
-        ("pentoo", "PentooLinux"),
-    ] {
-        if platform.iter().any(|t| t.contains(needle)) {
-            return Some(name);
+    // The platform tokens of the user agent (`linux/…`, `os/…`, `…distrib#…`), compared
+    // without regard to case and without copying: this runs on every event.
+    let platform = ua.split_ascii_whitespace().filter(|t| {
+        starts_with_ci(t, "linux/") || starts_with_ci(t, "os/") || contains_ci(t, "distrib#")
+    });
+    for t in platform {
+        for (needle, name) in [
+            ("kali", "KaliLinux"),
+            ("parrot", "ParrotLinux"),
+            ("pentoo", "PentooLinux"),
+        ] {
+            if contains_ci(t, needle) {
+                return Some(name);
+            }
         }
     }
     None
+}
+
+fn starts_with_ci(t: &str, prefix: &str) -> bool {
+    t.len() >= prefix.len() && t.as_bytes()[..prefix.len()].eq_ignore_ascii_case(prefix.as_bytes())
+}
+
+/// Does `t` contain `needle` (lowercase ASCII), ignoring case?
+fn contains_ci(t: &str, needle: &str) -> bool {
+    t.as_bytes()
+        .windows(needle.len())
+        .any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
 }
 
 fn acl_grant(p: &Value) -> Option<&'static str> {

@@ -17,6 +17,7 @@ use crate::config::GuardConfig;
 use crate::dns::{DnsDetector, Query};
 use crate::flow::{FlowDetector, Layout};
 use crate::intel::{Intel, ListFormat, ListKind};
+use crate::lazy::LazyEvent;
 use crate::sigma::SigmaRules;
 use crate::store::{GuardDb, GuardError};
 use crate::view::Lite;
@@ -172,13 +173,13 @@ impl Engine {
             };
             let mut found = detect(&view, &ctx);
             if !self.cfg.sigma_rules.is_empty()
-                && let Ok(value) = serde_json::from_str::<serde_json::Value>(&ev.record)
+                && let Ok(event) = LazyEvent::parse(&ev.record)
             {
                 let mut sigma = self.sigma.lock().unwrap_or_else(|p| p.into_inner());
                 let rules = sigma
                     .entry(ev.account)
                     .or_insert_with(|| SigmaRules::load(&self.cfg.sigma_rules).0);
-                found.extend(rules.detect(&value, &view));
+                found.extend(rules.detect(&event, &view));
             }
             for mut s in found {
                 s.account = format!("{:012}", ev.account);

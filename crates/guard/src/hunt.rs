@@ -15,6 +15,7 @@ use crate::config::GuardConfig;
 use crate::dns::{DnsDetector, Query};
 use crate::finding::Findings;
 use crate::flow::{FlowDetector, Layout};
+use crate::lazy::LazyEvent;
 use crate::sigma::SigmaRules;
 use crate::view::Lite;
 
@@ -104,11 +105,10 @@ pub fn hunt(
                 continue;
             }
         };
-        let first = body
-            .split(|b| *b == b'\n')
-            .map(|l| l.trim_ascii())
-            .find(|l| !l.is_empty())
-            .unwrap_or_default();
+        // The first line, or its first 4 KB: a CloudTrail file is one long line.
+        let start = body.trim_ascii_start();
+        let head = &start[..start.len().min(4096)];
+        let first = head.split(|b| *b == b'\n').next().unwrap_or_default();
         let kind = match source {
             Source::Auto
                 if first.starts_with(b"{") && first.windows(12).any(|w| w == b"\"query_name\"") =>
@@ -195,6 +195,15 @@ fn bad(stats: &mut HuntStats, what: String) {
     }
 }
 
+/// A CloudTrail log file as AWS writes it, parsed in one pass straight into what detection
+/// reads. Any file this does not take (another shape, or a record with a field of an odd type)
+/// goes the careful way, record by record, so that a bad record is reported on its own.
+#[derive(serde::Deserialize)]
+struct Envelope<T> {
+    #[serde(rename = "Records")]
+    records: Option<Vec<T>>,
+}
+
 fn cloudtrail_file(
     shown: &str,
     body: &[u8],
@@ -204,6 +213,44 @@ fn cloudtrail_file(
     now: &str,
     stats: &mut HuntStats,
 ) {
+    let mut emit = |signals: Vec<crate::finding::Signal>, stats: &mut HuntStats| {
+        for sig in signals {
+            stats.signals += 1;
+            findings.add(&sig, "hunt", now);
+        }
+    };
+    let envelope = body.trim_ascii_start().starts_with(b"{");
+    match sigma.as_deref_mut() {
+        None if envelope => {
+            if let Ok(Envelope { records: Some(all) }) =
+                serde_json::from_slice::<Envelope<Lite<'_>>>(body)
+            {
+                for lite in &all {
+                    stats.records += 1;
+                    emit(detect(&lite.view(), ctx), stats);
+                }
+                return;
+            }
+        }
+        Some(rules) if envelope => {
+            if let Ok(Envelope { records: Some(all) }) =
+                serde_json::from_slice::<Envelope<LazyEvent<'_>>>(body)
+            {
+                let lites: Result<Vec<Lite<'_>>, _> = all.iter().map(Lite::from_lazy).collect();
+                if let Ok(lites) = lites {
+                    for (event, lite) in all.iter().zip(&lites) {
+                        stats.records += 1;
+                        let view = lite.view();
+                        let mut signals = detect(&view, ctx);
+                        signals.extend(rules.detect(event, &view));
+                        emit(signals, stats);
+                    }
+                    return;
+                }
+            }
+        }
+        _ => {}
+    }
     let raws = match mamori_trail::body::split_records(body) {
         Ok(r) => r,
         Err(e) => {
@@ -212,20 +259,21 @@ fn cloudtrail_file(
         }
     };
     for (i, raw) in raws.iter().enumerate() {
-        match Lite::parse(raw.get()) {
-            Ok(lite) => {
-                stats.records += 1;
+        let record = match sigma.as_deref_mut() {
+            // Rules need the whole record; the detectors' fields come out of the same pass.
+            Some(rules) => LazyEvent::parse(raw.get()).and_then(|event| {
+                let lite = Lite::from_lazy(&event)?;
                 let view = lite.view();
                 let mut signals = detect(&view, ctx);
-                if let Some(rules) = sigma.as_deref_mut()
-                    && let Ok(value) = serde_json::from_str::<serde_json::Value>(raw.get())
-                {
-                    signals.extend(rules.detect(&value, &view));
-                }
-                for sig in signals {
-                    stats.signals += 1;
-                    findings.add(&sig, "hunt", now);
-                }
+                signals.extend(rules.detect(&event, &view));
+                Ok(signals)
+            }),
+            None => Lite::parse(raw.get()).map(|lite| detect(&lite.view(), ctx)),
+        };
+        match record {
+            Ok(signals) => {
+                stats.records += 1;
+                emit(signals, stats);
             }
             Err(e) => bad(
                 stats,

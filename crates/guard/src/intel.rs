@@ -347,6 +347,11 @@ impl Intel {
     /// A threat (or Tor) list entry for this address — unless it is not public or trusted.
     pub fn check_ip(&self, ip: &str) -> Option<IntelMatch> {
         let ip: IpAddr = ip.trim().parse().ok()?;
+        // Most addresses are decided here, before any list is searched.
+        let public = is_public(ip);
+        if !public && !is_canary(ip) {
+            return None;
+        }
         if self.trusted.ip(ip).is_some() {
             return None;
         }
@@ -356,8 +361,7 @@ impl Intel {
             .or_else(|| self.sinkhole.ip(ip))
             .or_else(|| self.droppoint.ip(ip))
             .or_else(|| self.threat.ip(ip))?;
-        let allowed = is_public(ip) || (hit.list.builtin && is_canary(ip));
-        allowed.then_some(hit)
+        (public || hit.list.builtin).then_some(hit)
     }
 
     /// A threat list entry for this domain or a parent of it. (Trusted lists are for addresses;

@@ -12,6 +12,7 @@ pub mod finding;
 pub mod flow;
 pub mod hunt;
 pub mod intel;
+pub mod lazy;
 pub mod ocsf;
 pub mod sigma;
 pub mod store;

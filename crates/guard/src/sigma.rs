@@ -11,9 +11,9 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use rsigma_eval::{CorrelationConfig, CorrelationEngine, Engine, JsonEvent};
+use rsigma_eval::{CorrelationConfig, CorrelationEngine, Engine, Event};
 use rsigma_parser::{Level, SigmaCollection, parse_sigma_yaml};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::cloudtrail::iam_signal;
 use crate::finding::Signal;
@@ -178,15 +178,15 @@ impl SigmaRules {
         )
     }
 
-    /// The signals of one CloudTrail record (its JSON, and the detectors' view of it).
-    pub fn detect(&mut self, raw: &Value, view: &View<'_>) -> Vec<Signal> {
+    /// The signals of one CloudTrail record (as rules read it — a [`crate::lazy::LazyEvent`],
+    /// or rsigma's `JsonEvent` — and the detectors' view of it).
+    pub fn detect(&mut self, event: &impl Event, view: &View<'_>) -> Vec<Signal> {
         let t = chrono::DateTime::parse_from_rfc3339(view.event_time)
             .ok()
             .map(|d| d.timestamp())
             .unwrap_or(0);
-        let event = JsonEvent::borrow(raw);
         let mut out = Vec::new();
-        for r in self.engine.process_event_at(&event, t) {
+        for r in self.engine.process_event_at(event, t) {
             let h = &r.header;
             let key = h.rule_id.clone().unwrap_or_else(|| h.rule_title.clone());
             let info = self.info.get(&key).cloned().unwrap_or(RuleInfo {

@@ -7,6 +7,8 @@ use std::borrow::Cow;
 
 use mamori_trail::model::{Field, Record};
 use serde::Deserialize;
+
+use crate::lazy::{BorrowedStr, LazyEvent};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
@@ -35,12 +37,24 @@ pub struct View<'a> {
     pub request_parameters: Cow<'a, Value>,
 }
 
-/// Are this event's request parameters read by a detector?
-pub fn needs_parameters(event_source: &str) -> bool {
-    matches!(
-        event_source,
-        "s3.amazonaws.com" | "cloudtrail.amazonaws.com" | "mamori.trail"
-    )
+/// Are this event's request parameters read by a detector? (Parsing them for every event cost
+/// a tenth of the hunt.)
+pub fn needs_parameters(event_source: &str, event_name: &str) -> bool {
+    match event_source {
+        "s3.amazonaws.com" => matches!(
+            event_name,
+            "PutBucketPublicAccessBlock"
+                | "PutAccountPublicAccessBlock"
+                | "PutBucketAcl"
+                | "CreateBucket"
+                | "PutBucketPolicy"
+                | "PutBucketLogging"
+        ),
+        "cloudtrail.amazonaws.com" | "mamori.trail" => {
+            matches!(event_name, "StopLogging" | "DeleteTrail")
+        }
+        _ => false,
+    }
 }
 
 fn f(x: &Field<String>) -> &str {
@@ -118,6 +132,39 @@ fn flag(v: &Value) -> Option<bool> {
 
 type Text<'a> = Option<Cow<'a, str>>;
 
+/// `readOnly` as CloudTrail writes it (a boolean) or as some producers do (`"true"`); anything
+/// else is unknown.
+#[derive(Default)]
+struct Flag(Option<bool>);
+
+impl<'de> Deserialize<'de> for Flag {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Flag, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Flag;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a boolean")
+            }
+            fn visit_bool<E>(self, b: bool) -> Result<Flag, E> {
+                Ok(Flag(Some(b)))
+            }
+            fn visit_str<E>(self, t: &str) -> Result<Flag, E> {
+                Ok(Flag(if t.eq_ignore_ascii_case("true") {
+                    Some(true)
+                } else if t.eq_ignore_ascii_case("false") {
+                    Some(false)
+                } else {
+                    None
+                }))
+            }
+            fn visit_unit<E>(self) -> Result<Flag, E> {
+                Ok(Flag(None))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
 fn text<'s>(x: &'s Text<'_>) -> &'s str {
     x.as_deref().unwrap_or("")
 }
@@ -176,8 +223,8 @@ pub struct Lite<'a> {
     error_code: Text<'a>,
     #[serde(borrow, rename = "recipientAccountId", default)]
     recipient_account: Text<'a>,
-    #[serde(borrow, rename = "readOnly", default)]
-    read_only: Option<&'a RawValue>,
+    #[serde(rename = "readOnly", default)]
+    read_only: Flag,
     #[serde(borrow, rename = "userIdentity", default)]
     user_identity: Option<LiteIdentity<'a>>,
     #[serde(borrow, rename = "requestParameters", default)]
@@ -189,10 +236,41 @@ impl<'a> Lite<'a> {
         serde_json::from_str(text)
     }
 
+    /// The same fields from a record already read for Sigma rules (no second pass over it),
+    /// held to the same types as [`Lite::parse`].
+    pub fn from_lazy(e: &LazyEvent<'a>) -> Result<Lite<'a>, serde_json::Error> {
+        fn field<'a, T: Deserialize<'a>>(
+            e: &LazyEvent<'a>,
+            key: &str,
+        ) -> Result<Option<T>, serde_json::Error> {
+            match e.raw(key) {
+                None => Ok(None),
+                Some(r) => serde_json::from_str::<Option<T>>(r.get())
+                    .map_err(|err| serde::de::Error::custom(format!("{key}: {err}"))),
+            }
+        }
+        let s = |key: &str| field::<BorrowedStr<'a>>(e, key).map(|b| b.map(|b| b.0));
+        Ok(Lite {
+            event_source: s("eventSource")?,
+            event_name: s("eventName")?,
+            event_time: s("eventTime")?,
+            event_id: s("eventID")?,
+            event_type: s("eventType")?,
+            aws_region: s("awsRegion")?,
+            source_ip: s("sourceIPAddress")?,
+            user_agent: s("userAgent")?,
+            error_code: s("errorCode")?,
+            recipient_account: s("recipientAccountId")?,
+            read_only: field::<Flag>(e, "readOnly")?.unwrap_or_default(),
+            user_identity: field::<LiteIdentity<'a>>(e, "userIdentity")?,
+            request_parameters: e.raw("requestParameters"),
+        })
+    }
+
     pub fn view(&self) -> View<'_> {
         let id = self.user_identity.as_ref();
         let source = text(&self.event_source);
-        let params = if needs_parameters(source) {
+        let params = if needs_parameters(source, text(&self.event_name)) {
             self.request_parameters
                 .and_then(|r| serde_json::from_str::<Value>(r.get()).ok())
                 .unwrap_or(Value::Null)
@@ -210,10 +288,7 @@ impl<'a> Lite<'a> {
             user_agent: text(&self.user_agent),
             error_code: text(&self.error_code),
             recipient_account: text(&self.recipient_account),
-            read_only: self
-                .read_only
-                .and_then(|r| serde_json::from_str::<Value>(r.get()).ok())
-                .and_then(|v| flag(&v)),
+            read_only: self.read_only.0,
             identity_type: id.map_or("", |u| text(&u.identity_type)),
             principal_id: id.map_or("", |u| text(&u.principal_id)),
             access_key_id: id.map_or("", |u| text(&u.access_key_id)),

@@ -69,6 +69,12 @@ fn kinds(v: &Value, nets: &[IpNet]) -> Vec<String> {
     let typed = run(&View::from_record(&record));
     assert_eq!(typed, run(&View::from_value(v)), "from a JSON value");
     assert_eq!(typed, run(&lite.view()), "from the partial parse");
+    let lazy = mamori_guard::lazy::LazyEvent::parse(&text).unwrap();
+    assert_eq!(
+        typed,
+        run(&Lite::from_lazy(&lazy).unwrap().view()),
+        "from the record read for Sigma"
+    );
     typed
 }
 
