@@ -318,8 +318,10 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<u8> {
     let data_dir = work.join("import-data");
     let target = Arc::new(import::open_direct(&data_dir, None, None)?);
     let started = Instant::now();
+    let cpu = ThreadCpu::start();
     let (_, totals, _) = import::run_files(target, files.clone(), 3).await?;
     let secs = started.elapsed().as_secs_f64();
+    let by_thread = cpu.stop();
     let import_rate = totals.accepted as f64 / secs;
     println!("parse-only: {parse_rate:.0} events/s");
     println!(
@@ -327,6 +329,17 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<u8> {
         totals.accepted
     );
     println!("ratio import/parse-only: {:.2}", import_rate / parse_rate);
+    let busy: f64 = by_thread.iter().map(|(_, c)| c).sum();
+    println!(
+        "import CPU: {busy:.1} core-s over {secs:.1} s wall ({:.0} % of {} cores); {}",
+        100.0 * busy / secs / cores() as f64,
+        cores(),
+        by_thread
+            .iter()
+            .map(|(name, c)| format!("{name} {c:.1} s"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     let db = std::fs::metadata(data_dir.join("trail.db"))
         .map(|m| m.len())
         .unwrap_or(0);
@@ -734,6 +747,75 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
         }
     }
     out
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// CPU time per thread name over an interval, from /proc/self/task (sampled every 50 ms, so a
+/// thread that ends is counted up to its last sample).
+struct ThreadCpu {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    handle: std::thread::JoinHandle<std::collections::BTreeMap<String, f64>>,
+}
+
+impl ThreadCpu {
+    fn start() -> ThreadCpu {
+        fn sample(seen: &mut std::collections::HashMap<String, (String, u64)>) {
+            let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+                return;
+            };
+            for t in tasks.flatten() {
+                let Ok(stat) = std::fs::read_to_string(t.path().join("stat")) else {
+                    continue;
+                };
+                // pid (comm) state … utime stime: fields 14 and 15, counted after the ")".
+                let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+                    continue;
+                };
+                let comm = stat[open + 1..close].to_string();
+                let f: Vec<&str> = stat[close + 2..].split_whitespace().collect();
+                let ticks = f.get(11).and_then(|x| x.parse::<u64>().ok()).unwrap_or(0)
+                    + f.get(12).and_then(|x| x.parse::<u64>().ok()).unwrap_or(0);
+                let tid = t.file_name().to_string_lossy().to_string();
+                seen.insert(tid, (comm, ticks));
+            }
+        }
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let handle = std::thread::spawn(move || {
+            let mut before = std::collections::HashMap::new();
+            sample(&mut before);
+            let mut seen = std::collections::HashMap::new();
+            while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                sample(&mut seen);
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            sample(&mut seen);
+            let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+            let mut out = std::collections::BTreeMap::new();
+            for (tid, (comm, ticks)) in seen {
+                let base = before.get(&tid).map_or(0, |(_, t)| *t);
+                *out.entry(comm).or_insert(0.0) += ticks.saturating_sub(base) as f64 / hz;
+            }
+            out
+        });
+        ThreadCpu { stop, handle }
+    }
+
+    fn stop(self) -> Vec<(String, f64)> {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let mut v: Vec<(String, f64)> = self
+            .handle
+            .join()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|(_, c)| *c >= 0.05)
+            .collect();
+        v.sort_by(|a, b| b.1.total_cmp(&a.1));
+        v
+    }
 }
 
 fn vm_rss_mb() -> f64 {
