@@ -94,6 +94,9 @@ pub enum FindingsCommand {
         min_severity: Option<f64>,
         #[arg(long)]
         archived: Option<bool>,
+        /// Every account of the organization (the management account only)
+        #[arg(long)]
+        all_accounts: bool,
         #[arg(long, value_enum, default_value = "table")]
         format: crate::Format,
         #[command(flatten)]
@@ -101,6 +104,9 @@ pub enum FindingsCommand {
     },
     Get {
         id: String,
+        /// Every account of the organization (the management account only)
+        #[arg(long)]
+        all_accounts: bool,
         #[command(flatten)]
         remote: Remote,
     },
@@ -125,9 +131,21 @@ pub enum FindingsCommand {
         remote: Remote,
     },
     Stats {
+        /// Every account of the organization (the management account only)
+        #[arg(long)]
+        all_accounts: bool,
         #[command(flatten)]
         remote: Remote,
     },
+}
+
+/// The query that widens a read to the whole organization.
+fn scope(all_accounts: bool) -> Vec<(String, String)> {
+    if all_accounts {
+        vec![("scope".into(), "organization".into())]
+    } else {
+        Vec::new()
+    }
 }
 
 #[derive(Subcommand)]
@@ -239,11 +257,12 @@ pub async fn run_remote(cmd: GuardCommand) -> anyhow::Result<u8> {
                 kind,
                 min_severity,
                 archived,
+                all_accounts,
                 format,
                 remote,
             } => {
                 let c = Client::from_remote(&remote)?;
-                let mut q: Vec<(String, String)> = Vec::new();
+                let mut q = scope(all_accounts);
                 if let Some(k) = kind {
                     q.push(("type".into(), k));
                 }
@@ -261,7 +280,7 @@ pub async fn run_remote(cmd: GuardCommand) -> anyhow::Result<u8> {
                     let rows: Vec<Vec<String>> = all
                         .iter()
                         .map(|f| {
-                            vec![
+                            let mut row = vec![
                                 cell(&s(&f["id"]), 32),
                                 band(f["severity"].as_f64().unwrap_or(0.0)).into(),
                                 cell(&s(&f["type"]), 60),
@@ -273,22 +292,31 @@ pub async fn run_remote(cmd: GuardCommand) -> anyhow::Result<u8> {
                                     ""
                                 }
                                 .into(),
-                            ]
+                            ];
+                            if all_accounts {
+                                row.insert(1, s(&f["accountId"]));
+                            }
+                            row
                         })
                         .collect();
-                    print!(
-                        "{}",
-                        table(
-                            &["ID", "SEVERITY", "TYPE", "COUNT", "LAST SEEN", "ARCHIVED"],
-                            &rows
-                        )
-                    );
+                    let mut head = vec!["ID", "SEVERITY", "TYPE", "COUNT", "LAST SEEN", "ARCHIVED"];
+                    if all_accounts {
+                        head.insert(1, "ACCOUNT");
+                    }
+                    print!("{}", table(&head, &rows));
                 }
                 Ok(0)
             }
-            FindingsCommand::Get { id, remote } => {
+            FindingsCommand::Get {
+                id,
+                all_accounts,
+                remote,
+            } => {
                 let v = Client::from_remote(&remote)?
-                    .get(&format!("/v1/guard/findings/{}", enc(&id)), &[])
+                    .get(
+                        &format!("/v1/guard/findings/{}", enc(&id)),
+                        &scope(all_accounts),
+                    )
                     .await?;
                 println!("{}", serde_json::to_string_pretty(&v)?);
                 Ok(0)
@@ -333,9 +361,12 @@ pub async fn run_remote(cmd: GuardCommand) -> anyhow::Result<u8> {
                 println!("Feedback on {} recorded", sanitize(&id));
                 Ok(0)
             }
-            FindingsCommand::Stats { remote } => {
+            FindingsCommand::Stats {
+                all_accounts,
+                remote,
+            } => {
                 let v = Client::from_remote(&remote)?
-                    .get("/v1/guard/stats", &[])
+                    .get("/v1/guard/stats", &scope(all_accounts))
                     .await?;
                 println!("{}", serde_json::to_string_pretty(&v)?);
                 Ok(0)

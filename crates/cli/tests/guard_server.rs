@@ -415,3 +415,78 @@ fn findings_and_their_updates_are_published_to_a_directory() {
     });
     assert_eq!(updated["id"], first[0]["id"]);
 }
+
+/// The management account reads every account's findings with `scope=organization` (as
+/// GuardDuty's administrator account sees its members'); a member cannot, and without the
+/// scope each account sees only its own.
+#[test]
+fn the_management_account_sees_every_accounts_findings() {
+    let s = Server::start();
+    let member = s.create_account("workloads");
+    let member_key = s.create_key(&s.key, Some(&member), "m", "admin");
+    let (st, v) = s.post(
+        "/v1/guard/detector",
+        &s.key,
+        json!({"enabled": true, "allMembers": true}).to_string(),
+    );
+    assert_eq!(st, 200, "{v}");
+    let stop = |id: &str| json!([ev(id, "StopLogging", "cloudtrail.amazonaws.com", "8.8.8.8")]);
+    let (st, _) = s.post("/v1/trail/events", &s.key, stop("o-1").to_string());
+    assert_eq!(st, 200);
+    let (st, _) = s.post("/v1/trail/events", &member_key, stop("o-2").to_string());
+    assert_eq!(st, 200);
+
+    let org = |key: &str| s.get("/v1/guard/findings?scope=organization", key);
+    let all = wait_for("both accounts' findings", || {
+        let (st, v) = org(&s.key);
+        assert_eq!(st, 200, "{v}");
+        let f = v["findings"].as_array().cloned().unwrap_or_default();
+        (f.len() == 2).then_some(f)
+    });
+    let mut accounts: Vec<&str> = all
+        .iter()
+        .map(|f| f["accountId"].as_str().unwrap())
+        .collect();
+    accounts.sort();
+    accounts.dedup();
+    assert_eq!(accounts.len(), 2, "{all:?}");
+    assert!(accounts.contains(&member.as_str()), "{accounts:?}");
+
+    // Each account alone sees its own.
+    assert_eq!(findings(&s, &s.key).len(), 1);
+    let own = findings(&s, &member_key);
+    assert_eq!(own.len(), 1);
+    assert_eq!(own[0]["accountId"], member.as_str());
+
+    // A member finding read by id through the organization scope, not without it.
+    let id = own[0]["id"].as_str().unwrap();
+    let (st, v) = s.get(
+        &format!("/v1/guard/findings/{id}?scope=organization"),
+        &s.key,
+    );
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["accountId"], member.as_str());
+    let (st, _) = s.get(&format!("/v1/guard/findings/{id}"), &s.key);
+    assert_eq!(st, 404, "not the management account's own finding");
+
+    // Stats across the organization, by account.
+    let (st, v) = s.get("/v1/guard/stats?scope=organization", &s.key);
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(
+        v["activeByAccount"].as_array().map(Vec::len),
+        Some(2),
+        "{v}"
+    );
+
+    // A member — even its admin — cannot widen its view; an unknown scope is a clear error.
+    let (st, v) = org(&member_key);
+    assert_eq!(st, 403, "{v}");
+    assert!(v.to_string().contains("management account"), "{v}");
+    let (st, v) = s.get("/v1/guard/findings?scope=everything", &s.key);
+    assert_eq!(st, 400, "{v}");
+
+    // The CLI: --all-accounts adds an ACCOUNT column.
+    let (code, out) = s.cli(&["guard", "findings", "list", "--all-accounts"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("ACCOUNT") && out.contains(&member), "{out}");
+}

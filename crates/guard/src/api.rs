@@ -168,6 +168,31 @@ struct FindingsQuery {
     next_token: Option<String>,
     /// `ocsf`: OCSF 1.1 Detection Findings instead of GuardDuty's shape
     format: Option<String>,
+    /// `organization`: every account's findings (the management account only)
+    scope: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+struct ScopeQuery {
+    scope: Option<String>,
+}
+
+/// The accounts a request reads: the caller's, or with `scope=organization` every account of
+/// the organization — which only its management account may ask for (as GuardDuty's
+/// administrator account sees its members' findings).
+fn scoped(s: &ApiState, caller: &Caller, scope: Option<&str>) -> Result<Vec<i64>, ApiError> {
+    match scope {
+        None | Some("account") => Ok(vec![caller.account.as_i64()]),
+        Some("organization") if caller.account == s.management => Ok((s.accounts)()),
+        Some("organization") => Err(ApiError::new(
+            ErrorCode::Forbidden,
+            "only the organization's management account can read every account's findings",
+        )),
+        Some(other) => Err(ApiError::new(
+            ErrorCode::BadRequest,
+            format!("scope {other:?}: expected \"account\" or \"organization\""),
+        )),
+    }
 }
 
 async fn findings(
@@ -176,7 +201,11 @@ async fn findings(
     Query(q): Query<FindingsQuery>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Role::Reader)?;
-    let hash = format!("{:?}{:?}{:?}", q.kind, q.min_severity, q.archived);
+    let accounts = scoped(&s, &caller, q.scope.as_deref())?;
+    let hash = format!(
+        "{:?}{:?}{:?}{:?}",
+        q.kind, q.min_severity, q.archived, q.scope
+    );
     let after: Option<(String, String)> = match &q.next_token {
         Some(t) => Some(
             mamori_core::page::decode(&hash, t)
@@ -184,11 +213,10 @@ async fn findings(
         ),
         None => None,
     };
-    let account = caller.account.as_i64();
     let limit = q.max_results.unwrap_or(50).clamp(1, 1000);
     let (kind, min, archived) = (q.kind.clone(), q.min_severity.unwrap_or(0.0), q.archived);
     let (items, next) = with_db(&s, move |db| {
-        db.findings(account, kind.as_deref(), min, archived, limit, after)
+        db.findings(&accounts, kind.as_deref(), min, archived, limit, after)
     })
     .await?;
     let items: Vec<Value> = if q.format.as_deref() == Some("ocsf") {
@@ -211,10 +239,13 @@ async fn finding(
     State(s): State<ApiState>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
+    Query(q): Query<ScopeQuery>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Role::Reader)?;
-    let account = caller.account.as_i64();
-    Ok(Json(with_db(&s, move |db| db.finding(account, &id)).await?))
+    let accounts = scoped(&s, &caller, q.scope.as_deref())?;
+    Ok(Json(
+        with_db(&s, move |db| db.finding(&accounts, &id)).await?,
+    ))
 }
 
 async fn set_archived(
@@ -265,10 +296,11 @@ async fn unarchive(
 async fn stats(
     State(s): State<ApiState>,
     Extension(caller): Extension<Caller>,
+    Query(q): Query<ScopeQuery>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Role::Reader)?;
-    let account = caller.account.as_i64();
-    Ok(Json(with_db(&s, move |db| db.stats(account)).await?))
+    let accounts = scoped(&s, &caller, q.scope.as_deref())?;
+    Ok(Json(with_db(&s, move |db| db.stats(&accounts)).await?))
 }
 
 async fn lists(

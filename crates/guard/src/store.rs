@@ -261,9 +261,11 @@ impl GuardDb {
     }
 
     /// Findings of an account, most recently updated first.
+    /// Findings of `accounts` (one, or every account of the organization for its management
+    /// account), newest update first.
     pub fn findings(
         &self,
-        account: i64,
+        accounts: &[i64],
         kind: Option<&str>,
         min_severity: f64,
         archived: Option<bool>,
@@ -271,7 +273,8 @@ impl GuardDb {
         after: Option<(String, String)>,
     ) -> Result<(Vec<Value>, Option<PagePosition>), GuardError> {
         let mut st = self.conn.prepare(
-            "SELECT id, updated_at, archived, doc FROM findings WHERE account = ?1 \
+            "SELECT id, updated_at, archived, doc FROM findings \
+             WHERE account IN (SELECT value FROM json_each(?1)) \
              AND (?2 IS NULL OR type = ?2) AND severity >= ?3 AND (?4 IS NULL OR archived = ?4) \
              AND (?5 IS NULL OR (updated_at, id) < (?5, ?6)) \
              ORDER BY updated_at DESC, id DESC LIMIT ?7",
@@ -279,7 +282,7 @@ impl GuardDb {
         let (au, ai) = after.unzip();
         let rows = st.query_map(
             params![
-                account,
+                serde_json::to_string(accounts).unwrap_or_else(|_| "[]".into()),
                 kind,
                 min_severity,
                 archived,
@@ -318,12 +321,16 @@ impl GuardDb {
         Ok((out, next))
     }
 
-    pub fn finding(&self, account: i64, id: &str) -> Result<Value, GuardError> {
+    pub fn finding(&self, accounts: &[i64], id: &str) -> Result<Value, GuardError> {
         let (archived, doc): (bool, String) = self
             .conn
             .query_row(
-                "SELECT archived, doc FROM findings WHERE account = ?1 AND id = ?2",
-                params![account, id],
+                "SELECT archived, doc FROM findings \
+                 WHERE account IN (SELECT value FROM json_each(?1)) AND id = ?2",
+                params![
+                    serde_json::to_string(accounts).unwrap_or_else(|_| "[]".into()),
+                    id
+                ],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()?
@@ -373,16 +380,37 @@ impl GuardDb {
         Ok(())
     }
 
-    pub fn stats(&self, account: i64) -> Result<Value, GuardError> {
+    /// Active findings by type, for one account or several (then also by account).
+    pub fn stats(&self, accounts: &[i64]) -> Result<Value, GuardError> {
+        let ids = serde_json::to_string(accounts).unwrap_or_else(|_| "[]".into());
         let mut st = self.conn.prepare(
-            "SELECT type, COUNT(*), MAX(severity) FROM findings WHERE account = ?1 AND archived = 0 GROUP BY type ORDER BY 3 DESC, 2 DESC",
+            "SELECT type, COUNT(*), MAX(severity) FROM findings \
+             WHERE account IN (SELECT value FROM json_each(?1)) AND archived = 0 \
+             GROUP BY type ORDER BY 3 DESC, 2 DESC",
         )?;
         let by_type: Vec<Value> = st
-            .query_map([account], |r| {
+            .query_map([&ids], |r| {
                 Ok(serde_json::json!({"type": r.get::<_, String>(0)?, "count": r.get::<_, i64>(1)?, "severity": r.get::<_, f64>(2)?}))
             })?
             .collect::<Result<_, _>>()?;
-        Ok(serde_json::json!({"accountId": format!("{account:012}"), "activeByType": by_type}))
+        if let [account] = accounts {
+            return Ok(
+                serde_json::json!({"accountId": format!("{account:012}"), "activeByType": by_type}),
+            );
+        }
+        let mut st = self.conn.prepare(
+            "SELECT account, COUNT(*), MAX(severity) FROM findings \
+             WHERE account IN (SELECT value FROM json_each(?1)) AND archived = 0 \
+             GROUP BY account ORDER BY 3 DESC, 2 DESC",
+        )?;
+        let by_account: Vec<Value> = st
+            .query_map([&ids], |r| {
+                Ok(serde_json::json!({"accountId": format!("{:012}", r.get::<_, i64>(0)?), "count": r.get::<_, i64>(1)?, "severity": r.get::<_, f64>(2)?}))
+            })?
+            .collect::<Result<_, _>>()?;
+        Ok(
+            serde_json::json!({"accounts": accounts.len(), "activeByType": by_type, "activeByAccount": by_account}),
+        )
     }
 
     pub fn put_list(
