@@ -314,7 +314,11 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<u8> {
         files.len(),
         gz_bytes as f64 / 1e6
     );
+    let cpu = ThreadCpu::start();
+    let t = Instant::now();
     let parse_rate = parse_only(&files).await?;
+    let parse_wall = t.elapsed().as_secs_f64();
+    let parse_busy: f64 = cpu.stop().iter().map(|(_, c)| c).sum();
     let data_dir = work.join("import-data");
     let target = Arc::new(import::open_direct(&data_dir, None, None)?);
     let started = Instant::now();
@@ -323,7 +327,11 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<u8> {
     let secs = started.elapsed().as_secs_f64();
     let by_thread = cpu.stop();
     let import_rate = totals.accepted as f64 / secs;
-    println!("parse-only: {parse_rate:.0} events/s");
+    println!(
+        "parse-only: {parse_rate:.0} events/s ({parse_busy:.1} core-s over {parse_wall:.1} s wall, {:.0} % of {} cores)",
+        100.0 * parse_busy / parse_wall / cores() as f64,
+        cores()
+    );
     println!(
         "import    : {import_rate:.0} events/s ({} accepted in {secs:.2} s)",
         totals.accepted
