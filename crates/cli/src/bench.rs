@@ -1019,6 +1019,7 @@ fn guard_bench(b: GuardBench) -> anyhow::Result<u8> {
         sigma.as_mut(),
         &mut findings,
         "2026-01-01T00:00:00Z",
+        1,
     );
     let secs = t.elapsed().as_secs_f64();
     println!(
@@ -1028,6 +1029,32 @@ fn guard_bench(b: GuardBench) -> anyhow::Result<u8> {
         stats.signals,
         findings.by_id.len(),
         stats.records as f64 / secs / parse
+    );
+    // The same hunt on every core (what `mamori guard hunt` does by default): same findings.
+    let one_core = serde_json::to_string(&findings.sorted())?;
+    let mut findings = Findings::default();
+    let t = Instant::now();
+    let stats = mamori_guard::hunt::hunt(
+        &paths,
+        mamori_guard::hunt::Source::CloudTrail,
+        &ctx,
+        &mamori_guard::config::GuardConfig::default(),
+        sigma.as_mut(),
+        &mut findings,
+        "2026-01-01T00:00:00Z",
+        0,
+    );
+    let secs = t.elapsed().as_secs_f64();
+    println!(
+        "hunt, all {} cores: {:.0} events/s ({} findings{})",
+        cores(),
+        stats.records as f64 / secs,
+        findings.by_id.len(),
+        if serde_json::to_string(&findings.sorted())? == one_core {
+            ", identical to 1 core's"
+        } else {
+            " — DIFFERENT from 1 core"
+        }
     );
     if b.latency_samples > 0 {
         tokio::runtime::Handle::current().block_on(guard_latency(b.latency_samples))?;

@@ -196,16 +196,17 @@ pub enum ListsCommand {
     },
 }
 
-fn collect_files(p: &std::path::Path, out: &mut Vec<PathBuf>) {
+/// Files named, and the log files under folders named (as the hunt finds them).
+fn collect_files(p: &std::path::Path, named: bool, out: &mut Vec<PathBuf>) {
     if p.is_dir() {
         if let Ok(entries) = std::fs::read_dir(p) {
             let mut v: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
             v.sort();
             for e in v {
-                collect_files(&e, out);
+                collect_files(&e, false, out);
             }
         }
-    } else {
+    } else if named || mamori_guard::hunt::is_log(p) {
         out.push(p.to_path_buf());
     }
 }
@@ -461,7 +462,7 @@ pub async fn run_remote(cmd: GuardCommand) -> anyhow::Result<u8> {
             };
             let mut files = Vec::new();
             for p in &paths {
-                collect_files(p, &mut files);
+                collect_files(p, true, &mut files);
             }
             let mut failed = false;
             for f in files {
@@ -571,6 +572,9 @@ pub struct HuntArgs {
     pub format: HuntFormat,
     #[arg(long, value_enum, default_value = "low")]
     pub min_severity: Band,
+    /// Files read at once (0: one per core); the findings are the same whatever the number
+    #[arg(long, short = 'j', default_value_t = 0)]
+    pub threads: usize,
 }
 
 fn load(intel: &mut Intel, paths: &[PathBuf], kind: ListKind) -> anyhow::Result<()> {
@@ -656,6 +660,7 @@ fn run_hunt(a: HuntArgs) -> anyhow::Result<u8> {
         sigma.as_mut(),
         &mut findings,
         &now,
+        a.threads,
     );
     let min = match a.min_severity {
         Band::Low => 1,

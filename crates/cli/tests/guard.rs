@@ -109,6 +109,47 @@ fn hunt_finds_aggregates_and_reports_bad_input() {
         "the bad list line is named: {err}"
     );
 
+    // Files read in parallel give exactly what one thread gives (results applied in file
+    // order): the same findings, counts, event ids and problems. More files than threads, and
+    // flow logs among them (stateful detectors on the calling thread).
+    for i in 0..12 {
+        let day = json!({"Records": [
+            event(&format!("p{i}"), "ListBuckets", "s3.amazonaws.com", "5.6.7.9", &format!("2026-11-28T{:02}:30:00Z", i + 1)),
+        ]});
+        std::fs::write(logs.join(format!("deep/p{i:02}.json")), day.to_string()).unwrap();
+    }
+    // A flow log as AWS names it (`.log.gz`, found in a folder), and a digest file, which is
+    // not a log: skipped.
+    std::fs::write(
+        logs.join("deep/123456789012_vpcflowlogs_eu-west-1_fl-1_20261128T1000Z_ab12.log.gz"),
+        common::gzip(b"2 123456789012 eni-1 5.6.7.9 10.0.0.5 40000 22 6 20 4000 1700000000 1700000060 REJECT OK\n"),
+    )
+    .unwrap();
+    std::fs::create_dir_all(logs.join("CloudTrail-Digest")).unwrap();
+    std::fs::write(
+        logs.join("CloudTrail-Digest/d.json.gz"),
+        common::gzip(br#"{"awsAccountId":"111122223333","digestStartTime":"2026-11-28T10:00:00Z","logFiles":[]}"#),
+    )
+    .unwrap();
+    let run = |threads: &str| {
+        let (code, out, err) = hunt(&[
+            logs.to_str().unwrap(),
+            "--lists",
+            list.to_str().unwrap(),
+            "--format",
+            "json",
+            "--threads",
+            threads,
+        ]);
+        assert_eq!(code, Some(1), "{err}");
+        out
+    };
+    let one = run("1");
+    assert_eq!(one, run("4"), "4 threads vs 1");
+    assert_eq!(one, run("0"), "one per core vs 1");
+    let v: Value = serde_json::from_str(&one).unwrap();
+    assert_eq!(v["stats"]["records"], 4 + 12 + 1, "{v}");
+
     // With Sigma rules the records are read another way (lazily, for the rules); the same
     // records count, the same two are bad, and the rule fires on the StopLogging.
     let rule = tmp.path().join("stop.yml");
@@ -126,7 +167,7 @@ fn hunt_finds_aggregates_and_reports_bad_input() {
     ]);
     assert_eq!(code, Some(1), "{err}");
     let v: Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(v["stats"]["records"], 4, "{v}");
+    assert_eq!(v["stats"]["records"], 4 + 12 + 1, "{v}");
     assert_eq!(v["stats"]["badRecords"], 2, "{v}");
     let problems = v["stats"]["problems"].to_string();
     assert!(problems.contains("odd.json: record 1"), "{problems}");
@@ -137,6 +178,58 @@ fn hunt_finds_aggregates_and_reports_bad_input() {
             .iter()
             .any(|f| f["type"] == "Sigma:aws.cloudtrail/Trail stopped"),
         "{v}"
+    );
+
+    // A correlation keeps state across records: it runs in file order whatever --threads says,
+    // and fires once the 10th listing from one address arrives (14 here: a1, a2, p0…p11).
+    let corr = tmp.path().join("corr.yml");
+    std::fs::write(
+        &corr,
+        r#"title: Bucket listing
+id: 11111111-0000-4000-8000-000000000002
+name: list_buckets
+logsource:
+  product: aws
+  service: cloudtrail
+detection:
+  sel:
+    eventName: ListBuckets
+  condition: sel
+level: low
+---
+title: Many bucket listings
+id: 11111111-0000-4000-8000-000000000003
+correlation:
+  type: event_count
+  rules:
+    - list_buckets
+  group-by:
+    - sourceIPAddress
+  timespan: 1d
+  condition:
+    gte: 10
+level: high
+"#,
+    )
+    .unwrap();
+    let run = |threads: &str| {
+        let (code, out, err) = hunt(&[
+            logs.to_str().unwrap(),
+            "--rules",
+            corr.to_str().unwrap(),
+            "--format",
+            "json",
+            "--threads",
+            threads,
+        ]);
+        assert_eq!(code, Some(1), "{err}");
+        out
+    };
+    let one = run("1");
+    assert_eq!(one, run("4"), "a correlation, 4 threads vs 1");
+    assert!(
+        one.contains("Sigma:correlation/Many bucket listings"),
+        "{one}"
     );
 
     // Threshold: only Low and Medium here, so --min-severity high finds nothing → exit 0.

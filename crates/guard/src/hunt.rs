@@ -6,18 +6,21 @@
 //! reported with its path and the hunt goes on; a line or record that does not parse is counted
 //! and reported with the file and its line or position.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Condvar, Mutex, mpsc};
 
 use serde::Serialize;
 
 use crate::cloudtrail::{Context, detect};
 use crate::config::GuardConfig;
 use crate::dns::{DnsDetector, Query};
-use crate::finding::Findings;
+use crate::finding::{Findings, Signal};
 use crate::flow::{FlowDetector, Layout};
 use crate::lazy::LazyEvent;
 use crate::sigma::SigmaRules;
-use crate::view::Lite;
+use crate::view::{Lite, View};
 
 /// What kind of log a file holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,153 +48,323 @@ pub struct HuntStats {
     pub problems: Vec<String>,
 }
 
-fn walk(p: &Path, out: &mut Vec<PathBuf>, problems: &mut Vec<String>) {
+/// Log files under a folder: CloudTrail (`.json`, `.json.gz`, `.jsonl`, `.ndjson`), flow and
+/// resolver query logs (`.log`, `.log.gz`, `.txt`, `.txt.gz` — AWS writes both as `.log.gz`);
+/// not CloudTrail's digest files. A file named on the command line is read whatever its name.
+pub fn is_log(p: &Path) -> bool {
+    let n = p.to_string_lossy();
+    if n.contains("CloudTrail-Digest") {
+        return false;
+    }
+    let n = n.strip_suffix(".gz").unwrap_or(&n);
+    [".json", ".jsonl", ".ndjson", ".log", ".txt"]
+        .iter()
+        .any(|e| n.ends_with(e))
+}
+
+fn walk(p: &Path, named: bool, out: &mut Vec<PathBuf>, problems: &mut Vec<String>) {
     match std::fs::symlink_metadata(p) {
         Ok(m) if m.is_dir() => match std::fs::read_dir(p) {
             Ok(entries) => {
                 let mut v: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
                 v.sort();
                 for e in v {
-                    walk(&e, out, problems);
+                    walk(&e, false, out, problems);
                 }
             }
             Err(e) => problems.push(format!("{}: {e}", p.display())),
         },
-        Ok(m) if m.is_file() => {
-            let n = p.to_string_lossy();
-            if n.ends_with(".json")
-                || n.ends_with(".json.gz")
-                || n.ends_with(".jsonl")
-                || n.ends_with(".ndjson")
-            {
-                out.push(p.to_path_buf());
-            }
-        }
+        Ok(m) if m.is_file() && (named || is_log(p)) => out.push(p.to_path_buf()),
+        // A link named on the command line is followed; one met inside a folder is not.
+        Ok(m) if m.is_symlink() && named => match std::fs::metadata(p) {
+            Ok(t) if t.is_dir() => walk(
+                &p.canonicalize().unwrap_or(p.to_path_buf()),
+                true,
+                out,
+                problems,
+            ),
+            Ok(_) => out.push(p.to_path_buf()),
+            Err(e) => problems.push(format!("{}: {e}", p.display())),
+        },
         Ok(_) => {}
         Err(e) => problems.push(format!("{}: {e}", p.display())),
     }
 }
 
-/// Hunts through `paths`; findings aggregate across all of them.
+/// Hunts through `paths` with `jobs` threads (0: one per core); findings aggregate across all
+/// of them.
+///
+/// Files are read, decompressed and (CloudTrail) detected on in parallel, and their results
+/// applied in file order, so the findings are the same whatever `jobs` is. What keeps state
+/// runs in that order on the calling thread: the flow and DNS detectors (windows, baselines)
+/// and Sigma rule sets with correlations.
+#[allow(clippy::too_many_arguments)]
 pub fn hunt(
     paths: &[PathBuf],
     source: Source,
     ctx: &Context<'_>,
     cfg: &GuardConfig,
-    mut sigma: Option<&mut SigmaRules>,
+    sigma: Option<&mut SigmaRules>,
     findings: &mut Findings,
     now: &str,
+    jobs: usize,
 ) -> HuntStats {
     let mut stats = HuntStats::default();
     let mut files = Vec::new();
     for p in paths {
-        walk(p, &mut files, &mut stats.problems);
+        walk(p, true, &mut files, &mut stats.problems);
     }
-    let mut flows = FlowDetector::new(cfg);
-    let mut dns = DnsDetector::new(cfg);
-    for f in files {
-        let shown = f.display().to_string();
-        let bytes = match std::fs::read(&f) {
-            Ok(b) => b,
-            Err(e) => {
-                stats.problems.push(format!("{shown}: {e}"));
-                continue;
-            }
-        };
-        let body = match mamori_trail::body::decompress_capped(&bytes, MAX_FILE) {
-            Ok(b) => b,
-            Err(e) => {
-                stats.problems.push(format!("{shown}: {e}"));
-                continue;
-            }
-        };
-        // The first line, or its first 4 KB: a CloudTrail file is one long line.
-        let start = body.trim_ascii_start();
-        let head = &start[..start.len().min(4096)];
-        let first = head.split(|b| *b == b'\n').next().unwrap_or_default();
-        let kind = match source {
-            Source::Auto
-                if first.starts_with(b"{") && first.windows(12).any(|w| w == b"\"query_name\"") =>
-            {
-                Source::Dns
-            }
-            Source::Auto if first.starts_with(b"{") || first.starts_with(b"[") => {
-                Source::CloudTrail
-            }
-            Source::Auto => Source::VpcFlow,
-            s => s,
-        };
-        stats.files += 1;
-        match kind {
-            Source::CloudTrail | Source::Auto => cloudtrail_file(
-                &shown,
-                &body,
-                ctx,
-                sigma.as_deref_mut(),
-                findings,
-                now,
-                &mut stats,
-            ),
-            Source::VpcFlow => {
-                let text = String::from_utf8_lossy(&body);
-                let mut layout = Layout::v2();
-                for (i, line) in text.lines().enumerate() {
-                    let line = line.trim();
-                    if line.is_empty() {
-                        continue;
+    let (shared, streaming) = match sigma {
+        Some(r) if r.correlations > 0 => (None, Some(r)),
+        Some(r) => (Some(&*r), None),
+        None => (None, None),
+    };
+    let mut state = State {
+        flows: FlowDetector::new(cfg),
+        dns: DnsDetector::new(cfg),
+        streaming,
+        ctx,
+        findings,
+        now,
+        stats: &mut stats,
+    };
+    let jobs = match jobs {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    }
+    .min(files.len().max(1));
+    if jobs <= 1 {
+        for f in &files {
+            let r = read(f, source, ctx, shared, state.streaming.is_some());
+            state.apply(r);
+        }
+        return stats;
+    }
+    // Workers take files in order and stay within a window ahead of the file being applied,
+    // so that a slow file never makes the others pile up in memory.
+    let window = jobs * 4;
+    let next = AtomicUsize::new(0);
+    let applied = (Mutex::new(0usize), Condvar::new());
+    let (tx, rx) = mpsc::sync_channel::<(usize, Read)>(window);
+    std::thread::scope(|scope| {
+        for _ in 0..jobs {
+            let tx = tx.clone();
+            let (next, applied, files) = (&next, &applied, &files);
+            let streaming = state.streaming.is_some();
+            scope.spawn(move || {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(f) = files.get(i) else { break };
+                    let mut done = applied.0.lock().unwrap_or_else(|p| p.into_inner());
+                    while i >= *done + window {
+                        done = applied.1.wait(done).unwrap_or_else(|p| p.into_inner());
                     }
-                    if i == 0
-                        && let Some(l) = Layout::from_header(line)
+                    drop(done);
+                    if tx
+                        .send((i, read(f, source, ctx, shared, streaming)))
+                        .is_err()
                     {
-                        layout = l;
-                        continue;
-                    }
-                    match layout.parse(line) {
-                        Ok(Some(flow)) => {
-                            stats.records += 1;
-                            for sig in flows.detect(&flow, ctx.intel) {
-                                stats.signals += 1;
-                                findings.add(&sig, "hunt", now);
-                            }
-                        }
-                        Ok(None) => stats.records += 1,
-                        Err(e) => bad(
-                            &mut stats,
-                            format!("{shown}:{}: not a flow log record ({e})", i + 1),
-                        ),
+                        break;
                     }
                 }
-            }
-            Source::Dns => {
-                let text = String::from_utf8_lossy(&body);
-                for (i, line) in text.lines().enumerate() {
-                    if line.trim().is_empty() {
-                        continue;
-                    }
-                    match serde_json::from_str::<Query>(line) {
-                        Ok(q) => {
-                            stats.records += 1;
-                            for sig in dns.detect(&q, ctx.intel) {
-                                stats.signals += 1;
-                                findings.add(&sig, "hunt", now);
-                            }
-                        }
-                        Err(e) => bad(
-                            &mut stats,
-                            format!("{shown}:{}: not a resolver query log record ({e})", i + 1),
-                        ),
-                    }
-                }
+            });
+        }
+        drop(tx);
+        let mut waiting = BTreeMap::new();
+        let mut expected = 0;
+        for (i, r) in rx {
+            waiting.insert(i, r);
+            while let Some(r) = waiting.remove(&expected) {
+                state.apply(r);
+                expected += 1;
+                *applied.0.lock().unwrap_or_else(|p| p.into_inner()) = expected;
+                applied.1.notify_all();
             }
         }
-    }
+    });
     stats
 }
 
-fn bad(stats: &mut HuntStats, what: String) {
-    stats.bad_records += 1;
-    if stats.problems.len() < MAX_PROBLEMS {
-        stats.problems.push(what);
+/// What reading one file gave, before it is applied in file order.
+enum Read {
+    Failed(String),
+    /// Records read and detected on (and the file's bad records and problems).
+    Done(FileOut),
+    /// Left for the calling thread: stateful detection in file order.
+    CloudTrail(String, Vec<u8>),
+    Flow(String, Vec<u8>),
+    Dns(String, Vec<u8>),
+}
+
+#[derive(Default)]
+struct FileOut {
+    records: u64,
+    bad: Vec<String>,
+    problem: Option<String>,
+    signals: Vec<Signal>,
+}
+
+impl FileOut {
+    fn bad(&mut self, what: String) {
+        self.bad.push(what);
+    }
+}
+
+/// Reads one file: decompressed, its kind recognised, and a CloudTrail file detected on unless
+/// its Sigma rules keep state (`streaming`).
+fn read(
+    f: &Path,
+    source: Source,
+    ctx: &Context<'_>,
+    sigma: Option<&SigmaRules>,
+    streaming: bool,
+) -> Read {
+    let shown = f.display().to_string();
+    let bytes = match std::fs::read(f) {
+        Ok(b) => b,
+        Err(e) => return Read::Failed(format!("{shown}: {e}")),
+    };
+    let body = match mamori_trail::body::decompress_capped(&bytes, MAX_FILE) {
+        Ok(b) => b,
+        Err(e) => return Read::Failed(format!("{shown}: {e}")),
+    };
+    // The first line, or its first 4 KB: a CloudTrail file is one long line.
+    let start = body.trim_ascii_start();
+    let head = &start[..start.len().min(4096)];
+    let first = head.split(|b| *b == b'\n').next().unwrap_or_default();
+    let kind = match source {
+        Source::Auto
+            if first.starts_with(b"{") && first.windows(12).any(|w| w == b"\"query_name\"") =>
+        {
+            Source::Dns
+        }
+        Source::Auto if first.starts_with(b"{") || first.starts_with(b"[") => Source::CloudTrail,
+        Source::Auto => Source::VpcFlow,
+        s => s,
+    };
+    match kind {
+        Source::CloudTrail | Source::Auto if streaming => {
+            Read::CloudTrail(shown, body.into_owned())
+        }
+        Source::CloudTrail | Source::Auto => {
+            let mut out = FileOut::default();
+            match sigma {
+                Some(rules) => cloudtrail_file(
+                    &shown,
+                    &body,
+                    ctx,
+                    Some(&mut |e: &LazyEvent<'_>, v: &View<'_>| rules.detect_stateless(e, v)),
+                    &mut out,
+                ),
+                None => cloudtrail_file(&shown, &body, ctx, None, &mut out),
+            }
+            Read::Done(out)
+        }
+        Source::VpcFlow => Read::Flow(shown, body.into_owned()),
+        Source::Dns => Read::Dns(shown, body.into_owned()),
+    }
+}
+
+/// What applying results in file order needs.
+struct State<'a, 'r> {
+    flows: FlowDetector,
+    dns: DnsDetector,
+    streaming: Option<&'r mut SigmaRules>,
+    ctx: &'a Context<'a>,
+    findings: &'a mut Findings,
+    now: &'a str,
+    stats: &'a mut HuntStats,
+}
+
+impl State<'_, '_> {
+    fn apply(&mut self, r: Read) {
+        let out = match r {
+            Read::Failed(problem) => {
+                self.stats.problems.push(problem);
+                return;
+            }
+            Read::Done(out) => out,
+            Read::CloudTrail(shown, body) => {
+                let mut out = FileOut::default();
+                match self.streaming.as_deref_mut() {
+                    Some(rules) => cloudtrail_file(
+                        &shown,
+                        &body,
+                        self.ctx,
+                        Some(&mut |e: &LazyEvent<'_>, v: &View<'_>| rules.detect(e, v)),
+                        &mut out,
+                    ),
+                    None => cloudtrail_file(&shown, &body, self.ctx, None, &mut out),
+                }
+                out
+            }
+            Read::Flow(shown, body) => self.flow_file(&shown, &body),
+            Read::Dns(shown, body) => self.dns_file(&shown, &body),
+        };
+        let stats = &mut *self.stats;
+        stats.files += 1;
+        stats.records += out.records;
+        if let Some(p) = out.problem {
+            stats.problems.push(p);
+        }
+        for b in out.bad {
+            stats.bad_records += 1;
+            if stats.problems.len() < MAX_PROBLEMS {
+                stats.problems.push(b);
+            }
+        }
+        for sig in &out.signals {
+            stats.signals += 1;
+            self.findings.add(sig, "hunt", self.now);
+        }
+    }
+
+    fn flow_file(&mut self, shown: &str, body: &[u8]) -> FileOut {
+        let mut out = FileOut::default();
+        let text = String::from_utf8_lossy(body);
+        let mut layout = Layout::v2();
+        for (i, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() {
+                continue;
+            }
+            if i == 0
+                && let Some(l) = Layout::from_header(line)
+            {
+                layout = l;
+                continue;
+            }
+            match layout.parse(line) {
+                Ok(Some(flow)) => {
+                    out.records += 1;
+                    out.signals.extend(self.flows.detect(&flow, self.ctx.intel));
+                }
+                Ok(None) => out.records += 1,
+                Err(e) => out.bad(format!("{shown}:{}: not a flow log record ({e})", i + 1)),
+            }
+        }
+        out
+    }
+
+    fn dns_file(&mut self, shown: &str, body: &[u8]) -> FileOut {
+        let mut out = FileOut::default();
+        let text = String::from_utf8_lossy(body);
+        for (i, line) in text.lines().enumerate() {
+            if line.trim().is_empty() {
+                continue;
+            }
+            match serde_json::from_str::<Query>(line) {
+                Ok(q) => {
+                    out.records += 1;
+                    out.signals.extend(self.dns.detect(&q, self.ctx.intel));
+                }
+                Err(e) => out.bad(format!(
+                    "{shown}:{}: not a resolver query log record ({e})",
+                    i + 1
+                )),
+            }
+        }
+        out
     }
 }
 
@@ -204,21 +377,16 @@ struct Envelope<T> {
     records: Option<Vec<T>>,
 }
 
+/// Sigma rules over one record (as rules read it, and the detectors' view of it).
+type RulesFn<'f> = &'f mut dyn FnMut(&LazyEvent<'_>, &View<'_>) -> Vec<Signal>;
+
 fn cloudtrail_file(
     shown: &str,
     body: &[u8],
     ctx: &Context<'_>,
-    mut sigma: Option<&mut SigmaRules>,
-    findings: &mut Findings,
-    now: &str,
-    stats: &mut HuntStats,
+    mut sigma: Option<RulesFn<'_>>,
+    out: &mut FileOut,
 ) {
-    let mut emit = |signals: Vec<crate::finding::Signal>, stats: &mut HuntStats| {
-        for sig in signals {
-            stats.signals += 1;
-            findings.add(&sig, "hunt", now);
-        }
-    };
     let envelope = body.trim_ascii_start().starts_with(b"{");
     match sigma.as_deref_mut() {
         None if envelope => {
@@ -226,8 +394,8 @@ fn cloudtrail_file(
                 serde_json::from_slice::<Envelope<Lite<'_>>>(body)
             {
                 for lite in &all {
-                    stats.records += 1;
-                    emit(detect(&lite.view(), ctx), stats);
+                    out.records += 1;
+                    out.signals.extend(detect(&lite.view(), ctx));
                 }
                 return;
             }
@@ -239,11 +407,10 @@ fn cloudtrail_file(
                 let lites: Result<Vec<Lite<'_>>, _> = all.iter().map(Lite::from_lazy).collect();
                 if let Ok(lites) = lites {
                     for (event, lite) in all.iter().zip(&lites) {
-                        stats.records += 1;
+                        out.records += 1;
                         let view = lite.view();
-                        let mut signals = detect(&view, ctx);
-                        signals.extend(rules.detect(event, &view));
-                        emit(signals, stats);
+                        out.signals.extend(detect(&view, ctx));
+                        out.signals.extend(rules(event, &view));
                     }
                     return;
                 }
@@ -254,7 +421,7 @@ fn cloudtrail_file(
     let raws = match mamori_trail::body::split_records(body) {
         Ok(r) => r,
         Err(e) => {
-            stats.problems.push(format!("{shown}: {e}"));
+            out.problem = Some(format!("{shown}: {e}"));
             return;
         }
     };
@@ -265,20 +432,19 @@ fn cloudtrail_file(
                 let lite = Lite::from_lazy(&event)?;
                 let view = lite.view();
                 let mut signals = detect(&view, ctx);
-                signals.extend(rules.detect(&event, &view));
+                signals.extend(rules(&event, &view));
                 Ok(signals)
             }),
             None => Lite::parse(raw.get()).map(|lite| detect(&lite.view(), ctx)),
         };
         match record {
             Ok(signals) => {
-                stats.records += 1;
-                emit(signals, stats);
+                out.records += 1;
+                out.signals.extend(signals);
             }
-            Err(e) => bad(
-                stats,
-                format!("{shown}: record {i}: not a CloudTrail record ({e})"),
-            ),
+            Err(e) => out.bad(format!(
+                "{shown}: record {i}: not a CloudTrail record ({e})"
+            )),
         }
     }
 }

@@ -185,8 +185,19 @@ impl SigmaRules {
             .ok()
             .map(|d| d.timestamp())
             .unwrap_or(0);
+        let results = self.engine.process_event_at(event, t);
+        self.signals(results, view)
+    }
+
+    /// The detection rules alone, without correlation state: what threads can share. For rule
+    /// sets without correlations it finds what [`SigmaRules::detect`] finds.
+    pub fn detect_stateless(&self, event: &impl Event, view: &View<'_>) -> Vec<Signal> {
+        self.signals(self.engine.evaluate(event), view)
+    }
+
+    fn signals(&self, results: Vec<rsigma_eval::EvaluationResult>, view: &View<'_>) -> Vec<Signal> {
         let mut out = Vec::new();
-        for r in self.engine.process_event_at(event, t) {
+        for r in results {
             let h = &r.header;
             let key = h.rule_id.clone().unwrap_or_else(|| h.rule_title.clone());
             let info = self.info.get(&key).cloned().unwrap_or(RuleInfo {
