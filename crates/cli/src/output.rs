@@ -5,13 +5,20 @@
 pub fn sanitize(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
-        if c.is_control() && c != '\n' {
+        if (c.is_control() && c != '\n') || invisible(c) {
             out.extend(c.escape_default());
         } else {
             out.push(c);
         }
     }
     out
+}
+
+/// Characters that reorder or hide text on a terminal (bidirectional overrides and isolates,
+/// zero-width marks): a user agent or bucket name holding them could make a line read as
+/// something else ("Trojan Source").
+fn invisible(c: char) -> bool {
+    matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}')
 }
 
 /// One line of a table cell: control characters escaped, newlines too, long values cut.
@@ -74,5 +81,12 @@ mod tests {
         assert_eq!(cell("x\ny", 10), "x\\ny");
         assert_eq!(cell("abcdef", 4), "abc…");
         assert_eq!(cell_tail("/a/b/file.json", 10), "…file.json");
+    }
+
+    #[test]
+    fn escapes_text_that_reorders_or_hides() {
+        assert_eq!(sanitize("evil\u{202E}txt.exe"), "evil\\u{202e}txt.exe");
+        assert_eq!(sanitize("a\u{200B}b\u{2066}c"), "a\\u{200b}b\\u{2066}c");
+        assert_eq!(sanitize("東京 café"), "東京 café");
     }
 }
