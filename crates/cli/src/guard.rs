@@ -538,7 +538,7 @@ pub enum SourceArg {
 #[derive(Args)]
 pub struct HuntArgs {
     /// Log files or folders (CloudTrail JSON, VPC Flow Logs, Route 53 Resolver query logs;
-    /// plain or .gz), searched recursively
+    /// plain or .gz), searched recursively; `-` for standard input
     #[arg(required = true)]
     pub paths: Vec<PathBuf>,
     /// Threat lists (TXT, CSV or STIX 2.1 JSON): addresses, CIDRs, domains

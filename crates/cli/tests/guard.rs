@@ -232,6 +232,29 @@ level: high
         "{one}"
     );
 
+    // Standard input, gzip: `zcat`-free piping, as from `aws s3 cp s3://… -`.
+    let mut child = Command::new(common::bin())
+        .args(["guard", "hunt", "-", "--format", "json"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin
+            .write_all(&common::gzip(gz.to_string().as_bytes()))
+            .unwrap();
+    }
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["stats"]["records"], 1, "{v}");
+    assert_eq!(
+        v["findings"][0]["type"], "Stealth:IAMUser/CloudTrailLoggingDisabled",
+        "{v}"
+    );
+
     // Threshold: only Low and Medium here, so --min-severity high finds nothing → exit 0.
     let (code, _, _) = hunt(&[
         logs.to_str().unwrap(),

@@ -2,9 +2,9 @@
 //! CloudTrail files (`.json`, `.json.gz`, a `{"Records":[…]}` envelope, a JSON array or NDJSON),
 //! VPC Flow Logs (v2, or v3–v5 with their header line; `.log`, `.txt`, `.gz`) and Route 53
 //! Resolver query logs (JSON lines), from files or folders (recursively); the kind of each file
-//! is recognised from its first line unless `--source` says. A file that cannot be read is
-//! reported with its path and the hunt goes on; a line or record that does not parse is counted
-//! and reported with the file and its line or position.
+//! is recognised from its first line unless `--source` says; `-` reads standard input (plain or
+//! gzip). A file that cannot be read is reported with its path and the hunt goes on; a line or
+//! record that does not parse is counted and reported with the file and its line or position.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -63,6 +63,10 @@ pub fn is_log(p: &Path) -> bool {
 }
 
 fn walk(p: &Path, named: bool, out: &mut Vec<PathBuf>, problems: &mut Vec<String>) {
+    if named && p == Path::new("-") {
+        out.push(p.to_path_buf()); // standard input
+        return;
+    }
     match std::fs::symlink_metadata(p) {
         Ok(m) if m.is_dir() => match std::fs::read_dir(p) {
             Ok(entries) => {
@@ -219,8 +223,23 @@ fn read(
     sigma: Option<&SigmaRules>,
     streaming: bool,
 ) -> Read {
-    let shown = f.display().to_string();
-    let bytes = match std::fs::read(f) {
+    let stdin = f == Path::new("-");
+    let shown = if stdin {
+        "(standard input)".to_string()
+    } else {
+        f.display().to_string()
+    };
+    let read = if stdin {
+        let mut b = Vec::new();
+        std::io::Read::read_to_end(
+            &mut std::io::Read::take(std::io::stdin(), MAX_FILE as u64 + 1),
+            &mut b,
+        )
+        .map(|_| b)
+    } else {
+        std::fs::read(f)
+    };
+    let bytes = match read {
         Ok(b) => b,
         Err(e) => return Read::Failed(format!("{shown}: {e}")),
     };
