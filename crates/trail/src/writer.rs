@@ -234,16 +234,22 @@ impl Writer {
         };
         let tx = self.conn.transaction()?;
         let mut rows = 0;
+        // The ids are sorted by day: one statement per day's run.
         while m.next_id < m.ids.len() && rows < budget {
-            let ((day, h, h2), seq) = m.ids[m.next_id];
+            let day = m.ids[m.next_id].0.0;
             Self::ensure_day(&tx, &mut self.days, day)?;
-            tx.prepare_cached(&format!(
+            let mut insert = tx.prepare_cached(&format!(
                 "INSERT OR IGNORE INTO {} (h, h2, seq) VALUES (?1, ?2, ?3)",
                 ids_table(day)
-            ))?
-            .execute(params![h, h2, seq])?;
-            m.next_id += 1;
-            rows += 1;
+            ))?;
+            while let Some(&((d, h, h2), seq)) = m.ids.get(m.next_id)
+                && d == day
+                && rows < budget
+            {
+                insert.execute(params![h, h2, seq])?;
+                m.next_id += 1;
+                rows += 1;
+            }
         }
         while m.next_list < m.lists.len() && rows < budget {
             let (account, day, key, ref value) = m.lists[m.next_list];
