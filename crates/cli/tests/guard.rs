@@ -22,6 +22,10 @@ fn hunt(args: &[&str]) -> (Option<i32>, String, String) {
     )
 }
 
+fn problems_of(v: &Value) -> String {
+    v["stats"]["problems"].to_string()
+}
+
 fn event(id: &str, name: &str, source: &str, ip: &str, time: &str) -> Value {
     json!({
         "eventVersion": "1.08",
@@ -56,6 +60,19 @@ fn hunt_finds_aggregates_and_reports_bad_input() {
         b"{\"Records\": [42, {\"eventID\": 7}]}",
     )
     .unwrap();
+    // A good record before a bad one: the one-pass read gives up at the bad one, and what it
+    // found before is not counted twice when the file is read again record by record.
+    let mixed = format!(
+        "{{\"Records\": [{}, 42]}}",
+        event(
+            "m1",
+            "StopLogging",
+            "cloudtrail.amazonaws.com",
+            "8.8.8.8",
+            "2026-11-28T14:00:00Z"
+        )
+    );
+    std::fs::write(logs.join("mixed.json"), mixed).unwrap();
     let list = tmp.path().join("feed.txt");
     std::fs::write(&list, "# feed\n5.6.7.0/24\nthis is not an address\n").unwrap();
 
@@ -99,8 +116,18 @@ fn hunt_finds_aggregates_and_reports_bad_input() {
         recon["service"]["action"]["awsApiCallAction"]["remoteIpDetails"]["ipAddressV4"],
         "5.6.7.9"
     );
-    assert_eq!(v["stats"]["records"], 4);
-    assert_eq!(v["stats"]["badRecords"], 2);
+    assert_eq!(v["stats"]["records"], 5);
+    assert_eq!(v["stats"]["badRecords"], 3);
+    let stop = findings
+        .iter()
+        .find(|f| f["type"] == "Stealth:IAMUser/CloudTrailLoggingDisabled")
+        .unwrap();
+    assert_eq!(stop["service"]["count"], 2, "{stop}");
+    assert_eq!(
+        stop["service"]["additionalInfo"]["eventIds"],
+        json!(["b1", "m1"])
+    );
+    assert!(problems_of(&v).contains("mixed.json: record 1"), "{v}");
     let problems = v["stats"]["problems"].to_string();
     assert!(problems.contains("broken.json.gz"), "{problems}");
     assert!(problems.contains("odd.json: record 0"), "{problems}");
@@ -148,7 +175,7 @@ fn hunt_finds_aggregates_and_reports_bad_input() {
     assert_eq!(one, run("4"), "4 threads vs 1");
     assert_eq!(one, run("0"), "one per core vs 1");
     let v: Value = serde_json::from_str(&one).unwrap();
-    assert_eq!(v["stats"]["records"], 4 + 12 + 1, "{v}");
+    assert_eq!(v["stats"]["records"], 5 + 12 + 1, "{v}");
 
     // With Sigma rules the records are read another way (lazily, for the rules); the same
     // records count, the same two are bad, and the rule fires on the StopLogging.
@@ -167,8 +194,8 @@ fn hunt_finds_aggregates_and_reports_bad_input() {
     ]);
     assert_eq!(code, Some(1), "{err}");
     let v: Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(v["stats"]["records"], 4 + 12 + 1, "{v}");
-    assert_eq!(v["stats"]["badRecords"], 2, "{v}");
+    assert_eq!(v["stats"]["records"], 5 + 12 + 1, "{v}");
+    assert_eq!(v["stats"]["badRecords"], 3, "{v}");
     let problems = v["stats"]["problems"].to_string();
     assert!(problems.contains("odd.json: record 1"), "{problems}");
     assert!(
@@ -275,7 +302,9 @@ level: high
     assert_eq!(code, Some(1));
     let first: Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
     assert_eq!(first["class_uid"], 2004);
-    assert_eq!(first["type_uid"], 200401);
+    // Seen twice (b1, m1): an Update, not a Create.
+    assert_eq!(first["type_uid"], 200402);
+    assert_eq!(first["activity_name"], "Update");
     assert_eq!(
         first["finding_info"]["types"][0],
         "Stealth:IAMUser/CloudTrailLoggingDisabled"
