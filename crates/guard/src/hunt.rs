@@ -243,10 +243,19 @@ fn read(
         Ok(b) => b,
         Err(e) => return Read::Failed(format!("{shown}: {e}")),
     };
-    let body = match mamori_trail::body::decompress_capped(&bytes, MAX_FILE) {
-        Ok(b) => b,
-        Err(e) => return Read::Failed(format!("{shown}: {e}")),
-    };
+    // Each thread gunzips into the same buffer, file after file (a fresh buffer per file cost
+    // a page fault per 4 KB of it).
+    let mut buf = GUNZIP.with(|b| std::mem::take(&mut *b.borrow_mut()));
+    let gz = mamori_trail::body::is_gzip(&bytes);
+    if gz {
+        if let Err(e) = mamori_trail::body::gunzip_into(&bytes, MAX_FILE, &mut buf) {
+            return Read::Failed(format!("{shown}: {e}"));
+        }
+    } else if bytes.len() > MAX_FILE {
+        let e = mamori_trail::body::BodyError::TooLarge { limit: MAX_FILE };
+        return Read::Failed(format!("{shown}: {e}"));
+    }
+    let body: &[u8] = if gz { &buf } else { &bytes };
     // The first line, or its first 4 KB: a CloudTrail file is one long line.
     let start = body.trim_ascii_start();
     let head = &start[..start.len().min(4096)];
@@ -263,26 +272,37 @@ fn read(
     };
     match kind {
         Source::CloudTrail | Source::Auto if streaming => {
-            Read::CloudTrail(shown, body.into_owned())
+            Read::CloudTrail(shown, if gz { buf } else { bytes })
         }
         Source::CloudTrail | Source::Auto => {
             let mut out = FileOut::default();
             match sigma {
                 Some(rules) => cloudtrail_file(
                     &shown,
-                    &body,
+                    body,
                     ctx,
                     Some(&mut |e: &LazyEvent<'_>, v: &View<'_>| rules.detect_stateless(e, v)),
                     &mut out,
                 ),
-                None => cloudtrail_file(&shown, &body, ctx, None, &mut out),
+                None => cloudtrail_file(&shown, body, ctx, None, &mut out),
+            }
+            // Kept for the next file, unless a huge one made it huge.
+            if buf.capacity() <= KEEP_BUFFER {
+                GUNZIP.with(|b| *b.borrow_mut() = buf);
             }
             Read::Done(out)
         }
-        Source::VpcFlow => Read::Flow(shown, body.into_owned()),
-        Source::Dns => Read::Dns(shown, body.into_owned()),
+        Source::VpcFlow => Read::Flow(shown, if gz { buf } else { bytes }),
+        Source::Dns => Read::Dns(shown, if gz { buf } else { bytes }),
     }
 }
+
+thread_local! {
+    static GUNZIP: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// The largest gunzip buffer a thread keeps between files.
+const KEEP_BUFFER: usize = 256 << 20;
 
 /// What applying results in file order needs.
 struct State<'a, 'r> {

@@ -47,16 +47,41 @@ pub fn decompress_capped(bytes: &[u8], limit: usize) -> Result<Cow<'_, [u8]>, Bo
         }
         return Ok(Cow::Borrowed(bytes));
     }
-    let mut out = Vec::with_capacity(bytes.len().saturating_mul(8).min(limit));
+    let mut out = Vec::new();
+    gunzip_into(bytes, limit, &mut out)?;
+    Ok(Cow::Owned(out))
+}
+
+/// Gunzips `bytes` (gzip, all members) into `out`, replacing what it held and reusing its
+/// memory — for callers that read many files, whose fresh buffers would otherwise each cost
+/// page faults — refusing to produce more than `limit` bytes.
+pub fn gunzip_into(bytes: &[u8], limit: usize, out: &mut Vec<u8>) -> Result<(), BodyError> {
+    // Sized from the gzip trailer (the last member's size, mod 2^32): one allocation for the
+    // usual single-member file instead of a doubling chain of copies. Only a hint — several
+    // members, or a lying trailer, just grow the vector.
+    let trailer = bytes
+        .len()
+        .checked_sub(4)
+        .and_then(|i| bytes.get(i..))
+        .and_then(|t| <[u8; 4]>::try_from(t).ok())
+        .map_or(0, |t| u32::from_le_bytes(t) as usize);
+    let hint = if trailer > 0 {
+        trailer.saturating_add(1)
+    } else {
+        bytes.len().saturating_mul(8)
+    };
+    out.clear();
+    out.reserve(hint.min(limit.saturating_add(1)));
     let decoder = flate2::read::MultiGzDecoder::new(bytes);
     decoder
         .take(limit as u64 + 1)
-        .read_to_end(&mut out)
+        .read_to_end(out)
         .map_err(|e| BodyError::Gzip(e.to_string()))?;
     if out.len() > limit {
+        out.clear();
         return Err(BodyError::TooLarge { limit });
     }
-    Ok(Cow::Owned(out))
+    Ok(())
 }
 
 #[derive(Deserialize)]
@@ -197,5 +222,44 @@ mod tests {
             decompress_capped(&[0x1f, 0x8b, 0, 0], 1 << 20),
             Err(BodyError::Gzip(_))
         ));
+    }
+
+    fn gz(parts: &[&[u8]]) -> Vec<u8> {
+        use std::io::Write;
+        let mut all = Vec::new();
+        for p in parts {
+            let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            enc.write_all(p).unwrap();
+            all.extend(enc.finish().unwrap());
+        }
+        all
+    }
+
+    /// One buffer for many files: each gets exactly its own bytes, whatever came before; every
+    /// member counts, whatever the trailer says; the cap holds.
+    #[test]
+    fn gunzip_into_reuses_one_buffer() {
+        let mut buf = Vec::new();
+        gunzip_into(&gz(&[&[b'a'; 5000]]), 1 << 20, &mut buf).unwrap();
+        assert_eq!(buf, vec![b'a'; 5000]);
+        gunzip_into(&gz(&[b"short"]), 1 << 20, &mut buf).unwrap();
+        assert_eq!(buf, b"short");
+        // Two members: the trailer gives only the last one's size.
+        gunzip_into(&gz(&[&[b'x'; 3000], b"yz"]), 1 << 20, &mut buf).unwrap();
+        assert_eq!(buf.len(), 3002);
+        assert!(buf.ends_with(b"xyz"));
+        // A trailer claiming far more than the cap is only a hint.
+        let mut lying = gz(&[b"tiny"]);
+        let n = lying.len();
+        lying[n - 4..].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert!(matches!(
+            gunzip_into(&lying, 1 << 20, &mut buf),
+            Err(BodyError::Gzip(_))
+        ));
+        assert_eq!(
+            gunzip_into(&gz(&[&[0; 2000]]), 1000, &mut buf),
+            Err(BodyError::TooLarge { limit: 1000 })
+        );
+        assert!(buf.is_empty(), "nothing of a refused file is left");
     }
 }
