@@ -61,7 +61,7 @@ pub struct TrailsBench {
 
 #[derive(Args)]
 pub struct TrailBench {
-    /// Records for the import vs parse-only comparison
+    /// Records for the import vs parse-only comparison (0 skips)
     #[arg(long, default_value_t = 1_000_000)]
     import_events: usize,
     /// Records sent over HTTP (0 skips)
@@ -306,56 +306,58 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<u8> {
         }
     );
 
-    // 1. Import vs parse-only over the same files.
-    let (files, gz_bytes) = generate(&work.join("import-files"), b.import_events, 2_000, 3, 7)?;
-    println!(
-        "generated {} records in {} files, {:.1} MB .json.gz",
-        b.import_events,
-        files.len(),
-        gz_bytes as f64 / 1e6
-    );
-    let cpu = ThreadCpu::start();
-    let t = Instant::now();
-    let parse_rate = parse_only(&files).await?;
-    let parse_wall = t.elapsed().as_secs_f64();
-    let parse_busy: f64 = cpu.stop().iter().map(|(_, c)| c).sum();
-    let data_dir = work.join("import-data");
-    let target = Arc::new(import::open_direct(&data_dir, None, None)?);
-    let started = Instant::now();
-    let cpu = ThreadCpu::start();
-    let (_, totals, _) = import::run_files(target, files.clone(), 3).await?;
-    let secs = started.elapsed().as_secs_f64();
-    let by_thread = cpu.stop();
-    let import_rate = totals.accepted as f64 / secs;
-    println!(
-        "parse-only: {parse_rate:.0} events/s ({parse_busy:.1} core-s over {parse_wall:.1} s wall, {:.0} % of {} cores)",
-        100.0 * parse_busy / parse_wall / cores() as f64,
-        cores()
-    );
-    println!(
-        "import    : {import_rate:.0} events/s ({} accepted in {secs:.2} s)",
-        totals.accepted
-    );
-    println!("ratio import/parse-only: {:.2}", import_rate / parse_rate);
-    let busy: f64 = by_thread.iter().map(|(_, c)| c).sum();
-    println!(
-        "import CPU: {busy:.1} core-s over {secs:.1} s wall ({:.0} % of {} cores); {}",
-        100.0 * busy / secs / cores() as f64,
-        cores(),
-        by_thread
-            .iter()
-            .map(|(name, c)| format!("{name} {c:.1} s"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
-    let db = std::fs::metadata(data_dir.join("trail.db"))
-        .map(|m| m.len())
-        .unwrap_or(0);
-    println!(
-        "history size: {:.1} MB ({:.0} bytes/event)",
-        db as f64 / 1e6,
-        db as f64 / totals.accepted.max(1) as f64
-    );
+    // 1. Import vs parse-only over the same files (0 skips).
+    if b.import_events > 0 {
+        let (files, gz_bytes) = generate(&work.join("import-files"), b.import_events, 2_000, 3, 7)?;
+        println!(
+            "generated {} records in {} files, {:.1} MB .json.gz",
+            b.import_events,
+            files.len(),
+            gz_bytes as f64 / 1e6
+        );
+        let cpu = ThreadCpu::start();
+        let t = Instant::now();
+        let parse_rate = parse_only(&files).await?;
+        let parse_wall = t.elapsed().as_secs_f64();
+        let parse_busy: f64 = cpu.stop().iter().map(|(_, c)| c).sum();
+        let data_dir = work.join("import-data");
+        let target = Arc::new(import::open_direct(&data_dir, None, None)?);
+        let started = Instant::now();
+        let cpu = ThreadCpu::start();
+        let (_, totals, _) = import::run_files(target, files.clone(), 3).await?;
+        let secs = started.elapsed().as_secs_f64();
+        let by_thread = cpu.stop();
+        let import_rate = totals.accepted as f64 / secs;
+        println!(
+            "parse-only: {parse_rate:.0} events/s ({parse_busy:.1} core-s over {parse_wall:.1} s wall, {:.0} % of {} cores)",
+            100.0 * parse_busy / parse_wall / cores() as f64,
+            cores()
+        );
+        println!(
+            "import    : {import_rate:.0} events/s ({} accepted in {secs:.2} s)",
+            totals.accepted
+        );
+        println!("ratio import/parse-only: {:.2}", import_rate / parse_rate);
+        let busy: f64 = by_thread.iter().map(|(_, c)| c).sum();
+        println!(
+            "import CPU: {busy:.1} core-s over {secs:.1} s wall ({:.0} % of {} cores); {}",
+            100.0 * busy / secs / cores() as f64,
+            cores(),
+            by_thread
+                .iter()
+                .map(|(name, c)| format!("{name} {c:.1} s"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let db = std::fs::metadata(data_dir.join("trail.db"))
+            .map(|m| m.len())
+            .unwrap_or(0);
+        println!(
+            "history size: {:.1} MB ({:.0} bytes/event)",
+            db as f64 / 1e6,
+            db as f64 / totals.accepted.max(1) as f64
+        );
+    }
 
     // 2. HTTP ingest.
     if b.http_events > 0 {
@@ -389,19 +391,23 @@ async fn parse_only(files: &[(PathBuf, u64)]) -> anyhow::Result<f64> {
         while set.len() < 4 {
             let Some((p, _)) = queue.next() else { break };
             set.spawn_blocking(move || -> anyhow::Result<usize> {
-                let bytes = std::fs::read(&p)?;
-                let bytes = body::decompress_capped(&bytes, 1 << 30)?;
-                let raws = body::split_records(&bytes)?;
-                let limits = Limits {
-                    max_event_bytes: 256 * 1024,
-                    oldest_day: None,
-                };
-                let mut ok = 0;
-                for r in &raws {
-                    let rec: mamori_trail::Record = serde_json::from_str(r.get())?;
-                    ok += ingest::index(&rec, &limits).is_ok() as usize;
-                }
-                Ok(ok)
+                // Read as the import reads (one reused gunzip buffer per thread).
+                let n = import::with_file(&p, |bytes| {
+                    let raws = body::split_records(bytes).map_err(|e| e.to_string())?;
+                    let limits = Limits {
+                        max_event_bytes: 256 * 1024,
+                        oldest_day: None,
+                    };
+                    let mut ok = 0;
+                    for r in &raws {
+                        let rec: mamori_trail::Record =
+                            serde_json::from_str(r.get()).map_err(|e| e.to_string())?;
+                        ok += ingest::index(&rec, &limits).is_ok() as usize;
+                    }
+                    Ok(ok)
+                })
+                .map_err(|e| anyhow::anyhow!(e))?;
+                Ok(n)
             });
         }
         match set.join_next().await {
