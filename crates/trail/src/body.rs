@@ -71,6 +71,14 @@ pub fn gunzip_into(bytes: &[u8], limit: usize, out: &mut Vec<u8>) -> Result<(), 
         bytes.len().saturating_mul(8)
     };
     out.clear();
+    // The fast way first, in the space the trailer asks for (never past the cap); whatever it
+    // cannot do — a member that does not fit, bad data — the streaming decoder redoes, and it
+    // is the one that reports errors and enforces the cap.
+    out.reserve(hint.saturating_sub(1).min(limit));
+    if crate::inflate::gunzip(bytes, out, limit).is_some() {
+        return Ok(());
+    }
+    out.clear();
     out.reserve(hint.min(limit.saturating_add(1)));
     let decoder = flate2::read::MultiGzDecoder::new(bytes);
     decoder
