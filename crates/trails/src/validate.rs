@@ -15,7 +15,6 @@
 //!   checkpoint in the destination and, with `--witness`, a checkpoint kept elsewhere.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::io::Read;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -32,19 +31,19 @@ use crate::signing;
 /// compressed).
 pub const MAX_UNCOMPRESSED: u64 = 1 << 30;
 
-/// Gunzips with a cap; says what went wrong and where.
+/// Gunzips with a cap (the history's gunzip: libdeflate, streaming when that declines); says
+/// what went wrong and where.
 pub fn gunzip(bytes: &[u8], what: &str) -> Result<Vec<u8>, String> {
+    use mamori_trail::body::BodyError;
     let mut out = Vec::new();
-    flate2::read::MultiGzDecoder::new(bytes)
-        .take(MAX_UNCOMPRESSED + 1)
-        .read_to_end(&mut out)
-        .map_err(|e| format!("{what}: not valid gzip ({e})"))?;
-    if out.len() as u64 > MAX_UNCOMPRESSED {
-        return Err(format!(
+    match mamori_trail::body::gunzip_into(bytes, MAX_UNCOMPRESSED as usize, &mut out) {
+        Ok(()) => Ok(out),
+        Err(BodyError::TooLarge { .. }) => Err(format!(
             "{what}: more than {MAX_UNCOMPRESSED} bytes uncompressed"
-        ));
+        )),
+        Err(BodyError::Gzip(e)) => Err(format!("{what}: not valid gzip ({e})")),
+        Err(e) => Err(format!("{what}: not valid gzip ({e})")),
     }
-    Ok(out)
 }
 
 /// The canonical records of a delivered log file.
