@@ -172,14 +172,17 @@ impl Engine {
                 instance_networks: &self.instance_networks,
             };
             let mut found = detect(&view, &ctx);
-            if !self.cfg.sigma_rules.is_empty()
-                && let Ok(event) = LazyEvent::parse(&ev.record)
-            {
+            if !self.cfg.sigma_rules.is_empty() {
                 let mut sigma = self.sigma.lock().unwrap_or_else(|p| p.into_inner());
                 let rules = sigma
                     .entry(ev.account)
                     .or_insert_with(|| SigmaRules::load(&self.cfg.sigma_rules).0);
-                found.extend(rules.detect(&event, &view));
+                // Most records cannot match any rule: they are not read for the rules at all.
+                if rules.admits(&view)
+                    && let Ok(event) = LazyEvent::parse(&ev.record)
+                {
+                    found.extend(rules.detect(&event, &view));
+                }
             }
             for mut s in found {
                 s.account = format!("{:012}", ev.account);

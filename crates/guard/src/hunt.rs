@@ -19,6 +19,7 @@ use crate::dns::{DnsDetector, Query};
 use crate::finding::{Findings, Signal};
 use crate::flow::{FlowDetector, Layout};
 use crate::lazy::LazyEvent;
+use crate::scan::{Scan, ScanError};
 use crate::sigma::SigmaRules;
 use crate::view::{Lite, View};
 
@@ -281,7 +282,12 @@ fn read(
                     &shown,
                     body,
                     ctx,
-                    Some(&mut |e: &LazyEvent<'_>, v: &View<'_>| rules.detect_stateless(e, v)),
+                    Some(&mut |text: &str, v: &View<'_>| {
+                        if !rules.admits(v) {
+                            return Ok(Vec::new());
+                        }
+                        Ok(rules.detect_stateless(&lazy(text)?, v))
+                    }),
                     &mut out,
                 ),
                 None => cloudtrail_file(&shown, body, ctx, None, &mut out),
@@ -330,7 +336,12 @@ impl State<'_, '_> {
                         &shown,
                         &body,
                         self.ctx,
-                        Some(&mut |e: &LazyEvent<'_>, v: &View<'_>| rules.detect(e, v)),
+                        Some(&mut |text: &str, v: &View<'_>| {
+                            if !rules.admits(v) {
+                                return Ok(Vec::new());
+                            }
+                            Ok(rules.detect(&lazy(text)?, v))
+                        }),
                         &mut out,
                     ),
                     None => cloudtrail_file(&shown, &body, self.ctx, None, &mut out),
@@ -407,105 +418,61 @@ impl State<'_, '_> {
     }
 }
 
-/// Runs `each` over the records of a CloudTrail log file as AWS writes it (`{"Records":[…]}`),
-/// in one pass straight into what detection reads; `false` if the body is not one or a record
-/// could not be read — the caller undoes what `each` did and goes the careful way, record by
-/// record, so that a bad record is reported on its own.
-fn each_record<'de, T, F>(body: &'de [u8], mut each: F) -> bool
-where
-    T: serde::Deserialize<'de>,
-    F: FnMut(T) -> Result<(), String>,
-{
-    let mut de = serde_json::Deserializer::from_slice(body);
-    serde::de::DeserializeSeed::deserialize(
-        EachRecord(&mut each, std::marker::PhantomData),
-        &mut de,
-    )
-    .is_ok()
-        && de.end().is_ok()
-}
-
-/// Streams `{"Records":[…]}`, handing each record to the closure as it is parsed (no vector
-/// of every record of the file: 14 % faster). Fails on any other shape, on any record `T`
-/// refuses, or when the closure says no.
-struct EachRecord<'f, F, T>(&'f mut F, std::marker::PhantomData<T>);
-
-impl<'de, T, F> serde::de::DeserializeSeed<'de> for EachRecord<'_, F, T>
-where
-    T: serde::Deserialize<'de>,
-    F: FnMut(T) -> Result<(), String>,
-{
-    type Value = ();
-
-    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_map(self)
-    }
-}
-
-impl<'de, T, F> serde::de::Visitor<'de> for EachRecord<'_, F, T>
-where
-    T: serde::Deserialize<'de>,
-    F: FnMut(T) -> Result<(), String>,
-{
-    type Value = ();
-
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("a {\"Records\":[…]} envelope")
-    }
-
-    fn visit_map<M: serde::de::MapAccess<'de>>(self, mut map: M) -> Result<(), M::Error> {
-        let mut found = false;
-        while let Some(key) = map.next_key::<crate::lazy::BorrowedStr<'de>>()? {
-            if key.0 == "Records" && !found {
-                found = true;
-                map.next_value_seed(Each(&mut *self.0, std::marker::PhantomData))?;
-            } else {
-                map.next_value::<serde::de::IgnoredAny>()?;
+/// A CloudTrail log file as AWS writes it (`{"Records":[…]}`), in one pass of the scanner:
+/// each record is handed to detection as it is read, with only the fields detection reads
+/// decoded. An error here (or any other shape) sends the caller the careful way.
+fn envelope(
+    text: &str,
+    ctx: &Context<'_>,
+    mut sigma: Option<&mut Rules<'_>>,
+    out: &mut FileOut,
+) -> Result<(), ScanError> {
+    let mut s = Scan::new(text);
+    let mut found = false;
+    s.object_with(|s, key| {
+        if key != "Records" || found {
+            return s.value().map(drop);
+        }
+        found = true;
+        s.array(|s| {
+            let start = s.pos();
+            let lite = Lite::scan(s)?;
+            let view = lite.view();
+            out.signals.extend(detect(&view, ctx));
+            if let Some(rules) = sigma.as_deref_mut() {
+                let record = &text[start..s.pos()];
+                out.signals
+                    .extend(rules(record, &view).map_err(|_| ScanError {
+                        at: start,
+                        what: "a record Sigma rules could not read",
+                    })?);
             }
-        }
-        if found {
+            out.records += 1;
             Ok(())
-        } else {
-            Err(serde::de::Error::custom("no \"Records\" array"))
-        }
+        })
+    })?;
+    s.end()?;
+    if !found {
+        return Err(ScanError {
+            at: 0,
+            what: "no \"Records\" array",
+        });
     }
+    Ok(())
 }
 
-struct Each<'f, F, T>(&'f mut F, std::marker::PhantomData<T>);
+/// Sigma rules over one record (its text, and the detectors' view of it).
+type Rules<'o> = dyn FnMut(&str, &View<'_>) -> Result<Vec<Signal>, String> + 'o;
+type RulesFn<'f> = &'f mut Rules<'f>;
 
-impl<'de, T, F> serde::de::DeserializeSeed<'de> for Each<'_, F, T>
-where
-    T: serde::Deserialize<'de>,
-    F: FnMut(T) -> Result<(), String>,
-{
-    type Value = ();
-
-    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_seq(self)
+/// A record as Sigma rules read it.
+fn lazy(text: &str) -> Result<LazyEvent<'_>, String> {
+    match LazyEvent::scan(&mut Scan::new(text)) {
+        Ok(e) => Ok(e),
+        // Deeper than the scanner goes: serde_json's way (which says what is wrong, if anything).
+        Err(_) => LazyEvent::parse(text).map_err(|e| e.to_string()),
     }
 }
-
-impl<'de, T, F> serde::de::Visitor<'de> for Each<'_, F, T>
-where
-    T: serde::Deserialize<'de>,
-    F: FnMut(T) -> Result<(), String>,
-{
-    type Value = ();
-
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("an array of records")
-    }
-
-    fn visit_seq<S: serde::de::SeqAccess<'de>>(self, mut seq: S) -> Result<(), S::Error> {
-        while let Some(record) = seq.next_element::<T>()? {
-            (self.0)(record).map_err(serde::de::Error::custom)?;
-        }
-        Ok(())
-    }
-}
-
-/// Sigma rules over one record (as rules read it, and the detectors' view of it).
-type RulesFn<'f> = &'f mut dyn FnMut(&LazyEvent<'_>, &View<'_>) -> Vec<Signal>;
 
 fn cloudtrail_file(
     shown: &str,
@@ -514,37 +481,16 @@ fn cloudtrail_file(
     mut sigma: Option<RulesFn<'_>>,
     out: &mut FileOut,
 ) {
-    let envelope = body.trim_ascii_start().starts_with(b"{");
-    match sigma.as_deref_mut() {
-        None if envelope => {
-            let each = |lite: Lite<'_>| {
-                out.records += 1;
-                out.signals.extend(detect(&lite.view(), ctx));
-                Ok(())
-            };
-            if each_record(body, each) {
-                return;
-            }
-            // Start again, record by record, with nothing of this pass kept.
-            out.records = 0;
-            out.signals.clear();
+    if body.trim_ascii_start().starts_with(b"{")
+        && let Ok(text) = std::str::from_utf8(body)
+    {
+        if envelope(text, ctx, sigma.as_deref_mut(), out).is_ok() {
+            return;
         }
-        Some(rules) if envelope => {
-            let each = |event: LazyEvent<'_>| {
-                let lite = Lite::from_lazy(&event).map_err(|e| e.to_string())?;
-                let view = lite.view();
-                out.records += 1;
-                out.signals.extend(detect(&view, ctx));
-                out.signals.extend(rules(&event, &view));
-                Ok(())
-            };
-            if each_record(body, each) {
-                return;
-            }
-            out.records = 0;
-            out.signals.clear();
-        }
-        _ => {}
+        // Start again, record by record, with nothing of this pass kept: serde_json says what
+        // is wrong with a record, and the others still count.
+        out.records = 0;
+        out.signals.clear();
     }
     let raws = match mamori_trail::body::split_records(body) {
         Ok(r) => r,
@@ -556,14 +502,17 @@ fn cloudtrail_file(
     for (i, raw) in raws.iter().enumerate() {
         let record = match sigma.as_deref_mut() {
             // Rules need the whole record; the detectors' fields come out of the same pass.
-            Some(rules) => LazyEvent::parse(raw.get()).and_then(|event| {
-                let lite = Lite::from_lazy(&event)?;
-                let view = lite.view();
-                let mut signals = detect(&view, ctx);
-                signals.extend(rules(&event, &view));
-                Ok(signals)
-            }),
-            None => Lite::parse(raw.get()).map(|lite| detect(&lite.view(), ctx)),
+            Some(rules) => Lite::parse(raw.get())
+                .map_err(|e| e.to_string())
+                .and_then(|lite| {
+                    let view = lite.view();
+                    let mut signals = detect(&view, ctx);
+                    signals.extend(rules(raw.get(), &view)?);
+                    Ok(signals)
+                }),
+            None => Lite::parse(raw.get())
+                .map(|lite| detect(&lite.view(), ctx))
+                .map_err(|e| e.to_string()),
         };
         match record {
             Ok(signals) => {

@@ -20,9 +20,12 @@ use serde::de::{MapAccess, Visitor};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
+use crate::scan::{Scan, ScanError};
+
 struct Field<'a> {
     key: Cow<'a, str>,
-    raw: &'a RawValue,
+    /// The value's JSON text.
+    raw: &'a str,
     /// The field as a whole record of one field (paths through arrays, string searches).
     parsed: OnceCell<JsonEvent<'static>>,
     /// The value itself, when a path ends here.
@@ -35,16 +38,43 @@ pub struct LazyEvent<'a> {
     fields: Vec<Field<'a>>,
 }
 
+impl<'a> Field<'a> {
+    fn new(key: Cow<'a, str>, raw: &'a str) -> Field<'a> {
+        Field {
+            key,
+            raw,
+            parsed: OnceCell::new(),
+            value: OnceCell::new(),
+            children: OnceCell::new(),
+        }
+    }
+}
+
 impl<'a> LazyEvent<'a> {
     /// Reads a record: it must be a JSON object.
     pub fn parse(text: &'a str) -> Result<LazyEvent<'a>, serde_json::Error> {
         serde_json::from_str(text)
     }
 
+    /// Reads a record at the scanner (the hunt's fast path; what it accepts, `parse` accepts).
+    pub fn scan(s: &mut Scan<'a>) -> Result<LazyEvent<'a>, ScanError> {
+        let mut fields = Vec::with_capacity(24);
+        s.object(|key, raw| {
+            fields.push(Field::new(key, raw));
+            Ok(())
+        })?;
+        Ok(LazyEvent { fields })
+    }
+
     /// The field's text as written (a JSON value), if the record has it. As in
     /// `serde_json::Value`, the last of repeated keys wins.
-    pub fn raw(&self, key: &str) -> Option<&'a RawValue> {
+    pub fn raw(&self, key: &str) -> Option<&'a str> {
         self.field(key).map(|f| f.raw)
+    }
+
+    /// Every member as written, in order (repeated keys too): key and value text.
+    pub fn fields(&self) -> impl Iterator<Item = (&str, &'a str)> {
+        self.fields.iter().map(|f| (&*f.key, f.raw))
     }
 
     fn field(&self, key: &str) -> Option<&Field<'a>> {
@@ -54,7 +84,7 @@ impl<'a> LazyEvent<'a> {
     fn event<'s>(&'s self, f: &'s Field<'a>) -> &'s JsonEvent<'static> {
         f.parsed.get_or_init(|| {
             // The text was validated as JSON while the record was read.
-            let value = serde_json::from_str(f.raw.get()).unwrap_or(Value::Null);
+            let value = serde_json::from_str(f.raw).unwrap_or(Value::Null);
             let mut one = Map::new();
             one.insert(f.key.to_string(), value);
             JsonEvent::owned(Value::Object(one))
@@ -96,7 +126,7 @@ enum Walk<'s> {
 impl<'a> LazyEvent<'a> {
     /// The value at the end of a path.
     fn leaf<'s>(&'s self, f: &'s Field<'a>) -> EventValue<'s> {
-        let text = f.raw.get();
+        let text = f.raw;
         if let Some(inner) = text.strip_prefix('"').and_then(|t| t.strip_suffix('"'))
             && !inner.contains('\\')
         {
@@ -119,11 +149,11 @@ impl<'a> LazyEvent<'a> {
             if segments.peek().is_none() {
                 return Walk::Found(Some(node.leaf(f)));
             }
-            match f.raw.get().as_bytes().first() {
+            match f.raw.as_bytes().first() {
                 Some(b'{') => {
                     let children = f
                         .children
-                        .get_or_init(|| serde_json::from_str(f.raw.get()).ok());
+                        .get_or_init(|| LazyEvent::scan(&mut Scan::new(f.raw)).ok());
                     match children {
                         Some(c) => node = c,
                         None => return Walk::Found(None),
@@ -235,13 +265,7 @@ impl<'de> Deserialize<'de> for LazyEvent<'de> {
                 let mut fields = Vec::with_capacity(map.size_hint().unwrap_or(24));
                 while let Some(BorrowedStr(key)) = map.next_key()? {
                     let raw: &'de RawValue = map.next_value()?;
-                    fields.push(Field {
-                        key,
-                        raw,
-                        parsed: OnceCell::new(),
-                        value: OnceCell::new(),
-                        children: OnceCell::new(),
-                    });
+                    fields.push(Field::new(key, raw.get()));
                 }
                 Ok(LazyEvent { fields })
             }

@@ -17,6 +17,7 @@ use serde_json::json;
 
 use crate::cloudtrail::iam_signal;
 use crate::finding::Signal;
+use crate::gate::Gate;
 use crate::view::View;
 
 /// What a finding says about the rule that made it.
@@ -30,6 +31,7 @@ struct RuleInfo {
 
 pub struct SigmaRules {
     engine: CorrelationEngine,
+    gate: Gate,
     info: HashMap<String, RuleInfo>,
     pub rules: usize,
     pub correlations: usize,
@@ -153,6 +155,12 @@ impl SigmaRules {
             all.filters.extend(c.filters);
         }
         let (rules, correlations) = (all.rules.len(), all.correlations.len());
+        // With correlations every record goes to the engine (it keeps time and state).
+        let gate = if correlations == 0 {
+            Gate::new(&all.rules)
+        } else {
+            Gate::open()
+        };
         let config = CorrelationConfig {
             timestamp_fields: vec!["eventTime".into(), "query_timestamp".into()],
             ..Default::default()
@@ -170,6 +178,7 @@ impl SigmaRules {
         (
             SigmaRules {
                 engine,
+                gate,
                 info,
                 rules,
                 correlations,
@@ -181,6 +190,9 @@ impl SigmaRules {
     /// The signals of one CloudTrail record (as rules read it — a [`crate::lazy::LazyEvent`],
     /// or rsigma's `JsonEvent` — and the detectors' view of it).
     pub fn detect(&mut self, event: &impl Event, view: &View<'_>) -> Vec<Signal> {
+        if !self.gate.admits(view) {
+            return Vec::new();
+        }
         let t = chrono::DateTime::parse_from_rfc3339(view.event_time)
             .ok()
             .map(|d| d.timestamp())
@@ -192,7 +204,27 @@ impl SigmaRules {
     /// The detection rules alone, without correlation state: what threads can share. For rule
     /// sets without correlations it finds what [`SigmaRules::detect`] finds.
     pub fn detect_stateless(&self, event: &impl Event, view: &View<'_>) -> Vec<Signal> {
+        if !self.gate.admits(view) {
+            return Vec::new();
+        }
         self.signals(self.engine.evaluate(event), view)
+    }
+
+    /// Can any rule match a record with this view? (`false` for most records: see
+    /// [`crate::gate`]. The `detect` functions ask too; callers ask first to skip reading the
+    /// record for the rules at all.)
+    pub fn admits(&self, view: &View<'_>) -> bool {
+        self.gate.admits(view)
+    }
+
+    /// Every rule over the record, the gate not asked (what tests hold the gate to).
+    pub fn detect_ungated(&self, event: &impl Event, view: &View<'_>) -> Vec<Signal> {
+        self.signals(self.engine.evaluate(event), view)
+    }
+
+    /// Rules with a condition the gate checks, of all rules.
+    pub fn gated(&self) -> usize {
+        self.gate.gated
     }
 
     fn signals(&self, results: Vec<rsigma_eval::EvaluationResult>, view: &View<'_>) -> Vec<Signal> {

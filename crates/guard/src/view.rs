@@ -8,7 +8,8 @@ use std::borrow::Cow;
 use mamori_trail::model::{Field, Record};
 use serde::Deserialize;
 
-use crate::lazy::{BorrowedStr, LazyEvent};
+use crate::lazy::LazyEvent;
+use crate::scan::{Scan, ScanError, opt_str};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
@@ -27,6 +28,7 @@ pub struct View<'a> {
     pub read_only: Option<bool>,
     pub identity_type: &'a str,
     pub principal_id: &'a str,
+    pub identity_arn: &'a str,
     pub access_key_id: &'a str,
     pub user_name: &'a str,
     pub identity_account: &'a str,
@@ -35,6 +37,13 @@ pub struct View<'a> {
     pub issuer_user_name: &'a str,
     /// Only where a detector needs them (S3 and trail events); `Null` otherwise.
     pub request_parameters: Cow<'a, Value>,
+    /// The record may have a top-level key such as `userIdentity.type`, which Sigma's dotted
+    /// paths find before the nested field (true when not known).
+    pub flat_identity: bool,
+}
+
+fn flat_identity_key(key: &str) -> bool {
+    key.starts_with("userIdentity.") || key.starts_with("userIdentity[")
 }
 
 /// Are this event's request parameters read by a detector? (Parsing them for every event cost
@@ -81,6 +90,7 @@ impl<'a> View<'a> {
             read_only: r.read_only.get().and_then(|x| x.value()),
             identity_type: uf(|u| &u.identity_type),
             principal_id: uf(|u| &u.principal_id),
+            identity_arn: uf(|u| &u.arn),
             access_key_id: uf(|u| &u.access_key_id),
             user_name: uf(|u| &u.user_name),
             identity_account: uf(|u| &u.account_id),
@@ -91,6 +101,7 @@ impl<'a> View<'a> {
                 .map(|i| f(&i.user_name))
                 .unwrap_or(""),
             request_parameters: Cow::Borrowed(r.request_parameters.get().unwrap_or(&Value::Null)),
+            flat_identity: r.other.keys().any(|k| flat_identity_key(k)),
         }
     }
 
@@ -111,12 +122,16 @@ impl<'a> View<'a> {
             read_only: flag(&v["readOnly"]),
             identity_type: s(&u["type"]),
             principal_id: s(&u["principalId"]),
+            identity_arn: s(&u["arn"]),
             access_key_id: s(&u["accessKeyId"]),
             user_name: s(&u["userName"]),
             identity_account: s(&u["accountId"]),
             invoked_by: s(&u["invokedBy"]),
             issuer_user_name: s(&u["sessionContext"]["sessionIssuer"]["userName"]),
             request_parameters: Cow::Borrowed(&v["requestParameters"]),
+            flat_identity: v
+                .as_object()
+                .is_none_or(|o| o.keys().any(|k| flat_identity_key(k))),
         }
     }
 }
@@ -165,6 +180,43 @@ impl<'de> Deserialize<'de> for Flag {
     }
 }
 
+/// A repeated field is refused, as serde's derive refuses it.
+fn once(seen: &mut u32, bit: u32, s: &Scan<'_>) -> Result<(), ScanError> {
+    if *seen & (1 << bit) != 0 {
+        return Err(ScanError {
+            at: s.pos(),
+            what: "duplicate field",
+        });
+    }
+    *seen |= 1 << bit;
+    Ok(())
+}
+
+/// A string (or `null`) at the scanner.
+fn text_at<'a>(s: &mut Scan<'a>) -> Result<Text<'a>, ScanError> {
+    s.opt_str()
+}
+
+/// An object (or `null`) at the scanner, its members read by `member`.
+fn nested<'a, T: Default>(
+    s: &mut Scan<'a>,
+    mut member: impl FnMut(&mut T, &mut Scan<'a>, &str, &mut u32) -> Result<(), ScanError>,
+) -> Result<Option<T>, ScanError> {
+    match s.peek() {
+        Some(b'{') => {
+            let mut t = T::default();
+            let mut seen = 0u32;
+            s.object_with(|s, key| member(&mut t, s, &key, &mut seen))?;
+            Ok(Some(t))
+        }
+        Some(b'n') => s.value().map(|_| None),
+        _ => Err(ScanError {
+            at: s.pos(),
+            what: "expected an object",
+        }),
+    }
+}
+
 fn text<'s>(x: &'s Text<'_>) -> &'s str {
     x.as_deref().unwrap_or("")
 }
@@ -187,6 +239,8 @@ struct LiteIdentity<'a> {
     identity_type: Text<'a>,
     #[serde(borrow, rename = "principalId", default)]
     principal_id: Text<'a>,
+    #[serde(borrow, default)]
+    arn: Text<'a>,
     #[serde(borrow, rename = "accessKeyId", default)]
     access_key_id: Text<'a>,
     #[serde(borrow, rename = "userName", default)]
@@ -227,8 +281,22 @@ pub struct Lite<'a> {
     read_only: Flag,
     #[serde(borrow, rename = "userIdentity", default)]
     user_identity: Option<LiteIdentity<'a>>,
-    #[serde(borrow, rename = "requestParameters", default)]
-    request_parameters: Option<&'a RawValue>,
+    #[serde(
+        borrow,
+        rename = "requestParameters",
+        default,
+        deserialize_with = "raw_text"
+    )]
+    request_parameters: Option<&'a str>,
+    /// Known to have no `userIdentity.…` key at the top (the scanner knows; serde's derive
+    /// skips unknown keys unseen).
+    #[serde(skip)]
+    no_flat_identity: bool,
+}
+
+/// A value kept as its text (`null` is none).
+fn raw_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<&'de str>, D::Error> {
+    Ok(Option::<&'de RawValue>::deserialize(d)?.map(RawValue::get))
 }
 
 impl<'a> Lite<'a> {
@@ -236,35 +304,149 @@ impl<'a> Lite<'a> {
         serde_json::from_str(text)
     }
 
+    /// Reads a record at the scanner (the hunt's fast path). What it gives is what
+    /// [`Lite::parse`] gives for the same text; a record it refuses may still be one that
+    /// `parse` reads (shapes only serde's derive accepts, such as a record written as an array):
+    /// the caller then goes `parse`'s way.
+    pub fn scan(s: &mut Scan<'a>) -> Result<Lite<'a>, ScanError> {
+        let mut lite = Lite {
+            no_flat_identity: true,
+            ..Lite::default()
+        };
+        let mut seen = 0u32;
+        s.object_with(|s, key| lite.member(s, &key, &mut seen))?;
+        Ok(lite)
+    }
+
     /// The same fields from a record already read for Sigma rules (no second pass over it),
-    /// held to the same types as [`Lite::parse`].
-    pub fn from_lazy(e: &LazyEvent<'a>) -> Result<Lite<'a>, serde_json::Error> {
-        fn field<'a, T: Deserialize<'a>>(
-            e: &LazyEvent<'a>,
-            key: &str,
-        ) -> Result<Option<T>, serde_json::Error> {
-            match e.raw(key) {
-                None => Ok(None),
-                Some(r) => serde_json::from_str::<Option<T>>(r.get())
-                    .map_err(|err| serde::de::Error::custom(format!("{key}: {err}"))),
+    /// held to the same types and the same refusal of repeated fields as [`Lite::parse`].
+    pub fn from_lazy(e: &LazyEvent<'a>) -> Result<Lite<'a>, ScanError> {
+        let mut lite = Lite {
+            no_flat_identity: true,
+            ..Lite::default()
+        };
+        let mut seen = 0u32;
+        for (key, raw) in e.fields() {
+            lite.member(&mut Scan::new(raw), key, &mut seen)?;
+        }
+        Ok(lite)
+    }
+
+    /// One member of the record: the scanner is at its value, which this reads.
+    fn member(&mut self, s: &mut Scan<'a>, key: &str, seen: &mut u32) -> Result<(), ScanError> {
+        let slot = |t: &mut Text<'a>, s: &mut Scan<'a>| -> Result<(), ScanError> {
+            *t = text_at(s)?;
+            Ok(())
+        };
+        let bit = match key {
+            "eventSource" => 0,
+            "eventName" => 1,
+            "eventTime" => 2,
+            "eventID" => 3,
+            "eventType" => 4,
+            "awsRegion" => 5,
+            "sourceIPAddress" => 6,
+            "userAgent" => 7,
+            "errorCode" => 8,
+            "recipientAccountId" => 9,
+            "readOnly" => 10,
+            "userIdentity" => 11,
+            "requestParameters" => 12,
+            _ => {
+                if flat_identity_key(key) {
+                    self.no_flat_identity = false;
+                }
+                return s.value().map(drop);
+            }
+        };
+        once(seen, bit, s)?;
+        match bit {
+            0 => slot(&mut self.event_source, s),
+            1 => slot(&mut self.event_name, s),
+            2 => slot(&mut self.event_time, s),
+            3 => slot(&mut self.event_id, s),
+            4 => slot(&mut self.event_type, s),
+            5 => slot(&mut self.aws_region, s),
+            6 => slot(&mut self.source_ip, s),
+            7 => slot(&mut self.user_agent, s),
+            8 => slot(&mut self.error_code, s),
+            9 => slot(&mut self.recipient_account, s),
+            10 => {
+                let at = s.pos();
+                let v = s.value()?;
+                self.read_only = Flag(match v {
+                    "true" => Some(true),
+                    "false" => Some(false),
+                    "null" => None,
+                    _ => {
+                        let t = opt_str(v).map_err(|what| ScanError { at, what })?;
+                        t.and_then(|t| {
+                            if t.eq_ignore_ascii_case("true") {
+                                Some(true)
+                            } else if t.eq_ignore_ascii_case("false") {
+                                Some(false)
+                            } else {
+                                None
+                            }
+                        })
+                    }
+                });
+                Ok(())
+            }
+            11 => {
+                self.user_identity = nested(s, |id: &mut LiteIdentity<'a>, s, key, seen| {
+                    let t = match key {
+                        "type" => &mut id.identity_type,
+                        "principalId" => &mut id.principal_id,
+                        "accessKeyId" => &mut id.access_key_id,
+                        "userName" => &mut id.user_name,
+                        "accountId" => &mut id.account_id,
+                        "invokedBy" => &mut id.invoked_by,
+                        "arn" => &mut id.arn,
+                        "sessionContext" => {
+                            once(seen, 7, s)?;
+                            id.session_context =
+                                nested(s, |c: &mut LiteContext<'a>, s, key, seen| {
+                                    if key != "sessionIssuer" {
+                                        return s.value().map(drop);
+                                    }
+                                    once(seen, 0, s)?;
+                                    c.session_issuer =
+                                        nested(s, |i: &mut LiteIssuer<'a>, s, key, seen| {
+                                            if key != "userName" {
+                                                return s.value().map(drop);
+                                            }
+                                            once(seen, 0, s)?;
+                                            i.user_name = text_at(s)?;
+                                            Ok(())
+                                        })?;
+                                    Ok(())
+                                })?;
+                            return Ok(());
+                        }
+                        _ => return s.value().map(drop),
+                    };
+                    let bit = match key {
+                        "type" => 0,
+                        "principalId" => 1,
+                        "accessKeyId" => 2,
+                        "userName" => 3,
+                        "accountId" => 4,
+                        "invokedBy" => 5,
+                        _ => 6,
+                    };
+                    once(seen, bit, s)?;
+                    *t = text_at(s)?;
+                    Ok(())
+                })?;
+                Ok(())
+            }
+            _ => {
+                let v = s.value()?;
+                self.request_parameters = (v != "null").then_some(v);
+                Ok(())
             }
         }
-        let s = |key: &str| field::<BorrowedStr<'a>>(e, key).map(|b| b.map(|b| b.0));
-        Ok(Lite {
-            event_source: s("eventSource")?,
-            event_name: s("eventName")?,
-            event_time: s("eventTime")?,
-            event_id: s("eventID")?,
-            event_type: s("eventType")?,
-            aws_region: s("awsRegion")?,
-            source_ip: s("sourceIPAddress")?,
-            user_agent: s("userAgent")?,
-            error_code: s("errorCode")?,
-            recipient_account: s("recipientAccountId")?,
-            read_only: field::<Flag>(e, "readOnly")?.unwrap_or_default(),
-            user_identity: field::<LiteIdentity<'a>>(e, "userIdentity")?,
-            request_parameters: e.raw("requestParameters"),
-        })
     }
 
     pub fn view(&self) -> View<'_> {
@@ -272,7 +454,7 @@ impl<'a> Lite<'a> {
         let source = text(&self.event_source);
         let params = if needs_parameters(source, text(&self.event_name)) {
             self.request_parameters
-                .and_then(|r| serde_json::from_str::<Value>(r.get()).ok())
+                .and_then(|r| serde_json::from_str::<Value>(r).ok())
                 .unwrap_or(Value::Null)
         } else {
             Value::Null
@@ -291,6 +473,7 @@ impl<'a> Lite<'a> {
             read_only: self.read_only.0,
             identity_type: id.map_or("", |u| text(&u.identity_type)),
             principal_id: id.map_or("", |u| text(&u.principal_id)),
+            identity_arn: id.map_or("", |u| text(&u.arn)),
             access_key_id: id.map_or("", |u| text(&u.access_key_id)),
             user_name: id.map_or("", |u| text(&u.user_name)),
             identity_account: id.map_or("", |u| text(&u.account_id)),
@@ -300,6 +483,85 @@ impl<'a> Lite<'a> {
                 .and_then(|c| c.session_issuer.as_ref())
                 .map_or("", |i| text(&i.user_name)),
             request_parameters: Cow::Owned(params),
+            flat_identity: !self.no_flat_identity,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scanned(text: &str) -> Option<String> {
+        let mut s = Scan::new(text);
+        let lite = Lite::scan(&mut s).ok()?;
+        s.end().ok()?;
+        let mut view = lite.view();
+        assert!(!view.flat_identity || text.contains("\"userIdentity."));
+        view.flat_identity = true; // what serde's derive cannot know
+        Some(format!("{view:?}"))
+    }
+
+    fn parsed(text: &str) -> Option<String> {
+        Lite::parse(text).ok().map(|l| format!("{:?}", l.view()))
+    }
+
+    /// The scanner reads what `Lite::parse` reads, the same way; what it refuses, `parse` either
+    /// refuses too or reads — never differently.
+    fn agree(text: &str) {
+        if let Some(ours) = scanned(text) {
+            assert_eq!(Some(ours), parsed(text), "{text:?}");
+        }
+    }
+
+    const RECORD: &str = r#"{"eventVersion":"1.08","userIdentity":{"type":"AssumedRole","principalId":"AROA:s","arn":"arn:aws:sts::1:assumed-role/r/s","accountId":"123456789012","accessKeyId":"ASIA1","sessionContext":{"sessionIssuer":{"type":"Role","userName":"r\u00e9"},"attributes":{"mfaAuthenticated":"false"}},"invokedBy":"ec2.amazonaws.com"},"eventTime":"2026-01-01T00:00:00Z","eventSource":"s3.amazonaws.com","eventName":"PutBucketAcl","awsRegion":"us-east-1","sourceIPAddress":"198.51.100.7","userAgent":"aws-cli/2 \"q\"","requestParameters":{"bucketName":"b","AccessControlPolicy":{"Grant":[{"Grantee":{"URI":"http://acs.amazonaws.com/groups/global/AllUsers"}}]}},"responseElements":null,"errorCode":"AccessDenied","readOnly":false,"eventID":"e1","eventType":"AwsApiCall","recipientAccountId":"123456789012","resources":[{"ARN":"arn:aws:s3:::b"}],"n":-1.5e3}"#;
+
+    #[test]
+    fn a_real_shaped_record_reads_the_same_both_ways() {
+        assert!(scanned(RECORD).is_some());
+        agree(RECORD);
+        for text in [
+            r#"{"eventName":"A","eventName":"B"}"#,
+            r#"{"userIdentity":{"type":"Root","type":"IAMUser"}}"#,
+            r#"{"userIdentity":[]}"#,
+            r#"["s3.amazonaws.com"]"#,
+            r#"{"readOnly":"TRUE"}"#,
+            r#"{"readOnly":"maybe"}"#,
+            r#"{"readOnly":1}"#,
+            r#"{"readOnly":null,"userIdentity":null,"requestParameters":null}"#,
+            r#"{"eventName":5}"#,
+            r#"{"event\u004eame":"Escaped"}"#,
+            r#"{"userIdentity":{"sessionContext":{"sessionIssuer":{"userName":1}}}}"#,
+            r#"{"userIdentity":{"sessionContext":{"sessionIssuer":null}}}"#,
+        ] {
+            agree(text);
+        }
+        assert!(scanned(r#"{"eventName":"A","eventName":"B"}"#).is_none());
+        assert_eq!(
+            scanned(r#"{"event\u004eame":"Escaped"}"#),
+            parsed(r#"{"eventName":"Escaped"}"#)
+        );
+    }
+
+    /// Every cut of the record, and every byte of it changed to each of a few telling bytes.
+    #[test]
+    fn damaged_records_read_the_same_both_ways() {
+        for cut in 0..RECORD.len() {
+            if RECORD.is_char_boundary(cut) {
+                agree(&RECORD[..cut]);
+            }
+        }
+        let bytes = RECORD.as_bytes();
+        for i in 0..bytes.len() {
+            for c in [
+                b'"', b'\\', b'{', b'}', b'[', b']', b',', b':', b'n', b'1', b'-', 0x01,
+            ] {
+                let mut b = bytes.to_vec();
+                b[i] = c;
+                if let Ok(t) = std::str::from_utf8(&b) {
+                    agree(t);
+                }
+            }
         }
     }
 }

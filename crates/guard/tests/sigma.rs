@@ -25,6 +25,9 @@ fn run(rules: &mut SigmaRules, ev: &Value) -> Vec<Signal> {
     if rules.correlations == 0 {
         let whole = rules.detect(&JsonEvent::borrow(ev), &View::from_value(ev));
         assert_eq!(kinds(&signals), kinds(&whole), "lazy vs whole on {ev}");
+        // The gate in front of the engine lets the event through.
+        let ungated = rules.detect_ungated(&lazy, &lite.view());
+        assert_eq!(kinds(&signals), kinds(&ungated), "gated vs ungated on {ev}");
     }
     signals
 }
@@ -369,7 +372,8 @@ fn lazy_records_answer_as_whole_records_on_real_cloudtrail_files() {
     walk_logs(&logs, &mut files);
     let (mut rules, errors) = SigmaRules::load(&[sigma.join("rules/cloud/aws/cloudtrail")]);
     assert!(errors.is_empty(), "{errors:?}");
-    let (mut records, mut paths, mut fired) = (0, 0, 0);
+    let (mut records, mut paths, mut fired, mut scanned_both) = (0, 0, 0, 0);
+    let mut admitted = 0;
     for f in &files {
         let bytes = std::fs::read(f).unwrap();
         let body = mamori_trail::body::decompress_capped(&bytes, 1 << 30).unwrap();
@@ -410,16 +414,41 @@ fn lazy_records_answer_as_whole_records_on_real_cloudtrail_files() {
                 );
                 paths += 1;
             }
+            // The hunt's scanner reads the record as serde_json does.
+            let mut scan = mamori_guard::scan::Scan::new(raw.get());
+            let scanned = LazyEvent::scan(&mut scan).unwrap();
+            assert!(scanned.fields().eq(lazy.fields()), "{}", f.display());
             let lite = Lite::from_lazy(&lazy).unwrap();
+            if let Ok(parsed) = Lite::parse(raw.get()) {
+                let mut scan = mamori_guard::scan::Scan::new(raw.get());
+                let scanned = Lite::scan(&mut scan).unwrap();
+                let shown = |l: &Lite<'_>| {
+                    let mut view = l.view();
+                    view.flat_identity = true; // what serde's derive cannot know
+                    format!("{view:?}")
+                };
+                assert_eq!(shown(&scanned), shown(&parsed), "{}", f.display());
+                assert_eq!(shown(&lite), shown(&parsed), "{}", f.display());
+                scanned_both += 1;
+            }
             let a = rules.detect(&lazy, &lite.view());
             let b = rules.detect(&full, &View::from_value(&whole));
             let kinds = |v: &[Signal]| v.iter().map(|s| s.kind.clone()).collect::<Vec<_>>();
             assert_eq!(kinds(&a), kinds(&b), "{}", f.display());
+            // The gate lets through every record a rule matches.
+            let c = rules.detect_ungated(&lazy, &lite.view());
+            assert_eq!(kinds(&a), kinds(&c), "{}", f.display());
+            admitted += usize::from(rules.admits(&lite.view()));
             fired += a.len();
         }
     }
     eprintln!(
-        "{records} real records, {paths} paths compared, {fired} Sigma matches (same both ways)"
+        "{records} real records, {paths} paths compared, {fired} Sigma matches (same both ways); \
+         {scanned_both} read the same by the scanner and serde_json; {admitted} let through by \
+         the gate of {} rules with a condition, of {}",
+        rules.gated(),
+        rules.rules
     );
     assert!(records > 3000, "{records}");
+    assert!(scanned_both > 3000, "{scanned_both}");
 }
