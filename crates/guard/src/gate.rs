@@ -13,7 +13,9 @@
 //! fields outside the view answer "no condition"; values with non-ASCII characters, which
 //! Unicode case folding could make equal to a rule's literal, are always let through.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
+
+use rustc_hash::FxHashMap as HashMap;
 
 use rsigma_parser::{
     ConditionExpr, Detection, DetectionItem, Modifier, Quantifier, SelectorPattern, SigmaRule,
@@ -251,21 +253,35 @@ fn atoms(rule: &SigmaRule) -> Vec<Atom> {
     out
 }
 
+/// The literals one field must equal, each with the rules that need it.
+#[derive(Debug, Default)]
+struct Equals {
+    rules: HashMap<String, Vec<usize>>,
+    /// Lengths outside these cannot be equal to any literal.
+    shortest: usize,
+    longest: usize,
+}
+
+/// Longest value lowercased on the stack; longer values are let through (or, for equality, are
+/// longer than every literal).
+const STACK: usize = 128;
+
 #[derive(Debug, Default)]
 pub struct Gate {
-    /// A rule without a condition here: every record goes to the engine.
-    always: bool,
-    equals: HashMap<Field, HashSet<String>>,
-    partial: Vec<(Atom, String)>,
-    patterns: Vec<(Field, regex::Regex)>,
+    /// Rules without a condition here: every record goes to them.
+    always: Vec<usize>,
+    equals: Vec<(Field, Equals)>,
+    partial: Vec<(Atom, String, usize)>,
+    patterns: Vec<(Field, regex::Regex, usize)>,
     /// Rules that have a condition here (for the record).
     pub gated: usize,
 }
 
 impl Gate {
+    /// The gate of `rules`, which the rules are known by their index in.
     pub fn new<'r>(rules: impl IntoIterator<Item = &'r SigmaRule>) -> Gate {
         let mut gate = Gate::default();
-        for rule in rules {
+        for (i, rule) in rules.into_iter().enumerate() {
             // Equality first, then the field most telling of a record (eventName before
             // eventSource: the order of `Field`), then the smallest set.
             let best = atoms(rule)
@@ -274,7 +290,23 @@ impl Gate {
                 .min_by_key(|((field, how), n)| (*how != How::Equals, *field, n.len()));
             match best {
                 Some(((field, How::Equals), literals)) => {
-                    gate.equals.entry(field).or_default().extend(literals);
+                    let at = match gate.equals.iter().position(|(f, _)| *f == field) {
+                        Some(at) => at,
+                        None => {
+                            let empty = Equals {
+                                shortest: usize::MAX,
+                                ..Equals::default()
+                            };
+                            gate.equals.push((field, empty));
+                            gate.equals.len() - 1
+                        }
+                    };
+                    let e = &mut gate.equals[at].1;
+                    for l in literals {
+                        e.shortest = e.shortest.min(l.len());
+                        e.longest = e.longest.max(l.len());
+                        e.rules.entry(l).or_default().push(i);
+                    }
                     gate.gated += 1;
                 }
                 Some(((field, How::Regex), patterns)) => {
@@ -282,72 +314,88 @@ impl Gate {
                         patterns.iter().map(|p| regex::Regex::new(p)).collect();
                     match compiled {
                         Ok(c) => {
-                            gate.patterns.extend(c.into_iter().map(|r| (field, r)));
+                            gate.patterns.extend(c.into_iter().map(|r| (field, r, i)));
                             gate.gated += 1;
                         }
-                        Err(_) => gate.always = true,
+                        Err(_) => gate.always.push(i),
                     }
                 }
                 Some((atom, literals)) => {
-                    gate.partial.extend(literals.into_iter().map(|l| (atom, l)));
+                    gate.partial
+                        .extend(literals.into_iter().map(|l| (atom, l, i)));
                     gate.gated += 1;
                 }
-                None => gate.always = true,
+                None => gate.always.push(i),
             }
         }
         gate
     }
 
-    /// Every record goes to the engine.
-    pub fn open() -> Gate {
-        Gate {
-            always: true,
-            ..Gate::default()
+    /// The rules that can match this record, in order (usually none).
+    pub fn rules(&self, v: &View<'_>) -> Vec<usize> {
+        let mut out = self.always.clone();
+        let mut buf = [0u8; STACK];
+        for (field, e) in &self.equals {
+            let Some(value) = field.of(v).filter(|v| v.is_ascii()) else {
+                out.extend(e.rules.values().flatten());
+                continue;
+            };
+            // ASCII folds to the same length.
+            if value.len() < e.shortest || value.len() > e.longest {
+                continue;
+            }
+            match lowered(value, &mut buf) {
+                Some(value) => out.extend(e.rules.get(value).into_iter().flatten()),
+                None => out.extend(e.rules.values().flatten()),
+            }
         }
+        for ((field, how), literal, rule) in &self.partial {
+            let holds = field
+                .of(v)
+                .and_then(|value| {
+                    let mut long = String::new();
+                    let value = if value.len() <= STACK {
+                        lowered(value, &mut buf)?
+                    } else {
+                        long.push_str(value);
+                        long.make_ascii_lowercase();
+                        value.is_ascii().then_some(long.as_str())?
+                    };
+                    Some(how.holds(value, literal))
+                })
+                .unwrap_or(true);
+            if holds {
+                out.push(*rule);
+            }
+        }
+        for (field, pattern, rule) in &self.patterns {
+            if field.of(v).is_none_or(|value| pattern.is_match(value)) {
+                out.push(*rule);
+            }
+        }
+        if !out.is_empty() {
+            out.sort_unstable();
+            out.dedup();
+        }
+        out
     }
 
     /// Can any rule match this record?
     pub fn admits(&self, v: &View<'_>) -> bool {
-        if self.always {
-            return true;
-        }
-        let mut buf = String::new();
-        for (field, literals) in &self.equals {
-            match lowered(field.of(v), &mut buf) {
-                None => return true,
-                Some(value) if literals.contains(value) => return true,
-                Some(_) => {}
-            }
-        }
-        for ((field, how), literal) in &self.partial {
-            match lowered(field.of(v), &mut buf) {
-                None => return true,
-                Some(value) if how.holds(value, literal) => return true,
-                Some(_) => {}
-            }
-        }
-        for (field, pattern) in &self.patterns {
-            match field.of(v) {
-                None => return true,
-                Some(value) if pattern.is_match(value) => return true,
-                Some(_) => {}
-            }
-        }
-        false
+        !self.rules(v).is_empty()
     }
 }
 
-/// The value lowercased as Sigma folds it, or `None` when it cannot be told here (unknown, or
-/// not ASCII).
-fn lowered<'b>(value: Option<&str>, buf: &'b mut String) -> Option<&'b str> {
-    let value = value?;
-    if !value.is_ascii() {
+/// The value lowercased as Sigma folds it, or `None` when it cannot be told here (not ASCII,
+/// which Unicode folding could make equal to a literal, or longer than the buffer).
+fn lowered<'b>(value: &str, buf: &'b mut [u8; STACK]) -> Option<&'b str> {
+    if value.len() > STACK || !value.is_ascii() {
         return None;
     }
-    buf.clear();
-    buf.push_str(value);
-    buf.make_ascii_lowercase();
-    Some(buf)
+    let b = &mut buf[..value.len()];
+    b.copy_from_slice(value.as_bytes());
+    b.make_ascii_lowercase();
+    std::str::from_utf8(b).ok()
 }
 
 #[cfg(test)]
@@ -362,6 +410,10 @@ mod tests {
         let c = parse_sigma_yaml(&text).unwrap();
         assert!(c.errors.is_empty(), "{:?}", c.errors);
         Gate::new(&c.rules)
+    }
+
+    fn always(g: Gate) -> bool {
+        g.gated == 0 && g.rules(&View::default()) == [0]
     }
 
     fn view<'a>(source: &'a str, name: &'a str) -> View<'a> {
@@ -388,10 +440,16 @@ mod tests {
         assert!(g.admits(&view("s3.amazonaws.com", "PutBucketAc\u{212A}")));
 
         // A negation sets no condition.
-        assert!(gate("  sel:\n    eventName: A\n  condition: not sel\n").always);
-        // Nor does a wildcard, a regex, or a field the view does not have.
-        assert!(gate("  sel:\n    eventName: Delete*\n  condition: sel\n").always);
-        assert!(gate("  sel:\n    eventName|re|i: ^A\n  condition: sel\n").always);
+        assert!(always(gate(
+            "  sel:\n    eventName: A\n  condition: not sel\n"
+        )));
+        // Nor does a wildcard, a regex with flags, or a field the view does not have.
+        assert!(always(gate(
+            "  sel:\n    eventName: Delete*\n  condition: sel\n"
+        )));
+        assert!(always(gate(
+            "  sel:\n    eventName|re|i: ^A\n  condition: sel\n"
+        )));
         let g =
             gate("  sel:\n    userIdentity.arn|re: '.+:assumed-role/aws:.+'\n  condition: sel\n");
         let mut v = view("", "");
@@ -399,11 +457,13 @@ mod tests {
         assert!(g.admits(&v));
         v.identity_arn = "arn:aws:sts::1:assumed-role/app/s";
         assert!(!g.admits(&v));
-        assert!(gate("  sel:\n    requestParameters.x: A\n  condition: sel\n").always);
+        assert!(always(gate(
+            "  sel:\n    requestParameters.x: A\n  condition: sel\n"
+        )));
         // `or` needs a condition on both sides.
-        assert!(
-            gate("  a:\n    eventName: A\n  b:\n    errorCode: X\n  condition: a or b\n").always
-        );
+        assert!(always(gate(
+            "  a:\n    eventName: A\n  b:\n    errorCode: X\n  condition: a or b\n"
+        )));
         let g = gate("  a:\n    eventName: A\n  b:\n    eventName: B\n  condition: a or b\n");
         assert!(g.admits(&view("", "b")) && !g.admits(&view("", "c")));
         // `and`, `and not`, `1 of`, `all of`.
@@ -416,7 +476,7 @@ mod tests {
         let g = gate(
             "  sel_a:\n    eventName: A\n  sel_b:\n    errorCode: E\n  condition: 1 of sel_*\n",
         );
-        assert!(g.always, "sel_b alone sets nothing on eventName");
+        assert!(always(g), "sel_b alone sets nothing on eventName");
         let g = gate(
             "  sel_a:\n    eventName: A\n  sel_b:\n    errorCode: E\n  condition: all of sel_*\n",
         );
@@ -435,6 +495,19 @@ mod tests {
         assert!(!g.admits(&v));
         v.flat_identity = true;
         assert!(g.admits(&v));
+    }
+
+    /// Records go to the rules that can match them, not to the others.
+    #[test]
+    fn records_go_to_their_rules() {
+        let text = "title: a\nlogsource:\n  product: aws\ndetection:\n  s:\n    eventName: [A, B]\n  condition: s\n---\ntitle: b\nlogsource:\n  product: aws\ndetection:\n  s:\n    eventName: B\n  condition: s\n---\ntitle: c\nlogsource:\n  product: aws\ndetection:\n  s:\n    eventName: C\n  condition: not s\n";
+        let c = parse_sigma_yaml(text).unwrap();
+        let g = Gate::new(&c.rules);
+        assert_eq!(g.gated, 2);
+        assert_eq!(g.rules(&view("", "a")), [0, 2]);
+        assert_eq!(g.rules(&view("", "B")), [0, 1, 2]);
+        assert_eq!(g.rules(&view("", "x")), [2]);
+        assert_eq!(g.rules(&view("", "\u{212A}")), [0, 1, 2], "not ASCII: all");
     }
 
     #[test]

@@ -30,8 +30,12 @@ struct RuleInfo {
 }
 
 pub struct SigmaRules {
+    /// Every rule (and correlation) in one engine: streaming, and whenever there is no gate.
     engine: CorrelationEngine,
-    gate: Gate,
+    /// Without correlations or filters: which rules a record can match…
+    gate: Option<Gate>,
+    /// …and one engine per detection rule (in the gate's order) to ask only those.
+    singles: Vec<Engine>,
     info: HashMap<String, RuleInfo>,
     pub rules: usize,
     pub correlations: usize,
@@ -155,12 +159,20 @@ impl SigmaRules {
             all.filters.extend(c.filters);
         }
         let (rules, correlations) = (all.rules.len(), all.correlations.len());
-        // With correlations every record goes to the engine (it keeps time and state).
-        let gate = if correlations == 0 {
-            Gate::new(&all.rules)
-        } else {
-            Gate::open()
-        };
+        // With correlations every record goes to the engine (it keeps time and state); so it
+        // does with filter rules, which apply across rules.
+        let mut singles = Vec::new();
+        if correlations == 0 && all.filters.is_empty() {
+            for r in &all.rules {
+                let mut one = Engine::new();
+                if one.add_rule(r).is_err() {
+                    singles.clear();
+                    break;
+                }
+                singles.push(one);
+            }
+        }
+        let gate = (singles.len() == rules && rules > 0).then(|| Gate::new(&all.rules));
         let config = CorrelationConfig {
             timestamp_fields: vec!["eventTime".into(), "query_timestamp".into()],
             ..Default::default()
@@ -179,6 +191,7 @@ impl SigmaRules {
             SigmaRules {
                 engine,
                 gate,
+                singles,
                 info,
                 rules,
                 correlations,
@@ -190,8 +203,8 @@ impl SigmaRules {
     /// The signals of one CloudTrail record (as rules read it — a [`crate::lazy::LazyEvent`],
     /// or rsigma's `JsonEvent` — and the detectors' view of it).
     pub fn detect(&mut self, event: &impl Event, view: &View<'_>) -> Vec<Signal> {
-        if !self.gate.admits(view) {
-            return Vec::new();
+        if self.gate.is_some() {
+            return self.detect_stateless(event, view);
         }
         let t = chrono::DateTime::parse_from_rfc3339(view.event_time)
             .ok()
@@ -204,17 +217,21 @@ impl SigmaRules {
     /// The detection rules alone, without correlation state: what threads can share. For rule
     /// sets without correlations it finds what [`SigmaRules::detect`] finds.
     pub fn detect_stateless(&self, event: &impl Event, view: &View<'_>) -> Vec<Signal> {
-        if !self.gate.admits(view) {
-            return Vec::new();
+        let Some(gate) = &self.gate else {
+            return self.signals(self.engine.evaluate(event), view);
+        };
+        let mut results = Vec::new();
+        for rule in gate.rules(view) {
+            results.extend(self.singles[rule].evaluate(event));
         }
-        self.signals(self.engine.evaluate(event), view)
+        self.signals(results, view)
     }
 
     /// Can any rule match a record with this view? (`false` for most records: see
     /// [`crate::gate`]. The `detect` functions ask too; callers ask first to skip reading the
     /// record for the rules at all.)
     pub fn admits(&self, view: &View<'_>) -> bool {
-        self.gate.admits(view)
+        self.gate.as_ref().is_none_or(|g| g.admits(view))
     }
 
     /// Every rule over the record, the gate not asked (what tests hold the gate to).
@@ -224,7 +241,7 @@ impl SigmaRules {
 
     /// Rules with a condition the gate checks, of all rules.
     pub fn gated(&self) -> usize {
-        self.gate.gated
+        self.gate.as_ref().map_or(0, |g| g.gated)
     }
 
     fn signals(&self, results: Vec<rsigma_eval::EvaluationResult>, view: &View<'_>) -> Vec<Signal> {
