@@ -178,7 +178,9 @@ fn pentest_distro(ua: &str) -> Option<&'static str> {
     // The platform tokens of the user agent (`linux/…`, `os/…`, `…distrib#…`), compared
     // without regard to case and without copying: this runs on every event.
     let platform = ua.split_ascii_whitespace().filter(|t| {
-        starts_with_ci(t, "linux/") || starts_with_ci(t, "os/") || contains_ci(t, "distrib#")
+        starts_with_ci(t, "linux/")
+            || starts_with_ci(t, "os/")
+            || (memchr::memchr(b'#', t.as_bytes()).is_some() && contains_ci(t, "distrib#"))
     });
     for t in platform {
         for (needle, name) in [

@@ -17,7 +17,6 @@ use crate::config::GuardConfig;
 use crate::dns::{DnsDetector, Query};
 use crate::flow::{FlowDetector, Layout};
 use crate::intel::{Intel, ListFormat, ListKind};
-use crate::lazy::LazyEvent;
 use crate::sigma::SigmaRules;
 use crate::store::{GuardDb, GuardError};
 use crate::view::Lite;
@@ -178,10 +177,8 @@ impl Engine {
                     .entry(ev.account)
                     .or_insert_with(|| SigmaRules::load(&self.cfg.sigma_rules).0);
                 // Most records cannot match any rule: they are not read for the rules at all.
-                if rules.admits(&view)
-                    && let Ok(event) = LazyEvent::parse(&ev.record)
-                {
-                    found.extend(rules.detect(&event, &view));
+                if let Ok(hits) = rules.detect_record_mut(&ev.record, &view) {
+                    found.extend(hits);
                 }
             }
             for mut s in found {

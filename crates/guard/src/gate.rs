@@ -15,6 +15,7 @@
 
 use std::collections::HashSet;
 
+use regex_syntax::hir::HirKind;
 use rustc_hash::FxHashMap as HashMap;
 
 use rsigma_parser::{
@@ -272,7 +273,7 @@ pub struct Gate {
     always: Vec<usize>,
     equals: Vec<(Field, Equals)>,
     partial: Vec<(Atom, String, usize)>,
-    patterns: Vec<(Field, regex::Regex, usize)>,
+    patterns: Vec<(Field, Pattern, usize)>,
     /// Rules that have a condition here (for the record).
     pub gated: usize,
 }
@@ -311,7 +312,7 @@ impl Gate {
                 }
                 Some(((field, How::Regex), patterns)) => {
                     let compiled: Result<Vec<_>, _> =
-                        patterns.iter().map(|p| regex::Regex::new(p)).collect();
+                        patterns.iter().map(|p| Pattern::new(p)).collect();
                     match compiled {
                         Ok(c) => {
                             gate.patterns.extend(c.into_iter().map(|r| (field, r, i)));
@@ -383,6 +384,43 @@ impl Gate {
     /// Can any rule match this record?
     pub fn admits(&self, v: &View<'_>) -> bool {
         !self.rules(v).is_empty()
+    }
+}
+
+/// A rule's regular expression, with a literal every match contains (searched for first: the
+/// regex engine found no prefix to search for in `.+:assumed-role/aws:.+`).
+#[derive(Debug)]
+struct Pattern {
+    regex: regex::Regex,
+    needle: Option<memchr::memmem::Finder<'static>>,
+}
+
+impl Pattern {
+    fn new(source: &str) -> Result<Pattern, regex::Error> {
+        let regex = regex::Regex::new(source)?;
+        let needle = regex_syntax::parse(source).ok().and_then(|hir| {
+            let pieces = match hir.kind() {
+                HirKind::Concat(parts) => parts.as_slice(),
+                _ => std::slice::from_ref(&hir),
+            };
+            pieces
+                .iter()
+                .filter_map(|p| match p.kind() {
+                    HirKind::Literal(l) => Some(&l.0),
+                    _ => None,
+                })
+                .max_by_key(|l| l.len())
+                .filter(|l| l.len() >= 3)
+                .map(|l| memchr::memmem::Finder::new(l).into_owned())
+        });
+        Ok(Pattern { regex, needle })
+    }
+
+    fn is_match(&self, value: &str) -> bool {
+        self.needle
+            .as_ref()
+            .is_none_or(|n| n.find(value.as_bytes()).is_some())
+            && self.regex.is_match(value)
     }
 }
 
@@ -508,6 +546,19 @@ mod tests {
         assert_eq!(g.rules(&view("", "B")), [0, 1, 2]);
         assert_eq!(g.rules(&view("", "x")), [2]);
         assert_eq!(g.rules(&view("", "\u{212A}")), [0, 1, 2], "not ASCII: all");
+    }
+
+    #[test]
+    fn patterns_search_their_literal_first() {
+        let p = Pattern::new(".+:assumed-role/aws:.+").unwrap();
+        assert!(p.needle.is_some());
+        assert!(p.is_match("arn:aws:sts::1:assumed-role/aws:x/y"));
+        assert!(!p.is_match(":assumed-role/aws:"), "the regex still decides");
+        assert!(!p.is_match("arn:aws:iam::1:user/u"));
+        for source in ["(?i)abcdef", "abc|def", "a.c"] {
+            assert!(Pattern::new(source).unwrap().needle.is_none(), "{source}");
+        }
+        assert!(Pattern::new("(?i)ABC").unwrap().is_match("xabcx"));
     }
 
     #[test]

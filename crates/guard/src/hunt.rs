@@ -18,7 +18,6 @@ use crate::config::GuardConfig;
 use crate::dns::{DnsDetector, Query};
 use crate::finding::{Findings, Signal};
 use crate::flow::{FlowDetector, Layout};
-use crate::lazy::LazyEvent;
 use crate::scan::{Scan, ScanError};
 use crate::sigma::SigmaRules;
 use crate::view::{Lite, View};
@@ -282,12 +281,7 @@ fn read(
                     &shown,
                     body,
                     ctx,
-                    Some(&mut |text: &str, v: &View<'_>| {
-                        if !rules.admits(v) {
-                            return Ok(Vec::new());
-                        }
-                        Ok(rules.detect_stateless(&lazy(text)?, v))
-                    }),
+                    Some(&mut |text: &str, v: &View<'_>| rules.detect_record(text, v)),
                     &mut out,
                 ),
                 None => cloudtrail_file(&shown, body, ctx, None, &mut out),
@@ -336,12 +330,7 @@ impl State<'_, '_> {
                         &shown,
                         &body,
                         self.ctx,
-                        Some(&mut |text: &str, v: &View<'_>| {
-                            if !rules.admits(v) {
-                                return Ok(Vec::new());
-                            }
-                            Ok(rules.detect(&lazy(text)?, v))
-                        }),
+                        Some(&mut |text: &str, v: &View<'_>| rules.detect_record_mut(text, v)),
                         &mut out,
                     ),
                     None => cloudtrail_file(&shown, &body, self.ctx, None, &mut out),
@@ -464,15 +453,6 @@ fn envelope(
 /// Sigma rules over one record (its text, and the detectors' view of it).
 type Rules<'o> = dyn FnMut(&str, &View<'_>) -> Result<Vec<Signal>, String> + 'o;
 type RulesFn<'f> = &'f mut Rules<'f>;
-
-/// A record as Sigma rules read it.
-fn lazy(text: &str) -> Result<LazyEvent<'_>, String> {
-    match LazyEvent::scan(&mut Scan::new(text)) {
-        Ok(e) => Ok(e),
-        // Deeper than the scanner goes: serde_json's way (which says what is wrong, if anything).
-        Err(_) => LazyEvent::parse(text).map_err(|e| e.to_string()),
-    }
-}
 
 fn cloudtrail_file(
     shown: &str,

@@ -186,8 +186,7 @@ impl<'a> Scan<'a> {
             Some(b'"') => {
                 self.string()?;
             }
-            Some(b'{') => self.object_with(|s, _| s.value().map(drop))?,
-            Some(b'[') => self.array(|s| s.value().map(drop))?,
+            Some(b'{' | b'[') => self.skip_nested()?,
             Some(b't') => self.literal("true")?,
             Some(b'f') => self.literal("false")?,
             Some(b'n') => self.literal("null")?,
@@ -196,6 +195,88 @@ impl<'a> Scan<'a> {
             None => return self.err("EOF while parsing a value"),
         }
         Ok(&self.text[start..self.pos])
+    }
+
+    /// Reads the object or array at the cursor, in a loop rather than by recursion: the bits
+    /// of `objects` say which of the open levels are objects.
+    fn skip_nested(&mut self) -> Result<(), ScanError> {
+        let b = self.bytes();
+        let base = self.depth;
+        let mut objects: u128 = 0;
+        'value: loop {
+            // At a value.
+            self.ws();
+            match b.get(self.pos) {
+                Some(b'"') => {
+                    self.string()?;
+                }
+                Some(&c @ (b'{' | b'[')) => {
+                    self.pos += 1;
+                    if self.depth >= MAX_DEPTH {
+                        return self.err("recursion limit exceeded");
+                    }
+                    let level = self.depth - base;
+                    self.depth += 1;
+                    let object = c == b'{';
+                    if object {
+                        objects |= 1 << level;
+                    } else {
+                        objects &= !(1 << level);
+                    }
+                    let close = if object { b'}' } else { b']' };
+                    if self.peek() == Some(close) {
+                        self.pos += 1;
+                        self.depth -= 1;
+                    } else {
+                        if object {
+                            self.key()?;
+                        }
+                        continue 'value;
+                    }
+                }
+                Some(b't') => self.literal("true")?,
+                Some(b'f') => self.literal("false")?,
+                Some(b'n') => self.literal("null")?,
+                Some(b'-' | b'0'..=b'9') => self.number()?,
+                Some(_) => return self.err("expected a value"),
+                None => return self.err("EOF while parsing a value"),
+            }
+            // After a value: a comma, or the end of levels.
+            loop {
+                if self.depth == base {
+                    return Ok(());
+                }
+                let object = objects & (1 << (self.depth - base - 1)) != 0;
+                match self.peek() {
+                    Some(b',') => {
+                        self.pos += 1;
+                        if object {
+                            self.key()?;
+                        }
+                        continue 'value;
+                    }
+                    Some(b'}') if object => {
+                        self.pos += 1;
+                        self.depth -= 1;
+                    }
+                    Some(b']') if !object => {
+                        self.pos += 1;
+                        self.depth -= 1;
+                    }
+                    _ if object => return self.err("expected ',' or '}'"),
+                    _ => return self.err("expected ',' or ']'"),
+                }
+            }
+        }
+    }
+
+    /// A key and its colon, in an object being skipped.
+    fn key(&mut self) -> Result<(), ScanError> {
+        if self.peek() != Some(b'"') {
+            return self.err("expected a key");
+        }
+        self.string()?;
+        self.expect(b':', "expected ':'")
     }
 
     fn literal(&mut self, word: &'static str) -> Result<(), ScanError> {

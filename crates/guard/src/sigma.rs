@@ -18,6 +18,8 @@ use serde_json::json;
 use crate::cloudtrail::iam_signal;
 use crate::finding::Signal;
 use crate::gate::Gate;
+use crate::lazy::LazyEvent;
+use crate::scan::Scan;
 use crate::view::View;
 
 /// What a finding says about the rule that made it.
@@ -39,6 +41,15 @@ pub struct SigmaRules {
     info: HashMap<String, RuleInfo>,
     pub rules: usize,
     pub correlations: usize,
+}
+
+/// A record as Sigma rules read it: by the scanner, or (deeper than it goes) by serde_json,
+/// which says what is wrong, if anything.
+fn lazy(text: &str) -> Result<LazyEvent<'_>, String> {
+    match LazyEvent::scan(&mut Scan::new(text)) {
+        Ok(e) => Ok(e),
+        Err(_) => LazyEvent::parse(text).map_err(|e| e.to_string()),
+    }
 }
 
 fn level_severity(l: Option<&Level>) -> f64 {
@@ -217,11 +228,43 @@ impl SigmaRules {
     /// The detection rules alone, without correlation state: what threads can share. For rule
     /// sets without correlations it finds what [`SigmaRules::detect`] finds.
     pub fn detect_stateless(&self, event: &impl Event, view: &View<'_>) -> Vec<Signal> {
-        let Some(gate) = &self.gate else {
-            return self.signals(self.engine.evaluate(event), view);
-        };
+        match &self.gate {
+            Some(gate) => self.routed(event, view, &gate.rules(view)),
+            None => self.signals(self.engine.evaluate(event), view),
+        }
+    }
+
+    /// The rules over a record's text (and the detectors' view of it), stateless: the text is
+    /// read for the rules only when the gate lets the record through.
+    pub fn detect_record(&self, text: &str, view: &View<'_>) -> Result<Vec<Signal>, String> {
+        match &self.gate {
+            Some(gate) => {
+                let rules = gate.rules(view);
+                if rules.is_empty() {
+                    return Ok(Vec::new());
+                }
+                Ok(self.routed(&lazy(text)?, view, &rules))
+            }
+            None => Ok(self.signals(self.engine.evaluate(&lazy(text)?), view)),
+        }
+    }
+
+    /// As [`SigmaRules::detect_record`], keeping correlation state.
+    pub fn detect_record_mut(
+        &mut self,
+        text: &str,
+        view: &View<'_>,
+    ) -> Result<Vec<Signal>, String> {
+        if self.gate.is_some() {
+            return self.detect_record(text, view);
+        }
+        Ok(self.detect(&lazy(text)?, view))
+    }
+
+    /// The engines of `rules` (indexes from the gate) over the record.
+    fn routed(&self, event: &impl Event, view: &View<'_>, rules: &[usize]) -> Vec<Signal> {
         let mut results = Vec::new();
-        for rule in gate.rules(view) {
+        for &rule in rules {
             results.extend(self.singles[rule].evaluate(event));
         }
         self.signals(results, view)

@@ -438,6 +438,8 @@ fn lazy_records_answer_as_whole_records_on_real_cloudtrail_files() {
             // The gate lets through every record a rule matches.
             let c = rules.detect_ungated(&lazy, &lite.view());
             assert_eq!(kinds(&a), kinds(&c), "{}", f.display());
+            let d = rules.detect_record(raw.get(), &lite.view()).unwrap();
+            assert_eq!(kinds(&a), kinds(&d), "{}", f.display());
             admitted += usize::from(rules.admits(&lite.view()));
             fired += a.len();
         }
