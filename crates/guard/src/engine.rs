@@ -17,7 +17,7 @@ use crate::config::GuardConfig;
 use crate::dns::{DnsDetector, Query};
 use crate::flow::{FlowDetector, Layout};
 use crate::intel::{Intel, ListFormat, ListKind};
-use crate::sigma::SigmaRules;
+use crate::sigma::{Record, SigmaRules};
 use crate::store::{GuardDb, GuardError};
 use crate::view::Lite;
 
@@ -177,7 +177,7 @@ impl Engine {
                     .entry(ev.account)
                     .or_insert_with(|| SigmaRules::load(&self.cfg.sigma_rules).0);
                 // Most records cannot match any rule: they are not read for the rules at all.
-                if let Ok(hits) = rules.detect_record_mut(&ev.record, &view) {
+                if let Ok(hits) = rules.detect_record_mut(Record::Text(&ev.record), &view) {
                     found.extend(hits);
                 }
             }

@@ -337,10 +337,18 @@ impl Gate {
         let mut out = self.always.clone();
         let mut buf = [0u8; STACK];
         for (field, e) in &self.equals {
-            let Some(value) = field.of(v).filter(|v| v.is_ascii()) else {
+            let Some(value) = field.of(v) else {
                 out.extend(e.rules.values().flatten());
                 continue;
             };
+            // Folding turns no character into less than a quarter of its bytes.
+            if value.len() > 4 * e.longest {
+                continue;
+            }
+            if !value.is_ascii() {
+                out.extend(e.rules.values().flatten());
+                continue;
+            }
             // ASCII folds to the same length.
             if value.len() < e.shortest || value.len() > e.longest {
                 continue;

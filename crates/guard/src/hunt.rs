@@ -19,7 +19,7 @@ use crate::dns::{DnsDetector, Query};
 use crate::finding::{Findings, Signal};
 use crate::flow::{FlowDetector, Layout};
 use crate::scan::{Scan, ScanError};
-use crate::sigma::SigmaRules;
+use crate::sigma::{Record, SigmaRules};
 use crate::view::{Lite, View};
 
 /// What kind of log a file holds.
@@ -281,7 +281,7 @@ fn read(
                     &shown,
                     body,
                     ctx,
-                    Some(&mut |text: &str, v: &View<'_>| rules.detect_record(text, v)),
+                    Some(&mut |r: Record<'_, '_>, v: &View<'_>| rules.detect_record(r, v)),
                     &mut out,
                 ),
                 None => cloudtrail_file(&shown, body, ctx, None, &mut out),
@@ -330,7 +330,7 @@ impl State<'_, '_> {
                         &shown,
                         &body,
                         self.ctx,
-                        Some(&mut |text: &str, v: &View<'_>| rules.detect_record_mut(text, v)),
+                        Some(&mut |r: Record<'_, '_>, v: &View<'_>| rules.detect_record_mut(r, v)),
                         &mut out,
                     ),
                     None => cloudtrail_file(&shown, &body, self.ctx, None, &mut out),
@@ -423,19 +423,23 @@ fn envelope(
             return s.value().map(drop);
         }
         found = true;
+        let mut members = Vec::new();
         s.array(|s| {
             let start = s.pos();
-            let lite = Lite::scan(s)?;
+            let Some(rules) = sigma.as_deref_mut() else {
+                let lite = Lite::scan(s)?;
+                out.signals.extend(detect(&lite.view(), ctx));
+                out.records += 1;
+                return Ok(());
+            };
+            let lite = Lite::scan_keeping(s, &mut members)?;
             let view = lite.view();
             out.signals.extend(detect(&view, ctx));
-            if let Some(rules) = sigma.as_deref_mut() {
-                let record = &text[start..s.pos()];
-                out.signals
-                    .extend(rules(record, &view).map_err(|_| ScanError {
-                        at: start,
-                        what: "a record Sigma rules could not read",
-                    })?);
-            }
+            let found = rules(Record::Members(&mut members), &view).map_err(|_| ScanError {
+                at: start,
+                what: "a record Sigma rules could not read",
+            })?;
+            out.signals.extend(found);
             out.records += 1;
             Ok(())
         })
@@ -451,7 +455,7 @@ fn envelope(
 }
 
 /// Sigma rules over one record (its text, and the detectors' view of it).
-type Rules<'o> = dyn FnMut(&str, &View<'_>) -> Result<Vec<Signal>, String> + 'o;
+type Rules<'o> = dyn FnMut(Record<'_, '_>, &View<'_>) -> Result<Vec<Signal>, String> + 'o;
 type RulesFn<'f> = &'f mut Rules<'f>;
 
 fn cloudtrail_file(
@@ -487,7 +491,7 @@ fn cloudtrail_file(
                 .and_then(|lite| {
                     let view = lite.view();
                     let mut signals = detect(&view, ctx);
-                    signals.extend(rules(raw.get(), &view)?);
+                    signals.extend(rules(Record::Text(raw.get()), &view)?);
                     Ok(signals)
                 }),
             None => Lite::parse(raw.get())

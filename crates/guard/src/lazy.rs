@@ -66,6 +66,18 @@ impl<'a> LazyEvent<'a> {
         Ok(LazyEvent { fields })
     }
 
+    /// A record from the members the scanner found in it.
+    pub fn from_members(
+        members: impl IntoIterator<Item = (Cow<'a, str>, &'a str)>,
+    ) -> LazyEvent<'a> {
+        LazyEvent {
+            fields: members
+                .into_iter()
+                .map(|(key, raw)| Field::new(key, raw))
+                .collect(),
+        }
+    }
+
     /// The field's text as written (a JSON value), if the record has it. As in
     /// `serde_json::Value`, the last of repeated keys wins.
     pub fn raw(&self, key: &str) -> Option<&'a str> {

@@ -43,6 +43,11 @@ impl<'a> Scan<'a> {
         self.pos
     }
 
+    /// The text read since `start` (an earlier [`Scan::pos`]).
+    pub fn since(&self, start: usize) -> &'a str {
+        &self.text[start..self.pos]
+    }
+
     fn bytes(&self) -> &'a [u8] {
         self.text.as_bytes()
     }
@@ -51,6 +56,7 @@ impl<'a> Scan<'a> {
         Err(ScanError { at: self.pos, what })
     }
 
+    #[inline]
     fn ws(&mut self) {
         let b = self.bytes();
         while let Some(c) = b.get(self.pos) {
@@ -330,6 +336,7 @@ impl<'a> Scan<'a> {
 
     /// Reads a string at the cursor (its opening quote) and returns its text, quotes included,
     /// and whether it has escapes.
+    #[inline]
     fn string(&mut self) -> Result<(&'a str, bool), ScanError> {
         let b = self.bytes();
         let start = self.pos;
@@ -377,6 +384,7 @@ impl<'a> Scan<'a> {
 
 /// The index of the first `"`, `\` or control character at or after `i` (or `b.len()`).
 #[cfg(target_arch = "x86_64")]
+#[inline]
 fn special(b: &[u8], mut i: usize) -> usize {
     use std::arch::x86_64::{
         __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_max_epu8, _mm_movemask_epi8, _mm_or_si128,

@@ -11,7 +11,9 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use rsigma_eval::{CorrelationConfig, CorrelationEngine, Engine, Event};
+use rsigma_eval::{
+    CompiledRule, CorrelationConfig, CorrelationEngine, Engine, Event, compile_rule, evaluate_rule,
+};
 use rsigma_parser::{Level, SigmaCollection, parse_sigma_yaml};
 use serde_json::json;
 
@@ -20,7 +22,7 @@ use crate::finding::Signal;
 use crate::gate::Gate;
 use crate::lazy::LazyEvent;
 use crate::scan::Scan;
-use crate::view::View;
+use crate::view::{Members, View};
 
 /// What a finding says about the rule that made it.
 #[derive(Debug, Clone)]
@@ -36,19 +38,30 @@ pub struct SigmaRules {
     engine: CorrelationEngine,
     /// Without correlations or filters: which rules a record can match…
     gate: Option<Gate>,
-    /// …and one engine per detection rule (in the gate's order) to ask only those.
-    singles: Vec<Engine>,
+    /// …and each detection rule compiled (in the gate's order), to ask only those.
+    singles: Vec<CompiledRule>,
     info: HashMap<String, RuleInfo>,
     pub rules: usize,
     pub correlations: usize,
 }
 
-/// A record as Sigma rules read it: by the scanner, or (deeper than it goes) by serde_json,
-/// which says what is wrong, if anything.
-fn lazy(text: &str) -> Result<LazyEvent<'_>, String> {
-    match LazyEvent::scan(&mut Scan::new(text)) {
-        Ok(e) => Ok(e),
-        Err(_) => LazyEvent::parse(text).map_err(|e| e.to_string()),
+/// A record for the rules: its text, or its members as the scanner already found them.
+pub enum Record<'m, 'a> {
+    Text(&'a str),
+    Members(&'m mut Members<'a>),
+}
+
+impl<'a> Record<'_, 'a> {
+    /// The record as Sigma rules read it: text by the scanner, or (deeper than it goes) by
+    /// serde_json, which says what is wrong, if anything.
+    fn event(self) -> Result<LazyEvent<'a>, String> {
+        match self {
+            Record::Members(m) => Ok(LazyEvent::from_members(m.drain(..))),
+            Record::Text(text) => match LazyEvent::scan(&mut Scan::new(text)) {
+                Ok(e) => Ok(e),
+                Err(_) => LazyEvent::parse(text).map_err(|e| e.to_string()),
+            },
+        }
     }
 }
 
@@ -175,12 +188,13 @@ impl SigmaRules {
         let mut singles = Vec::new();
         if correlations == 0 && all.filters.is_empty() {
             for r in &all.rules {
-                let mut one = Engine::new();
-                if one.add_rule(r).is_err() {
-                    singles.clear();
-                    break;
+                match compile_rule(r) {
+                    Ok(c) => singles.push(c),
+                    Err(_) => {
+                        singles.clear();
+                        break;
+                    }
                 }
-                singles.push(one);
             }
         }
         let gate = (singles.len() == rules && rules > 0).then(|| Gate::new(&all.rules));
@@ -234,38 +248,42 @@ impl SigmaRules {
         }
     }
 
-    /// The rules over a record's text (and the detectors' view of it), stateless: the text is
-    /// read for the rules only when the gate lets the record through.
-    pub fn detect_record(&self, text: &str, view: &View<'_>) -> Result<Vec<Signal>, String> {
+    /// The rules over a record (and the detectors' view of it), stateless: the record is read
+    /// for the rules only when the gate lets it through.
+    pub fn detect_record(
+        &self,
+        record: Record<'_, '_>,
+        view: &View<'_>,
+    ) -> Result<Vec<Signal>, String> {
         match &self.gate {
             Some(gate) => {
                 let rules = gate.rules(view);
                 if rules.is_empty() {
                     return Ok(Vec::new());
                 }
-                Ok(self.routed(&lazy(text)?, view, &rules))
+                Ok(self.routed(&record.event()?, view, &rules))
             }
-            None => Ok(self.signals(self.engine.evaluate(&lazy(text)?), view)),
+            None => Ok(self.signals(self.engine.evaluate(&record.event()?), view)),
         }
     }
 
     /// As [`SigmaRules::detect_record`], keeping correlation state.
     pub fn detect_record_mut(
         &mut self,
-        text: &str,
+        record: Record<'_, '_>,
         view: &View<'_>,
     ) -> Result<Vec<Signal>, String> {
         if self.gate.is_some() {
-            return self.detect_record(text, view);
+            return self.detect_record(record, view);
         }
-        Ok(self.detect(&lazy(text)?, view))
+        Ok(self.detect(&record.event()?, view))
     }
 
     /// The engines of `rules` (indexes from the gate) over the record.
     fn routed(&self, event: &impl Event, view: &View<'_>, rules: &[usize]) -> Vec<Signal> {
         let mut results = Vec::new();
         for &rule in rules {
-            results.extend(self.singles[rule].evaluate(event));
+            results.extend(evaluate_rule(&self.singles[rule], event));
         }
         self.signals(results, view)
     }

@@ -147,6 +147,9 @@ fn flag(v: &Value) -> Option<bool> {
 
 type Text<'a> = Option<Cow<'a, str>>;
 
+/// A record's members as the scanner found them: key, and the value's JSON text.
+pub type Members<'a> = Vec<(Cow<'a, str>, &'a str)>;
+
 /// `readOnly` as CloudTrail writes it (a boolean) or as some producers do (`"true"`); anything
 /// else is unknown.
 #[derive(Default)]
@@ -315,6 +318,27 @@ impl<'a> Lite<'a> {
         };
         let mut seen = 0u32;
         s.object_with(|s, key| lite.member(s, &key, &mut seen))?;
+        Ok(lite)
+    }
+
+    /// As [`Lite::scan`], keeping every member of the record (key and value text) in `members`
+    /// as well — what Sigma rules read the record from, without a second pass over it.
+    pub fn scan_keeping(
+        s: &mut Scan<'a>,
+        members: &mut Members<'a>,
+    ) -> Result<Lite<'a>, ScanError> {
+        let mut lite = Lite {
+            no_flat_identity: true,
+            ..Lite::default()
+        };
+        let mut seen = 0u32;
+        members.clear();
+        s.object_with(|s, key| {
+            let start = s.pos();
+            lite.member(s, &key, &mut seen)?;
+            members.push((key, s.since(start)));
+            Ok(())
+        })?;
         Ok(lite)
     }
 

@@ -438,8 +438,21 @@ fn lazy_records_answer_as_whole_records_on_real_cloudtrail_files() {
             // The gate lets through every record a rule matches.
             let c = rules.detect_ungated(&lazy, &lite.view());
             assert_eq!(kinds(&a), kinds(&c), "{}", f.display());
-            let d = rules.detect_record(raw.get(), &lite.view()).unwrap();
+            let d = rules
+                .detect_record(mamori_guard::sigma::Record::Text(raw.get()), &lite.view())
+                .unwrap();
             assert_eq!(kinds(&a), kinds(&d), "{}", f.display());
+            // The hunt's way: the members kept while the scanner read the record.
+            let mut members = Vec::new();
+            let mut scan = mamori_guard::scan::Scan::new(raw.get());
+            let kept = Lite::scan_keeping(&mut scan, &mut members).unwrap();
+            let e = rules
+                .detect_record(
+                    mamori_guard::sigma::Record::Members(&mut members),
+                    &kept.view(),
+                )
+                .unwrap();
+            assert_eq!(kinds(&a), kinds(&e), "{}", f.display());
             admitted += usize::from(rules.admits(&lite.view()));
             fired += a.len();
         }
