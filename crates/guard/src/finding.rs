@@ -108,41 +108,47 @@ pub fn finding_id(kind: &str, account: &str, resource_key: &str, actor: &str) ->
 impl Finding {
     pub fn from_signal(s: &Signal, detector_id: &str, now: &str) -> Finding {
         let id = finding_id(&s.kind, &s.account, &s.resource_key, &s.actor);
+        Finding::new(s.clone(), id, detector_id, now)
+    }
+
+    /// The finding a signal starts, its parts moved into it (the id computed already).
+    fn new(s: Signal, id: String, detector_id: &str, now: &str) -> Finding {
         // v2 flow logs name no region; a finding always has one.
         let region = if s.region.is_empty() {
             "local"
         } else {
             s.region.as_str()
         };
+        let region = region.to_string();
         Finding {
             schema_version: "2.0".into(),
-            account_id: s.account.clone(),
-            region: region.to_string(),
             partition: "mamori".into(),
             arn: format!(
                 "arn:mamori:guardduty:{region}:{}:detector/{detector_id}/finding/{id}",
                 s.account
             ),
+            account_id: s.account,
+            region,
             id,
-            kind: s.kind.clone(),
-            title: s.title.clone(),
-            description: s.description.clone(),
+            kind: s.kind,
+            title: s.title,
+            description: s.description,
             severity: s.severity,
             created_at: now.to_string(),
             updated_at: now.to_string(),
-            resource: s.resource.clone(),
+            resource: s.resource,
             service: Service {
                 service_name: "mamori".into(),
                 detector_id: detector_id.to_string(),
-                action: s.action.clone(),
+                action: s.action,
                 resource_role: s.resource_role.into(),
                 count: 1,
                 event_first_seen: s.time.clone(),
-                event_last_seen: s.time.clone(),
+                event_last_seen: s.time,
                 archived: false,
-                evidence: s.evidence.clone(),
+                evidence: s.evidence,
                 additional_info: serde_json::json!({
-                    "eventIds": s.event_id.iter().collect::<Vec<_>>(),
+                    "eventIds": s.event_id.into_iter().collect::<Vec<_>>(),
                     "type": "default",
                 }),
                 user_feedback: None,
@@ -153,23 +159,35 @@ impl Finding {
 
     /// Counts one more occurrence.
     pub fn absorb(&mut self, s: &Signal, now: &str) {
+        self.absorb_parts(&s.time, || s.action.clone(), s.event_id.as_deref(), now);
+    }
+
+    fn absorb_parts(
+        &mut self,
+        time: &str,
+        action: impl FnOnce() -> Value,
+        event_id: Option<&str>,
+        now: &str,
+    ) {
         self.service.count += 1;
-        if s.time < self.service.event_first_seen {
-            self.service.event_first_seen = s.time.clone();
+        if time < self.service.event_first_seen.as_str() {
+            self.service.event_first_seen = time.to_string();
         }
-        if s.time > self.service.event_last_seen {
-            self.service.event_last_seen = s.time.clone();
-            self.service.action = s.action.clone();
+        if time > self.service.event_last_seen.as_str() {
+            self.service.event_last_seen = time.to_string();
+            self.service.action = action();
         }
         if let (Some(id), Some(ids)) = (
-            &s.event_id,
+            event_id,
             self.service.additional_info["eventIds"].as_array_mut(),
         ) && ids.len() < MAX_EVENT_IDS
             && !ids.iter().any(|x| x == id)
         {
-            ids.push(Value::String(id.clone()));
+            ids.push(Value::String(id.to_string()));
         }
-        self.updated_at = now.to_string();
+        if self.updated_at != now {
+            self.updated_at = now.to_string();
+        }
     }
 }
 
@@ -180,13 +198,13 @@ pub struct Findings {
 }
 
 impl Findings {
-    pub fn add(&mut self, s: &Signal, detector_id: &str, now: &str) {
+    pub fn add(&mut self, s: Signal, detector_id: &str, now: &str) {
         let id = finding_id(&s.kind, &s.account, &s.resource_key, &s.actor);
         match self.by_id.get_mut(&id) {
-            Some(f) => f.absorb(s, now),
+            Some(f) => f.absorb_parts(&s.time, || s.action, s.event_id.as_deref(), now),
             None => {
-                self.by_id
-                    .insert(id, Finding::from_signal(s, detector_id, now));
+                let f = Finding::new(s, id.clone(), detector_id, now);
+                self.by_id.insert(id, f);
             }
         }
     }

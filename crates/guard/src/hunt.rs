@@ -352,7 +352,7 @@ impl State<'_, '_> {
                 stats.problems.push(b);
             }
         }
-        for sig in &out.signals {
+        for sig in out.signals {
             stats.signals += 1;
             self.findings.add(sig, "hunt", self.now);
         }

@@ -13,6 +13,8 @@ use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
+use rustc_hash::FxHashMap;
+
 use ipnet::{Ipv4Net, Ipv6Net};
 use prefix_trie::PrefixMap;
 use serde::Serialize;
@@ -84,6 +86,9 @@ pub struct BadLine {
 
 #[derive(Default)]
 struct Sets {
+    /// Single addresses (most of a big list), looked up in one probe; a longest-prefix match
+    /// finds no longer prefix than an address.
+    hosts4: FxHashMap<u32, Arc<ListRef>>,
     v4: PrefixMap<Ipv4Net, Arc<ListRef>>,
     v6: PrefixMap<Ipv6Net, Arc<ListRef>>,
     domains: HashMap<String, Arc<ListRef>>,
@@ -92,10 +97,16 @@ struct Sets {
 impl Sets {
     fn ip(&self, ip: IpAddr) -> Option<IntelMatch> {
         match ip {
-            IpAddr::V4(a) => self.v4.get_lpm(&Ipv4Net::from(a)).map(|(p, l)| IntelMatch {
-                list: l.clone(),
-                entry: p.to_string(),
-            }),
+            IpAddr::V4(a) => match self.hosts4.get(&u32::from(a)) {
+                Some(l) => Some(IntelMatch {
+                    list: l.clone(),
+                    entry: Ipv4Net::from(a).to_string(),
+                }),
+                None => self.v4.get_lpm(&Ipv4Net::from(a)).map(|(p, l)| IntelMatch {
+                    list: l.clone(),
+                    entry: p.to_string(),
+                }),
+            },
             IpAddr::V6(a) => self.v6.get_lpm(&Ipv6Net::from(a)).map(|(p, l)| IntelMatch {
                 list: l.clone(),
                 entry: p.to_string(),
@@ -121,7 +132,7 @@ impl Sets {
     }
 
     fn len(&self) -> usize {
-        self.v4.len() + self.v6.len() + self.domains.len()
+        self.hosts4.len() + self.v4.len() + self.v6.len() + self.domains.len()
     }
 }
 
@@ -265,6 +276,9 @@ impl Intel {
         let mut bad = Vec::new();
         let mut add = |e: Entry, sets: &mut Sets| {
             match e {
+                Entry::V4(p) if p.prefix_len() == 32 => {
+                    sets.hosts4.insert(u32::from(p.addr()), list.clone());
+                }
                 Entry::V4(p) => {
                     sets.v4.insert(p, list.clone());
                 }
@@ -416,6 +430,22 @@ mod tests {
         assert_eq!(bad[0].line, 7);
         assert_eq!(i.check_ip("1.2.3.77").unwrap().entry, "1.2.3.0/24");
         assert!(i.check_ip("1.2.4.1").is_none());
+        // A single address (kept apart from the prefixes) is the longest match inside one.
+        assert_eq!(i.check_ip("8.8.8.8").unwrap().entry, "8.8.8.8/32");
+        i.load(
+            "more.txt",
+            ListKind::Threat,
+            ListFormat::Txt,
+            b"1.2.3.9/32
+",
+        )
+        .unwrap();
+        let hit = i.check_ip("1.2.3.9").unwrap();
+        assert_eq!(
+            (hit.entry.as_str(), hit.list.name.as_str()),
+            ("1.2.3.9/32", "more.txt")
+        );
+        assert_eq!(i.check_ip("1.2.3.10").unwrap().list.name, "feed.txt");
         assert!(
             i.check_ip("10.1.1.1").is_none(),
             "private addresses never match"
