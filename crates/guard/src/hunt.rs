@@ -229,22 +229,22 @@ fn read(
     } else {
         f.display().to_string()
     };
+    // Each thread reads into the same buffer and gunzips into another, file after file (a
+    // fresh buffer per file cost a page fault per 4 KB of it, and a large free per file).
+    let mut bytes = READ.with(|b| std::mem::take(&mut *b.borrow_mut()));
+    bytes.clear();
     let read = if stdin {
-        let mut b = Vec::new();
         std::io::Read::read_to_end(
             &mut std::io::Read::take(std::io::stdin(), MAX_FILE as u64 + 1),
-            &mut b,
+            &mut bytes,
         )
-        .map(|_| b)
     } else {
-        std::fs::read(f)
+        std::fs::File::open(f)
+            .and_then(|mut file| std::io::Read::read_to_end(&mut file, &mut bytes))
     };
-    let bytes = match read {
-        Ok(b) => b,
-        Err(e) => return Read::Failed(format!("{shown}: {e}")),
-    };
-    // Each thread gunzips into the same buffer, file after file (a fresh buffer per file cost
-    // a page fault per 4 KB of it).
+    if let Err(e) = read {
+        return Read::Failed(format!("{shown}: {e}"));
+    }
     let mut buf = GUNZIP.with(|b| std::mem::take(&mut *b.borrow_mut()));
     let gz = mamori_trail::body::is_gzip(&bytes);
     if gz {
@@ -272,7 +272,7 @@ fn read(
     };
     match kind {
         Source::CloudTrail | Source::Auto if streaming => {
-            Read::CloudTrail(shown, if gz { buf } else { bytes })
+            Read::CloudTrail(shown, body_of(gz, buf, bytes))
         }
         Source::CloudTrail | Source::Auto => {
             let mut out = FileOut::default();
@@ -286,19 +286,39 @@ fn read(
                 ),
                 None => cloudtrail_file(&shown, body, ctx, None, &mut out),
             }
-            // Kept for the next file, unless a huge one made it huge.
-            if buf.capacity() <= KEEP_BUFFER {
-                GUNZIP.with(|b| *b.borrow_mut() = buf);
-            }
+            // Kept for the next file, unless a huge one made them huge.
+            keep(&GUNZIP, buf);
+            keep(&READ, bytes);
             Read::Done(out)
         }
-        Source::VpcFlow => Read::Flow(shown, if gz { buf } else { bytes }),
-        Source::Dns => Read::Dns(shown, if gz { buf } else { bytes }),
+        Source::VpcFlow => Read::Flow(shown, body_of(gz, buf, bytes)),
+        Source::Dns => Read::Dns(shown, body_of(gz, buf, bytes)),
     }
 }
 
 thread_local! {
+    static READ: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
     static GUNZIP: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+type Buffer = std::thread::LocalKey<std::cell::RefCell<Vec<u8>>>;
+
+/// The file's body, to hand on: the other buffer goes back to the thread.
+fn body_of(gz: bool, gunzipped: Vec<u8>, read: Vec<u8>) -> Vec<u8> {
+    if gz {
+        keep(&READ, read);
+        gunzipped
+    } else {
+        keep(&GUNZIP, gunzipped);
+        read
+    }
+}
+
+/// Gives a buffer back to its thread for the next file, unless it grew huge.
+fn keep(slot: &'static Buffer, buf: Vec<u8>) {
+    if buf.capacity() <= KEEP_BUFFER {
+        slot.with(|b| *b.borrow_mut() = buf);
+    }
 }
 
 /// The largest gunzip buffer a thread keeps between files.

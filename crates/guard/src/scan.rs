@@ -427,6 +427,7 @@ fn special_scalar(b: &[u8], i: usize) -> usize {
 
 /// A string's text (quotes included) as the string it stands for: borrowed when it has no
 /// escapes. The text must have come from the scanner.
+#[inline]
 fn decode(quoted: &str, escaped: bool) -> Result<Cow<'_, str>, &'static str> {
     if !escaped {
         return Ok(Cow::Borrowed(&quoted[1..quoted.len() - 1]));
