@@ -529,3 +529,51 @@ fn cloudtrail_file(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::intel::Intel;
+
+    fn hunt_text(body: &str) -> FileOut {
+        let intel = Intel::with_canaries();
+        let ctx = Context {
+            intel: &intel,
+            instance_networks: &[],
+        };
+        let mut out = FileOut::default();
+        cloudtrail_file("f.json", body.as_bytes(), &ctx, None, &mut out);
+        out
+    }
+
+    /// What the scanner cannot read goes the careful way: a bad record is reported on its own
+    /// and the others count; a record nested deeper than the scanner goes still reads.
+    #[test]
+    fn the_fast_path_falls_back_record_by_record() {
+        let good = r#"{"eventName":"StopLogging","eventSource":"cloudtrail.amazonaws.com","eventTime":"2026-01-01T00:00:00Z","requestParameters":{"name":"t"}}"#;
+        let deep = format!(
+            r#"{{"eventName":"X","eventSource":"s","eventTime":"2026-01-01T00:00:00Z","additionalEventData":{}1{}}}"#,
+            "[".repeat(200),
+            "]".repeat(200)
+        );
+        let all_good = format!(r#"{{"Records":[{good},{deep}]}}"#);
+        let out = hunt_text(&all_good);
+        assert_eq!((out.records, out.bad.len()), (2, 0), "{:?}", out.bad);
+        assert_eq!(out.signals.len(), 1);
+
+        let dup = r#"{"eventName":"StopLogging","eventName":"GetObject","eventSource":"cloudtrail.amazonaws.com"}"#;
+        let out = hunt_text(&format!(r#"{{"Records":[{good},{dup},{good}]}}"#));
+        assert_eq!(out.records, 2);
+        assert_eq!(out.bad.len(), 1);
+        assert!(
+            out.bad[0].contains("record 1") && out.bad[0].contains("duplicate field"),
+            "{:?}",
+            out.bad
+        );
+        assert_eq!(
+            out.signals.len(),
+            2,
+            "nothing of the first pass is kept twice"
+        );
+    }
+}
