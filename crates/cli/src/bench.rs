@@ -401,7 +401,7 @@ async fn parse_only(files: &[(PathBuf, u64)]) -> anyhow::Result<f64> {
                     let mut ok = 0;
                     for r in &raws {
                         let rec: mamori_trail::Record =
-                            serde_json::from_str(r.get()).map_err(|e| e.to_string())?;
+                            serde_json::from_str(r).map_err(|e| e.to_string())?;
                         ok += ingest::index(&rec, &limits).is_ok() as usize;
                     }
                     Ok(ok)
@@ -961,7 +961,7 @@ fn guard_bench(b: GuardBench) -> anyhow::Result<u8> {
         let bytes = std::fs::read(p)?;
         body::gunzip_into(&bytes, 1 << 30, &mut buf)?;
         for r in body::split_records(&buf)? {
-            let rec: mamori_trail::Record = serde_json::from_str(r.get())?;
+            let rec: mamori_trail::Record = serde_json::from_str(r)?;
             n += u64::from(!rec.event_id.is_absent());
         }
     }

@@ -245,14 +245,14 @@ async fn import_file(
                             .enumerate()
                             .map(|(i, c)| {
                                 let mut out = Vec::with_capacity(
-                                    c.iter().map(|r| r.get().len() + 1).sum::<usize>() + 2,
+                                    c.iter().map(|r| r.len() + 1).sum::<usize>() + 2,
                                 );
                                 out.push(b'[');
                                 for (j, r) in c.iter().enumerate() {
                                     if j > 0 {
                                         out.push(b',');
                                     }
-                                    out.extend_from_slice(r.get().as_bytes());
+                                    out.extend_from_slice(r.as_bytes());
                                 }
                                 out.push(b']');
                                 (i * CHUNK, out)

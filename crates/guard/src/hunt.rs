@@ -18,9 +18,9 @@ use crate::config::GuardConfig;
 use crate::dns::{DnsDetector, Query};
 use crate::finding::{Findings, Signal};
 use crate::flow::{FlowDetector, Layout};
-use crate::scan::{Scan, ScanError};
 use crate::sigma::{Record, SigmaRules};
 use crate::view::{Lite, View};
+use mamori_trail::scan::{Scan, ScanError};
 
 /// What kind of log a file holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -506,15 +506,15 @@ fn cloudtrail_file(
     for (i, raw) in raws.iter().enumerate() {
         let record = match sigma.as_deref_mut() {
             // Rules need the whole record; the detectors' fields come out of the same pass.
-            Some(rules) => Lite::parse(raw.get())
+            Some(rules) => Lite::parse(raw)
                 .map_err(|e| e.to_string())
                 .and_then(|lite| {
                     let view = lite.view();
                     let mut signals = detect(&view, ctx);
-                    signals.extend(rules(Record::Text(raw.get()), &view)?);
+                    signals.extend(rules(Record::Text(raw), &view)?);
                     Ok(signals)
                 }),
-            None => Lite::parse(raw.get())
+            None => Lite::parse(raw)
                 .map(|lite| detect(&lite.view(), ctx))
                 .map_err(|e| e.to_string()),
         };

@@ -20,7 +20,7 @@ use serde::de::{MapAccess, Visitor};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-use crate::scan::{Scan, ScanError};
+use mamori_trail::scan::{Scan, ScanError};
 
 struct Field<'a> {
     key: Cow<'a, str>,

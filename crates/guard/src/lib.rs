@@ -15,7 +15,6 @@ pub mod hunt;
 pub mod intel;
 pub mod lazy;
 pub mod ocsf;
-pub mod scan;
 pub mod sigma;
 pub mod store;
 pub mod view;

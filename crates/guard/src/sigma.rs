@@ -21,8 +21,8 @@ use crate::cloudtrail::iam_signal;
 use crate::finding::Signal;
 use crate::gate::Gate;
 use crate::lazy::LazyEvent;
-use crate::scan::Scan;
 use crate::view::{Members, View};
+use mamori_trail::scan::Scan;
 
 /// What a finding says about the rule that made it.
 #[derive(Debug, Clone)]

@@ -9,7 +9,7 @@ use mamori_trail::model::{Field, Record};
 use serde::Deserialize;
 
 use crate::lazy::LazyEvent;
-use crate::scan::{Scan, ScanError, opt_str};
+use mamori_trail::scan::{Scan, ScanError, opt_str};
 use serde_json::Value;
 use serde_json::value::RawValue;
 

@@ -381,7 +381,7 @@ fn lazy_records_answer_as_whole_records_on_real_cloudtrail_files() {
             continue;
         };
         for raw in raws {
-            let Ok(whole) = serde_json::from_str::<Value>(raw.get()) else {
+            let Ok(whole) = serde_json::from_str::<Value>(raw) else {
                 continue;
             };
             if !whole.is_object() {
@@ -389,7 +389,7 @@ fn lazy_records_answer_as_whole_records_on_real_cloudtrail_files() {
             }
             records += 1;
             let full = JsonEvent::borrow(&whole);
-            let lazy = LazyEvent::parse(raw.get()).unwrap();
+            let lazy = LazyEvent::parse(raw).unwrap();
             let mut asked: Vec<String> = Vec::new();
             for leaf in full.field_keys() {
                 let parts: Vec<&str> = leaf.split('.').collect();
@@ -415,12 +415,12 @@ fn lazy_records_answer_as_whole_records_on_real_cloudtrail_files() {
                 paths += 1;
             }
             // The hunt's scanner reads the record as serde_json does.
-            let mut scan = mamori_guard::scan::Scan::new(raw.get());
+            let mut scan = mamori_trail::scan::Scan::new(raw);
             let scanned = LazyEvent::scan(&mut scan).unwrap();
             assert!(scanned.fields().eq(lazy.fields()), "{}", f.display());
             let lite = Lite::from_lazy(&lazy).unwrap();
-            if let Ok(parsed) = Lite::parse(raw.get()) {
-                let mut scan = mamori_guard::scan::Scan::new(raw.get());
+            if let Ok(parsed) = Lite::parse(raw) {
+                let mut scan = mamori_trail::scan::Scan::new(raw);
                 let scanned = Lite::scan(&mut scan).unwrap();
                 let shown = |l: &Lite<'_>| {
                     let mut view = l.view();
@@ -439,12 +439,12 @@ fn lazy_records_answer_as_whole_records_on_real_cloudtrail_files() {
             let c = rules.detect_ungated(&lazy, &lite.view());
             assert_eq!(kinds(&a), kinds(&c), "{}", f.display());
             let d = rules
-                .detect_record(mamori_guard::sigma::Record::Text(raw.get()), &lite.view())
+                .detect_record(mamori_guard::sigma::Record::Text(raw), &lite.view())
                 .unwrap();
             assert_eq!(kinds(&a), kinds(&d), "{}", f.display());
             // The hunt's way: the members kept while the scanner read the record.
             let mut members = Vec::new();
-            let mut scan = mamori_guard::scan::Scan::new(raw.get());
+            let mut scan = mamori_trail::scan::Scan::new(raw);
             let kept = Lite::scan_keeping(&mut scan, &mut members).unwrap();
             let e = rules
                 .detect_record(

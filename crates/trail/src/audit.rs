@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use mamori_core::{AuditEntry, AuditSink, Caller};
-use serde_json::{Map, Value, json, value::RawValue};
+use serde_json::{Map, Value, json};
 
 use crate::store::History;
 
@@ -81,8 +81,7 @@ impl AuditSink for TrailAudit {
         let shared = (targets.len() > 1).then(|| uuid::Uuid::new_v4().to_string());
         for account in targets {
             let text = Self::record_json(caller, &entry, &account.to_string(), shared.as_deref());
-            let raw: Box<RawValue> = RawValue::from_string(text).map_err(|e| e.to_string())?;
-            let report = crate::ingest_blocking(&self.history, account.as_i64(), &[&raw])
+            let report = crate::ingest_blocking(&self.history, account.as_i64(), &[&text])
                 .map_err(|e| e.to_string())?;
             if report.accepted != 1 {
                 return Err(format!(

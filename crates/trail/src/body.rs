@@ -10,6 +10,8 @@ use std::io::Read;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
+use crate::scan::{Scan, ScanError};
+
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum BodyError {
     #[error(
@@ -114,16 +116,31 @@ fn strip_location(msg: &str) -> String {
     }
 }
 
-/// Splits a body into raw records. A syntax error anywhere rejects the whole body (nothing is
-/// half-stored); a record that is not an object is left for [`crate::ingest`] to reject by index.
-pub fn split_records(body: &[u8]) -> Result<Vec<&RawValue>, BodyError> {
+/// Splits a body into raw records (each the JSON text of one value). A syntax error anywhere
+/// rejects the whole body (nothing is half-stored); a record that is not an object is left for
+/// [`crate::ingest`] to reject by index.
+pub fn split_records(body: &[u8]) -> Result<Vec<&str>, BodyError> {
     let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
     let first = body.iter().position(|b| !b.is_ascii_whitespace());
     let Some(first) = first else {
         return Err(BodyError::Empty);
     };
+    // An array or a `{"Records":[…]}` envelope in one pass of the scanner; anything it does not
+    // read (NDJSON, one bare record, errors) goes serde_json's way, which says where it is wrong.
+    if let Ok(text) = std::str::from_utf8(body)
+        && let Some(records) = scan_records(text)
+    {
+        return Ok(records);
+    }
+    split_with_serde(body, first)
+}
+
+/// [`split_records`] by serde_json alone (`first`: the first byte that is not whitespace).
+fn split_with_serde(body: &[u8], first: usize) -> Result<Vec<&str>, BodyError> {
     match body[first] {
-        b'[' => serde_json::from_slice::<Vec<&RawValue>>(body).map_err(syntax),
+        b'[' => serde_json::from_slice::<Vec<&RawValue>>(body)
+            .map(|v| v.into_iter().map(RawValue::get).collect())
+            .map_err(syntax),
         b'{' => {
             let mut values = Vec::new();
             for v in serde_json::Deserializer::from_slice(body).into_iter::<&RawValue>() {
@@ -136,15 +153,49 @@ pub fn split_records(body: &[u8]) -> Result<Vec<&RawValue>, BodyError> {
                         found: "an object whose \"Records\" is not an array of records".into(),
                     })?;
                 if let Some(records) = env.records {
-                    return Ok(records);
+                    return Ok(records.into_iter().map(RawValue::get).collect());
                 }
             }
-            Ok(values)
+            Ok(values.into_iter().map(RawValue::get).collect())
         }
         other => Err(BodyError::Shape {
             found: format!("a body starting with {:?}", other as char),
         }),
     }
+}
+
+/// The records of an array or of a `{"Records":[…]}` envelope, if the scanner reads the body as
+/// one of those; `None` sends the caller serde_json's way.
+fn scan_records(text: &str) -> Option<Vec<&str>> {
+    let mut s = Scan::new(text);
+    let mut out = Vec::new();
+    match s.peek()? {
+        b'[' => s.array(|s| s.value().map(|v| out.push(v))).ok()?,
+        b'{' => {
+            let mut found = false;
+            s.object_with(|s, key| {
+                if key != "Records" {
+                    return s.value().map(drop);
+                }
+                if found || s.peek() != Some(b'[') {
+                    // Repeated, or not an array: serde_json's way says so.
+                    return Err(ScanError {
+                        at: s.pos(),
+                        what: "not a records array",
+                    });
+                }
+                found = true;
+                s.array(|s| s.value().map(|v| out.push(v)))
+            })
+            .ok()?;
+            if !found {
+                return None;
+            }
+        }
+        _ => return None,
+    }
+    s.end().ok()?;
+    Some(out)
 }
 
 #[cfg(test)]
@@ -155,7 +206,7 @@ mod tests {
         split_records(body.as_bytes())
             .unwrap()
             .iter()
-            .map(|r| r.get().to_string())
+            .map(|r| r.to_string())
             .collect()
     }
 
@@ -180,6 +231,51 @@ mod tests {
     fn records_keep_their_exact_bytes() {
         let body = "{\"Records\":[{ \"b\" : 2.50 ,\"a\":null }]}";
         assert_eq!(texts(body), vec!["{ \"b\" : 2.50 ,\"a\":null }"]);
+    }
+
+    /// The scanner's split is serde_json's split: every cut and every one-byte change of an
+    /// envelope and of an array split the same way or fail with the same error.
+    #[test]
+    fn the_scanner_splits_as_serde_json_does() {
+        let envelope = r#"{"Records":[{"eventName":"A","n":[1,2.5e3,null,true]},{"eventName":"B\"q\u00e9","r":{}}],"other":"x"}"#;
+        let array = r#"[{"eventName":"A"},"s",7,{"deep":[[{}]]}]"#;
+        fn serde(b: &[u8]) -> Result<Vec<&str>, String> {
+            let b = b.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(b);
+            match b.iter().position(|c| !c.is_ascii_whitespace()) {
+                Some(first) => split_with_serde(b, first).map_err(|e| e.to_string()),
+                None => Err(BodyError::Empty.to_string()),
+            }
+        }
+        fn ours(b: &[u8]) -> Result<Vec<&str>, String> {
+            split_records(b).map_err(|e| e.to_string())
+        }
+        let mut fast = 0;
+        for text in [envelope, array] {
+            let bytes = text.as_bytes();
+            let mut bodies: Vec<Vec<u8>> = (1..=bytes.len()).map(|n| bytes[..n].to_vec()).collect();
+            for i in 0..bytes.len() {
+                for c in [
+                    b'"', b'\\', b'{', b'}', b'[', b']', b',', b':', b'1', b' ', 0x01,
+                ] {
+                    let mut b = bytes.to_vec();
+                    b[i] = c;
+                    bodies.push(b);
+                }
+            }
+            for b in &bodies {
+                assert_eq!(ours(b), serde(b), "{:?}", String::from_utf8_lossy(b));
+                fast += usize::from(std::str::from_utf8(b).ok().and_then(scan_records).is_some());
+            }
+        }
+        assert!(fast > 100, "the scanner read {fast} of them");
+        assert_eq!(ours(envelope.as_bytes()).unwrap().len(), 2);
+        // Repeated or misshapen "Records" still say so.
+        for bad in [r#"{"Records":[{}],"Records":[{}]}"#, r#"{"Records":5}"#] {
+            assert!(
+                matches!(split_records(bad.as_bytes()), Err(BodyError::Shape { .. })),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

@@ -19,6 +19,7 @@ mod inflate;
 pub mod ingest;
 pub mod lookup;
 pub mod model;
+pub mod scan;
 mod staged;
 pub mod store;
 mod writer;
@@ -26,8 +27,6 @@ mod writer;
 use std::cell::RefCell;
 use std::path::Path;
 use std::sync::Arc;
-
-use serde_json::value::RawValue;
 
 use crate::ingest::{EventResult, IngestReport, Limits, Status, StoreBatch};
 use crate::store::{History, HistoryOptions, Outcome, StoreError};
@@ -79,7 +78,7 @@ pub struct PreparedBatch {
 impl PreparedBatch {
     /// Validates every record and compresses them in day blocks (CPU work: call from a
     /// blocking thread).
-    pub fn new(raws: &[&RawValue], limits: &Limits, account: i64) -> Self {
+    pub fn new(raws: &[&str], limits: &Limits, account: i64) -> Self {
         let mut report = IngestReport {
             results: Vec::with_capacity(raws.len()),
             ..Default::default()
@@ -99,7 +98,7 @@ impl PreparedBatch {
                         reason: None,
                     });
                     events.push(p);
-                    texts.push(raw.get());
+                    texts.push(*raw);
                 }
                 Err(reason) => {
                     report.results.push(EventResult {
@@ -192,13 +191,13 @@ impl PreparedBatch {
 const ZSTD_LEVEL: i32 = -3;
 
 /// The eventID of a record that failed validation, when one can be read, to help the sender.
-fn event_id_hint(raw: &RawValue) -> Option<String> {
+fn event_id_hint(raw: &str) -> Option<String> {
     #[derive(serde::Deserialize)]
     struct Id {
         #[serde(rename = "eventID")]
         event_id: Option<String>,
     }
-    serde_json::from_str::<Id>(raw.get())
+    serde_json::from_str::<Id>(raw)
         .ok()?
         .event_id
         .filter(|id| id.len() <= 256)
@@ -208,7 +207,7 @@ fn event_id_hint(raw: &RawValue) -> Option<String> {
 pub fn ingest_blocking(
     history: &History,
     account: i64,
-    raws: &[&RawValue],
+    raws: &[&str],
 ) -> Result<IngestReport, StoreError> {
     let mut batch = PreparedBatch::new(raws, &history.limits(), account);
     let store = batch.take_store_batch();

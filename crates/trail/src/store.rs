@@ -380,7 +380,7 @@ mod tests {
     }
 
     fn store(h: &History, raws: &[Box<RawValue>]) -> crate::ingest::IngestReport {
-        let refs: Vec<&RawValue> = raws.iter().map(|r| r.as_ref()).collect();
+        let refs: Vec<&str> = raws.iter().map(|r| r.get()).collect();
         crate::ingest_blocking(h, 7, &refs).unwrap()
     }
 
@@ -494,7 +494,7 @@ mod tests {
         assert_eq!(store(&h, &events("2026-01-02", 1, "d")).accepted, 1);
         // Another account's identical ids are its own.
         let refs: Vec<Box<RawValue>> = events("2026-01-01", 3, "d");
-        let refs: Vec<&RawValue> = refs.iter().map(|r| r.as_ref()).collect();
+        let refs: Vec<&str> = refs.iter().map(|r| r.get()).collect();
         assert_eq!(crate::ingest_blocking(&h, 8, &refs).unwrap().accepted, 3);
         // The writer survives a reopen with its sequence intact.
         drop(h);

@@ -92,7 +92,7 @@ fn import_set(history: &History, files: &[PathBuf], exact_check: bool) -> Tally 
         for (r, raw) in report.results.iter().zip(&raws) {
             match r.status {
                 Status::Accepted | Status::Duplicate => {
-                    assert_round_trip(raw.get(), &format!("{}#{}", f.display(), r.index))
+                    assert_round_trip(raw, &format!("{}#{}", f.display(), r.index))
                 }
                 Status::Rejected => t.rejected.push(format!(
                     "{}#{}: {}",
@@ -114,7 +114,7 @@ fn import_set(history: &History, files: &[PathBuf], exact_check: bool) -> Tally 
                 let page = history.lookup(&q).unwrap();
                 assert_eq!(
                     page.events,
-                    vec![raw.get().to_string()],
+                    vec![raw.to_string()],
                     "{id}: not returned byte for byte"
                 );
             }

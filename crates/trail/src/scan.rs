@@ -1,7 +1,8 @@
-//! A validating JSON scanner for the hunt's hot path. It walks an object's members and hands
-//! each value over as its text, unparsed: the few fields detection reads are then decoded on
-//! their own, and the rest of a record (request parameters, response elements, resources…) is
-//! only checked — grammar, escapes, control characters, nesting depth — never built.
+//! A validating JSON scanner for hot paths: splitting a log file into its records (import,
+//! ingest) and the hunt. It walks an object's members and hands each value over as its text,
+//! unparsed: what a caller reads is then decoded on its own, and the rest (request parameters,
+//! response elements, resources…) is only checked — grammar, escapes, control characters,
+//! nesting depth — never built.
 //!
 //! Why not serde_json for this: skipping a value with serde_json walks it byte by byte (about
 //! 2 µs of a 1.1 KB CloudTrail record, two thirds of the hunt); here a string's end is found 16
