@@ -69,11 +69,13 @@ impl<'a> Scan<'a> {
     }
 
     /// The next byte that is not whitespace (not consumed).
+    #[inline]
     pub fn peek(&mut self) -> Option<u8> {
         self.ws();
         self.bytes().get(self.pos).copied()
     }
 
+    #[inline]
     fn expect(&mut self, c: u8, what: &'static str) -> Result<(), ScanError> {
         if self.peek() == Some(c) {
             self.pos += 1;
