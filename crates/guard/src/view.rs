@@ -307,15 +307,20 @@ impl<'a> Lite<'a> {
         serde_json::from_str(text)
     }
 
+    /// An empty record to fill member by member (which sees every key, flat dotted ones too).
+    fn scanned() -> Lite<'a> {
+        Lite {
+            no_flat_identity: true,
+            ..Lite::default()
+        }
+    }
+
     /// Reads a record at the scanner (the hunt's fast path). What it gives is what
     /// [`Lite::parse`] gives for the same text; a record it refuses may still be one that
     /// `parse` reads (shapes only serde's derive accepts, such as a record written as an array):
     /// the caller then goes `parse`'s way.
     pub fn scan(s: &mut Scan<'a>) -> Result<Lite<'a>, ScanError> {
-        let mut lite = Lite {
-            no_flat_identity: true,
-            ..Lite::default()
-        };
+        let mut lite = Lite::scanned();
         let mut seen = 0u32;
         s.object_with(|s, key| lite.member(s, &key, &mut seen))?;
         Ok(lite)
@@ -327,10 +332,7 @@ impl<'a> Lite<'a> {
         s: &mut Scan<'a>,
         members: &mut Members<'a>,
     ) -> Result<Lite<'a>, ScanError> {
-        let mut lite = Lite {
-            no_flat_identity: true,
-            ..Lite::default()
-        };
+        let mut lite = Lite::scanned();
         let mut seen = 0u32;
         members.clear();
         s.object_with(|s, key| {
@@ -345,10 +347,7 @@ impl<'a> Lite<'a> {
     /// The same fields from a record already read for Sigma rules (no second pass over it),
     /// held to the same types and the same refusal of repeated fields as [`Lite::parse`].
     pub fn from_lazy(e: &LazyEvent<'a>) -> Result<Lite<'a>, ScanError> {
-        let mut lite = Lite {
-            no_flat_identity: true,
-            ..Lite::default()
-        };
+        let mut lite = Lite::scanned();
         let mut seen = 0u32;
         for (key, raw) in e.fields() {
             lite.member(&mut Scan::new(raw), key, &mut seen)?;

@@ -93,6 +93,18 @@ impl<'a> Scan<'a> {
         }
     }
 
+    /// Consumes `c`, the end of the object or array at this level, if it is next.
+    #[inline]
+    fn close(&mut self, c: u8) -> bool {
+        if self.peek() == Some(c) {
+            self.pos += 1;
+            self.depth -= 1;
+            true
+        } else {
+            false
+        }
+    }
+
     fn enter(&mut self) -> Result<(), ScanError> {
         self.depth += 1;
         if self.depth > MAX_DEPTH {
@@ -120,9 +132,7 @@ impl<'a> Scan<'a> {
     ) -> Result<(), ScanError> {
         self.expect(b'{', "expected an object")?;
         self.enter()?;
-        if self.peek() == Some(b'}') {
-            self.pos += 1;
-            self.depth -= 1;
+        if self.close(b'}') {
             return Ok(());
         }
         loop {
@@ -134,15 +144,10 @@ impl<'a> Scan<'a> {
             self.expect(b':', "expected ':'")?;
             self.ws();
             each(self, key)?;
-            match self.peek() {
-                Some(b',') => self.pos += 1,
-                Some(b'}') => {
-                    self.pos += 1;
-                    self.depth -= 1;
-                    return Ok(());
-                }
-                _ => return self.err("expected ',' or '}'"),
+            if self.close(b'}') {
+                return Ok(());
             }
+            self.expect(b',', "expected ',' or '}'")?;
         }
     }
 
@@ -153,23 +158,16 @@ impl<'a> Scan<'a> {
     ) -> Result<(), ScanError> {
         self.expect(b'[', "expected an array")?;
         self.enter()?;
-        if self.peek() == Some(b']') {
-            self.pos += 1;
-            self.depth -= 1;
+        if self.close(b']') {
             return Ok(());
         }
         loop {
             self.ws();
             each(self)?;
-            match self.peek() {
-                Some(b',') => self.pos += 1,
-                Some(b']') => {
-                    self.pos += 1;
-                    self.depth -= 1;
-                    return Ok(());
-                }
-                _ => return self.err("expected ',' or ']'"),
+            if self.close(b']') {
+                return Ok(());
             }
+            self.expect(b',', "expected ',' or ']'")?;
         }
     }
 
@@ -232,11 +230,7 @@ impl<'a> Scan<'a> {
                     } else {
                         objects &= !(1 << level);
                     }
-                    let close = if object { b'}' } else { b']' };
-                    if self.peek() == Some(close) {
-                        self.pos += 1;
-                        self.depth -= 1;
-                    } else {
+                    if !self.close(if object { b'}' } else { b']' }) {
                         if object {
                             self.key()?;
                         }
