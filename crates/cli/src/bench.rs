@@ -45,6 +45,10 @@ pub struct GuardBench {
     /// Streaming latency samples against a real server (0 skips)
     #[arg(long, default_value_t = 200)]
     latency_samples: usize,
+    /// Where the generated files go and stay, e.g. to profile `mamori guard hunt` on them
+    /// (default: a temp dir, removed afterwards)
+    #[arg(long)]
+    work_dir: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -932,7 +936,11 @@ fn guard_bench(b: GuardBench) -> anyhow::Result<u8> {
             "release"
         }
     );
-    let (files, gz) = generate(&tmp.path().join("logs"), b.events, 10_000, 7, 42)?;
+    let work = b
+        .work_dir
+        .clone()
+        .unwrap_or_else(|| tmp.path().to_path_buf());
+    let (files, gz) = generate(&work.join("logs"), b.events, 10_000, 7, 42)?;
     println!(
         "generated {} records in {} files, {:.1} MB .json.gz",
         b.events,
@@ -1009,17 +1017,19 @@ fn guard_bench(b: GuardBench) -> anyhow::Result<u8> {
         instance_networks: &[],
     };
     let mut findings = Findings::default();
-    let t = Instant::now();
     let mut sigma = b.rules.as_ref().map(|dir| {
+        let t = Instant::now();
         let (rules, errors) = mamori_guard::sigma::SigmaRules::load(std::slice::from_ref(dir));
         println!(
-            "Sigma: {} rules, {} correlations ({} rejected)",
+            "Sigma: {} rules, {} correlations ({} rejected), loaded in {:.3} s",
             rules.rules,
             rules.correlations,
-            errors.len()
+            errors.len(),
+            t.elapsed().as_secs_f64()
         );
         rules
     });
+    let t = Instant::now();
     let stats = mamori_guard::hunt::hunt(
         &paths,
         mamori_guard::hunt::Source::CloudTrail,

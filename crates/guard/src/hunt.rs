@@ -444,15 +444,16 @@ fn envelope(
         }
         found = true;
         let mut members = Vec::new();
+        let mut lite = Lite::default();
         s.array(|s| {
             let start = s.pos();
             let Some(rules) = sigma.as_deref_mut() else {
-                let lite = Lite::scan(s)?;
+                lite.scan_into(s, None)?;
                 out.signals.extend(detect(&lite.view(), ctx));
                 out.records += 1;
                 return Ok(());
             };
-            let lite = Lite::scan_keeping(s, &mut members)?;
+            lite.scan_into(s, Some(&mut members))?;
             let view = lite.view();
             out.signals.extend(detect(&view, ctx));
             let found = rules(Record::Members(&mut members), &view).map_err(|_| ScanError {

@@ -3,7 +3,8 @@
 //! and STIX 2.1 bundles (indicator patterns `[ipv4-addr:value = '…']`, `[ipv6-addr:value = …]`,
 //! `[domain-name:value = '…']`).
 //!
-//! Addresses live in prefix tries (longest-prefix match), domains in a hash set checked for the
+//! Addresses live in hash maps per prefix length (IPv4, with a /24 bitmap in front of big lists)
+//! and a prefix trie (IPv6) for a longest-prefix match; domains in a hash set checked for the
 //! name and each parent domain, so a lookup costs a few hundred nanoseconds whatever the list
 //! sizes — no cap on entries or lists. Only public addresses match (private, loopback, link-local,
 //! CGNAT, multicast… never do), except the reserved documentation ranges of the built-in test set.
@@ -90,8 +91,24 @@ struct Sets {
     /// per length a list uses (lists use few: /32 and /24 mostly), where a trie walk over a
     /// million entries missed the cache at every level.
     v4: Vec<(u8, FxHashMap<u32, Arc<ListRef>>)>,
+    /// For big lists, one bit per /24 of the IPv4 space, set where an entry covers any of it.
+    /// Most addresses are on no list: one look into these 2 MB says so, where each probe of a
+    /// million-entry map missed the cache (and the TLB). Built from [`V4_BITMAP_FROM`] entries.
+    v4_covered: Option<Box<[u64]>>,
     v6: PrefixMap<Ipv6Net, Arc<ListRef>>,
     domains: HashMap<String, Arc<ListRef>>,
+}
+
+/// IPv4 entries in one set from which the /24 bitmap pays for its 2 MB.
+const V4_BITMAP_FROM: usize = 4096;
+
+/// Sets the bits of the /24s `net` covers (a /24 or longer: its own; shorter: a run of them).
+fn cover(bits: &mut [u64], net: Ipv4Net) {
+    let first = (u32::from(net.network()) >> 8) as usize;
+    let count = 1usize << 24u8.saturating_sub(net.prefix_len());
+    for i in first..first + count {
+        bits[i / 64] |= 1 << (i % 64);
+    }
 }
 
 impl Sets {
@@ -110,17 +127,40 @@ impl Sets {
             }
         };
         self.v4[at].1.insert(u32::from(net.network()), list);
+        match &mut self.v4_covered {
+            Some(bits) => cover(bits, net),
+            None if self.v4.iter().map(|(_, n)| n.len()).sum::<usize>() >= V4_BITMAP_FROM => {
+                let mut bits = vec![0u64; (1 << 24) / 64].into_boxed_slice();
+                for (len, nets) in &self.v4 {
+                    for &a in nets.keys() {
+                        if let Ok(n) = Ipv4Net::new(Ipv4Addr::from(a), *len) {
+                            cover(&mut bits, n);
+                        }
+                    }
+                }
+                self.v4_covered = Some(bits);
+            }
+            None => {}
+        }
     }
 
     fn ip(&self, ip: IpAddr) -> Option<IntelMatch> {
         match ip {
-            IpAddr::V4(a) => self.v4.iter().find_map(|(len, nets)| {
-                let net = Ipv4Net::new(a, *len).ok()?.trunc();
-                nets.get(&u32::from(net.network())).map(|l| IntelMatch {
-                    list: l.clone(),
-                    entry: net.to_string(),
+            IpAddr::V4(a) => {
+                if let Some(bits) = &self.v4_covered {
+                    let i = (u32::from(a) >> 8) as usize;
+                    if bits[i / 64] & (1 << (i % 64)) == 0 {
+                        return None;
+                    }
+                }
+                self.v4.iter().find_map(|(len, nets)| {
+                    let net = Ipv4Net::new(a, *len).ok()?.trunc();
+                    nets.get(&u32::from(net.network())).map(|l| IntelMatch {
+                        list: l.clone(),
+                        entry: net.to_string(),
+                    })
                 })
-            }),
+            }
             IpAddr::V6(a) => self.v6.get_lpm(&Ipv6Net::from(a)).map(|(p, l)| IntelMatch {
                 list: l.clone(),
                 entry: p.to_string(),
@@ -497,6 +537,65 @@ mod tests {
         .unwrap();
         assert!(i.check_ip("1.2.3.77").is_none());
         assert!(i.check_ip("1.2.3.78").is_some());
+    }
+
+    /// A big list (past the /24 bitmap's threshold) answers exactly as a small one: the
+    /// longest covering entry, checked against every entry one by one.
+    #[test]
+    fn a_big_list_matches_the_longest_covering_entry() {
+        let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        let mut text = String::from("44.0.0.0/12\n45.1.2.0/23\n46.7.8.16/28\n47.0.0.0/8\n");
+        for _ in 0..(V4_BITMAP_FROM + 500) {
+            let v = next();
+            // Public addresses in 44.0.0.0–47.255.255.255, so that nets overlap and neighbour.
+            text.push_str(&format!(
+                "{}.{}.{}.{}/{}\n",
+                44 + v % 4,
+                (v >> 8) % 16,
+                (v >> 16) as u8,
+                (v >> 24) as u8,
+                [32, 32, 32, 30, 24, 20][(v >> 40) as usize % 6]
+            ));
+        }
+        let entries: Vec<Ipv4Net> = text.lines().map(|l| l.parse().unwrap()).collect();
+        let mut i = Intel::default();
+        i.load(
+            "big.txt",
+            ListKind::Threat,
+            ListFormat::Txt,
+            text.as_bytes(),
+        )
+        .unwrap();
+        assert!(i.threat.v4_covered.is_some());
+        let mut hits = 0;
+        for q in 0..5_000u32 {
+            let v = next();
+            let a = Ipv4Addr::new(
+                44 + (v % 5) as u8,
+                ((v >> 8) % 20) as u8,
+                (v >> 16) as u8,
+                (v >> 24) as u8,
+            );
+            let want = entries
+                .iter()
+                .filter(|n| n.contains(&a))
+                .map(|n| n.trunc())
+                .max_by_key(|n| n.prefix_len())
+                .map(|n| n.to_string());
+            let got = i.check_ip(&a.to_string()).map(|m| m.entry);
+            assert_eq!(got, want, "query {q}: {a}");
+            hits += usize::from(want.is_some());
+        }
+        assert!(
+            hits > 1000 && hits < 19_000,
+            "{hits} hits: the test must see both"
+        );
     }
 
     #[test]

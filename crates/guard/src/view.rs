@@ -200,19 +200,23 @@ fn text_at<'a>(s: &mut Scan<'a>) -> Result<Text<'a>, ScanError> {
     s.opt_str()
 }
 
-/// An object (or `null`) at the scanner, its members read by `member`.
+/// An object (or `null`) at the scanner into `slot`, its members read by `member`. (Filled in
+/// place: returning the struct moved it, and the record holding it, a few times over.)
 fn nested<'a, T: Default>(
     s: &mut Scan<'a>,
+    slot: &mut Option<T>,
     mut member: impl FnMut(&mut T, &mut Scan<'a>, &str, &mut u32) -> Result<(), ScanError>,
-) -> Result<Option<T>, ScanError> {
+) -> Result<(), ScanError> {
     match s.peek() {
         Some(b'{') => {
-            let mut t = T::default();
+            let t = slot.insert(T::default());
             let mut seen = 0u32;
-            s.object_with(|s, key| member(&mut t, s, &key, &mut seen))?;
-            Ok(Some(t))
+            s.object_with(|s, key| member(t, s, &key, &mut seen))
         }
-        Some(b'n') => s.value().map(|_| None),
+        Some(b'n') => {
+            *slot = None;
+            s.value().map(drop)
+        }
         _ => Err(ScanError {
             at: s.pos(),
             what: "expected an object",
@@ -321,8 +325,7 @@ impl<'a> Lite<'a> {
     /// the caller then goes `parse`'s way.
     pub fn scan(s: &mut Scan<'a>) -> Result<Lite<'a>, ScanError> {
         let mut lite = Lite::scanned();
-        let mut seen = 0u32;
-        s.object_with(|s, key| lite.member(s, &key, &mut seen))?;
+        lite.scan_into(s, None)?;
         Ok(lite)
     }
 
@@ -333,15 +336,30 @@ impl<'a> Lite<'a> {
         members: &mut Members<'a>,
     ) -> Result<Lite<'a>, ScanError> {
         let mut lite = Lite::scanned();
+        lite.scan_into(s, Some(members))?;
+        Ok(lite)
+    }
+
+    /// [`Lite::scan`] or [`Lite::scan_keeping`] into a `Lite` the caller keeps from record to
+    /// record (the hunt's loop: a record is not moved about once read).
+    pub fn scan_into(
+        &mut self,
+        s: &mut Scan<'a>,
+        mut members: Option<&mut Members<'a>>,
+    ) -> Result<(), ScanError> {
+        *self = Lite::scanned();
         let mut seen = 0u32;
-        members.clear();
+        if let Some(m) = members.as_deref_mut() {
+            m.clear();
+        }
         s.object_with(|s, key| {
             let start = s.pos();
-            lite.member(s, &key, &mut seen)?;
-            members.push((key, s.since(start)));
+            self.member(s, &key, &mut seen)?;
+            if let Some(m) = members.as_deref_mut() {
+                m.push((key, s.since(start)));
+            }
             Ok(())
-        })?;
-        Ok(lite)
+        })
     }
 
     /// The same fields from a record already read for Sigma rules (no second pass over it),
@@ -417,51 +435,61 @@ impl<'a> Lite<'a> {
                 Ok(())
             }
             11 => {
-                self.user_identity = nested(s, |id: &mut LiteIdentity<'a>, s, key, seen| {
-                    let t = match key {
-                        "type" => &mut id.identity_type,
-                        "principalId" => &mut id.principal_id,
-                        "accessKeyId" => &mut id.access_key_id,
-                        "userName" => &mut id.user_name,
-                        "accountId" => &mut id.account_id,
-                        "invokedBy" => &mut id.invoked_by,
-                        "arn" => &mut id.arn,
-                        "sessionContext" => {
-                            once(seen, 7, s)?;
-                            id.session_context =
-                                nested(s, |c: &mut LiteContext<'a>, s, key, seen| {
-                                    if key != "sessionIssuer" {
-                                        return s.value().map(drop);
-                                    }
-                                    once(seen, 0, s)?;
-                                    c.session_issuer =
-                                        nested(s, |i: &mut LiteIssuer<'a>, s, key, seen| {
-                                            if key != "userName" {
-                                                return s.value().map(drop);
-                                            }
-                                            once(seen, 0, s)?;
-                                            i.user_name = text_at(s)?;
-                                            Ok(())
-                                        })?;
-                                    Ok(())
-                                })?;
-                            return Ok(());
-                        }
-                        _ => return s.value().map(drop),
-                    };
-                    let bit = match key {
-                        "type" => 0,
-                        "principalId" => 1,
-                        "accessKeyId" => 2,
-                        "userName" => 3,
-                        "accountId" => 4,
-                        "invokedBy" => 5,
-                        _ => 6,
-                    };
-                    once(seen, bit, s)?;
-                    *t = text_at(s)?;
-                    Ok(())
-                })?;
+                nested(
+                    s,
+                    &mut self.user_identity,
+                    |id: &mut LiteIdentity<'a>, s, key, seen| {
+                        let t = match key {
+                            "type" => &mut id.identity_type,
+                            "principalId" => &mut id.principal_id,
+                            "accessKeyId" => &mut id.access_key_id,
+                            "userName" => &mut id.user_name,
+                            "accountId" => &mut id.account_id,
+                            "invokedBy" => &mut id.invoked_by,
+                            "arn" => &mut id.arn,
+                            "sessionContext" => {
+                                once(seen, 7, s)?;
+                                nested(
+                                    s,
+                                    &mut id.session_context,
+                                    |c: &mut LiteContext<'a>, s, key, seen| {
+                                        if key != "sessionIssuer" {
+                                            return s.value().map(drop);
+                                        }
+                                        once(seen, 0, s)?;
+                                        nested(
+                                            s,
+                                            &mut c.session_issuer,
+                                            |i: &mut LiteIssuer<'a>, s, key, seen| {
+                                                if key != "userName" {
+                                                    return s.value().map(drop);
+                                                }
+                                                once(seen, 0, s)?;
+                                                i.user_name = text_at(s)?;
+                                                Ok(())
+                                            },
+                                        )?;
+                                        Ok(())
+                                    },
+                                )?;
+                                return Ok(());
+                            }
+                            _ => return s.value().map(drop),
+                        };
+                        let bit = match key {
+                            "type" => 0,
+                            "principalId" => 1,
+                            "accessKeyId" => 2,
+                            "userName" => 3,
+                            "accountId" => 4,
+                            "invokedBy" => 5,
+                            _ => 6,
+                        };
+                        once(seen, bit, s)?;
+                        *t = text_at(s)?;
+                        Ok(())
+                    },
+                )?;
                 Ok(())
             }
             _ => {
