@@ -175,8 +175,12 @@ fn read_only(r: &View<'_>) -> bool {
 
 /// The penetration-testing distribution a user agent names as its platform, if any.
 fn pentest_distro(ua: &str) -> Option<&'static str> {
+    // This runs on every event: first, whether a distribution's name is anywhere at all.
+    if !names_a_distro(ua) {
+        return None;
+    }
     // The platform tokens of the user agent (`linux/…`, `os/…`, `…distrib#…`), compared
-    // without regard to case and without copying: this runs on every event.
+    // without regard to case and without copying.
     let hash = memchr::memchr(b'#', ua.as_bytes()).is_some();
     let platform = ua.split_ascii_whitespace().filter(|t| {
         starts_with_ci(t, "linux/")
@@ -195,6 +199,24 @@ fn pentest_distro(ua: &str) -> Option<&'static str> {
         }
     }
     None
+}
+
+/// Does the user agent contain `kali`, `parrot` or `pentoo` in any case? (Necessary for
+/// [`pentest_distro`] to name one; most user agents are told "no" with a lowercased copy on
+/// the stack and a vectorised search for `k` and `p`.)
+fn names_a_distro(ua: &str) -> bool {
+    let mut buf = [0u8; 512];
+    let Some(low) = buf.get_mut(..ua.len()) else {
+        return true; // longer than the buffer: the careful way decides
+    };
+    for (l, b) in low.iter_mut().zip(ua.as_bytes()) {
+        *l = b.to_ascii_lowercase();
+    }
+    let low = &*low;
+    memchr::memchr2_iter(b'k', b'p', low).any(|i| {
+        let rest = &low[i..];
+        rest.starts_with(b"kali") || rest.starts_with(b"parrot") || rest.starts_with(b"pentoo")
+    })
 }
 
 fn starts_with_ci(t: &str, prefix: &str) -> bool {
@@ -458,4 +480,37 @@ pub fn detect(r: &View<'_>, ctx: &Context<'_>) -> Vec<Signal> {
         ));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The prefilter never hides a distribution the token check would name: any case, at the
+    /// very end, in a user agent longer than its buffer.
+    #[test]
+    fn the_distribution_prefilter_is_only_a_shortcut() {
+        let long = format!("{} Linux/6.5-KALI", "x".repeat(600));
+        for (ua, want) in [
+            (
+                "aws-cli/2 Python/3 Linux/6.5.0-kali3-amd64",
+                Some("KaliLinux"),
+            ),
+            ("aws-cli/2 Python/3 LINUX/6.5.0-PARROT", Some("ParrotLinux")),
+            ("Boto3/1.34 os/PenToo#1", Some("PentooLinux")),
+            ("aws-cli/2 distrib#pentoo", Some("PentooLinux")),
+            (long.as_str(), Some("KaliLinux")),
+            (
+                "aws-cli/2 Python/3 Linux/6.1 exe/x86_64.debian prompt/off",
+                None,
+            ),
+            ("kalimba/1.0 (aws-sdk-go/1.44) Linux/6.1", None),
+            ("", None),
+            ("Linux/6.1-kal", None),
+        ] {
+            assert_eq!(pentest_distro(ua), want, "{ua}");
+        }
+        assert!(!names_a_distro("aws-cli/2 Python/3 Linux/6.1 prompt/off"));
+        assert!(names_a_distro("x-KaLi"));
+    }
 }

@@ -257,7 +257,11 @@ fn atoms(rule: &SigmaRule) -> Vec<Atom> {
 /// The literals one field must equal, each with the rules that need it.
 #[derive(Debug, Default)]
 struct Equals {
-    rules: HashMap<String, Vec<usize>>,
+    /// ASCII literals (lowercase) with their rules, by [`folded_hash`]: a record's value is
+    /// looked up without a lowercased copy of it.
+    by_hash: HashMap<u64, Vec<(String, Vec<usize>)>>,
+    /// Every rule with a literal here (for values the gate cannot tell about).
+    every: Vec<usize>,
     /// Lengths outside these cannot be equal to any literal.
     shortest: usize,
     longest: usize,
@@ -306,8 +310,17 @@ impl Gate {
                     for l in literals {
                         e.shortest = e.shortest.min(l.len());
                         e.longest = e.longest.max(l.len());
-                        e.rules.entry(l).or_default().push(i);
+                        // A literal that is not ASCII (lowercased) equals no ASCII value, and
+                        // values that are not ASCII go to every rule anyway.
+                        if let Some(h) = folded_hash(l.as_bytes()) {
+                            let same = e.by_hash.entry(h).or_default();
+                            match same.iter_mut().find(|(x, _)| *x == l) {
+                                Some((_, rules)) => rules.push(i),
+                                None => same.push((l, vec![i])),
+                            }
+                        }
                     }
+                    e.every.push(i);
                     gate.gated += 1;
                 }
                 Some(((field, How::Regex), patterns)) => {
@@ -338,24 +351,25 @@ impl Gate {
         let mut buf = [0u8; STACK];
         for (field, e) in &self.equals {
             let Some(value) = field.of(v) else {
-                out.extend(e.rules.values().flatten());
+                out.extend(&e.every);
                 continue;
             };
             // Folding turns no character into less than a quarter of its bytes.
             if value.len() > 4 * e.longest {
                 continue;
             }
-            if !value.is_ascii() {
-                out.extend(e.rules.values().flatten());
+            let Some(h) = folded_hash(value.as_bytes()) else {
+                out.extend(&e.every); // not ASCII
                 continue;
-            }
+            };
             // ASCII folds to the same length.
             if value.len() < e.shortest || value.len() > e.longest {
                 continue;
             }
-            match lowered(value, &mut buf) {
-                Some(value) => out.extend(e.rules.get(value).into_iter().flatten()),
-                None => out.extend(e.rules.values().flatten()),
+            for (literal, rules) in e.by_hash.get(&h).into_iter().flatten() {
+                if literal.as_bytes().eq_ignore_ascii_case(value.as_bytes()) {
+                    out.extend(rules);
+                }
             }
         }
         for ((field, how), literal, rule) in &self.partial {
@@ -432,6 +446,28 @@ impl Pattern {
     }
 }
 
+/// A hash of the text with ASCII letters folded to lowercase (equal for any two texts that are
+/// equal ignoring ASCII case), 8 bytes at a time; `None` when the text is not ASCII.
+fn folded_hash(text: &[u8]) -> Option<u64> {
+    const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+    const CASE: u64 = 0x2020_2020_2020_2020;
+    let mix = |h: u64, w: u64| (h.rotate_left(5) ^ (w | CASE)).wrapping_mul(SEED);
+    let mut h = text.len() as u64;
+    let mut bits = 0u64;
+    let mut words = text.chunks_exact(8);
+    for w in &mut words {
+        let w = w.try_into().map_or(0, u64::from_le_bytes);
+        bits |= w;
+        h = mix(h, w);
+    }
+    let mut last = [0u8; 8];
+    last[..words.remainder().len()].copy_from_slice(words.remainder());
+    let w = u64::from_le_bytes(last);
+    bits |= w;
+    h = mix(h, w);
+    (bits & 0x8080_8080_8080_8080 == 0).then_some(h)
+}
+
 /// The value lowercased as Sigma folds it, or `None` when it cannot be told here (not ASCII,
 /// which Unicode folding could make equal to a literal, or longer than the buffer).
 fn lowered<'b>(value: &str, buf: &'b mut [u8; STACK]) -> Option<&'b str> {
@@ -439,8 +475,9 @@ fn lowered<'b>(value: &str, buf: &'b mut [u8; STACK]) -> Option<&'b str> {
         return None;
     }
     let b = &mut buf[..value.len()];
-    b.copy_from_slice(value.as_bytes());
-    b.make_ascii_lowercase();
+    for (l, c) in b.iter_mut().zip(value.as_bytes()) {
+        *l = c.to_ascii_lowercase();
+    }
     std::str::from_utf8(b).ok()
 }
 
@@ -468,6 +505,20 @@ mod tests {
             event_name: name,
             ..View::default()
         }
+    }
+
+    #[test]
+    fn the_folded_hash_ignores_ascii_case_only() {
+        let h = |s: &str| folded_hash(s.as_bytes());
+        assert_eq!(h("ConsoleLogin"), h("consolelogin"));
+        assert_eq!(
+            h("PutBucketPublicAccessBlock"),
+            h("putbucketpublicaccessblock")
+        );
+        assert_ne!(h("ConsoleLogin"), h("ConsoleLogin2"));
+        assert_ne!(h("abcdefgh"), h("abcdefgh\0"), "the length counts");
+        assert_eq!(h("K\u{212A}"), None, "not ASCII");
+        assert!(h("").is_some());
     }
 
     #[test]

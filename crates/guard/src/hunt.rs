@@ -448,12 +448,12 @@ fn envelope(
         s.array(|s| {
             let start = s.pos();
             let Some(rules) = sigma.as_deref_mut() else {
-                lite.scan_into(s, None)?;
+                lite.scan_into(s, None, |ip| ctx.intel.prefetch(ip))?;
                 out.signals.extend(detect(&lite.view(), ctx));
                 out.records += 1;
                 return Ok(());
             };
-            lite.scan_into(s, Some(&mut members))?;
+            lite.scan_into(s, Some(&mut members), |ip| ctx.intel.prefetch(ip))?;
             let view = lite.view();
             out.signals.extend(detect(&view, ctx));
             let found = rules(Record::Members(&mut members), &view).map_err(|_| ScanError {

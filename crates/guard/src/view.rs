@@ -325,7 +325,7 @@ impl<'a> Lite<'a> {
     /// the caller then goes `parse`'s way.
     pub fn scan(s: &mut Scan<'a>) -> Result<Lite<'a>, ScanError> {
         let mut lite = Lite::scanned();
-        lite.scan_into(s, None)?;
+        lite.scan_into(s, None, |_| {})?;
         Ok(lite)
     }
 
@@ -336,16 +336,21 @@ impl<'a> Lite<'a> {
         members: &mut Members<'a>,
     ) -> Result<Lite<'a>, ScanError> {
         let mut lite = Lite::scanned();
-        lite.scan_into(s, Some(members))?;
+        lite.scan_into(s, Some(members), |_| {})?;
         Ok(lite)
     }
 
     /// [`Lite::scan`] or [`Lite::scan_keeping`] into a `Lite` the caller keeps from record to
     /// record (the hunt's loop: a record is not moved about once read).
+    ///
+    /// `on_source_ip` gets the source address as soon as it is read, before the rest of the
+    /// record: time for a threat-list lookup to bring its memory in (see
+    /// [`crate::intel::Intel::prefetch`]).
     pub fn scan_into(
         &mut self,
         s: &mut Scan<'a>,
         mut members: Option<&mut Members<'a>>,
+        mut on_source_ip: impl FnMut(&str),
     ) -> Result<(), ScanError> {
         *self = Lite::scanned();
         let mut seen = 0u32;
@@ -355,6 +360,9 @@ impl<'a> Lite<'a> {
         s.object_with(|s, key| {
             let start = s.pos();
             self.member(s, &key, &mut seen)?;
+            if key == "sourceIPAddress" {
+                on_source_ip(text(&self.source_ip));
+            }
             if let Some(m) = members.as_deref_mut() {
                 m.push((key, s.since(start)));
             }

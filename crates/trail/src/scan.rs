@@ -427,7 +427,9 @@ fn special_scalar(b: &[u8], i: usize) -> usize {
 #[inline]
 fn decode(quoted: &str, escaped: bool) -> Result<Cow<'_, str>, &'static str> {
     if !escaped {
-        return Ok(Cow::Borrowed(&quoted[1..quoted.len() - 1]));
+        // The quotes are one byte each: stripping them needs no check of char boundaries.
+        let inner = quoted.strip_prefix('"').and_then(|q| q.strip_suffix('"'));
+        return inner.map(Cow::Borrowed).ok_or("expected a string");
     }
     serde_json::from_str::<String>(quoted)
         .map(Cow::Owned)
