@@ -90,7 +90,10 @@ struct Sets {
     /// IPv4 networks by prefix length, longest first: a longest-prefix match is one hash probe
     /// per length a list uses (lists use few: /32 and /24 mostly), where a trie walk over a
     /// million entries missed the cache at every level.
-    v4: Vec<(u8, FxHashMap<u32, Arc<ListRef>>)>,
+    /// (Each network maps to its list's index in `v4_lists`: 8 bytes a slot instead of 16, so
+    /// a million entries take half the memory and half the cache.)
+    v4: Vec<(u8, FxHashMap<u32, u32>)>,
+    v4_lists: Vec<Arc<ListRef>>,
     /// For big lists, one bit per /24 of the IPv4 space, set where an entry covers any of it.
     /// Most addresses are on no list: one look into these 2 MB says so, where each probe of a
     /// million-entry map missed the cache (and the TLB). Built from [`V4_BITMAP_FROM`] entries.
@@ -137,7 +140,16 @@ impl Sets {
                 self.v4.len() - 1
             }
         };
-        self.v4[at].1.insert(u32::from(net.network()), list);
+        let index = match self.v4_lists.iter().rposition(|l| Arc::ptr_eq(l, &list)) {
+            Some(i) => i,
+            None => {
+                self.v4_lists.push(list);
+                self.v4_lists.len() - 1
+            }
+        };
+        // Lists are added one at a time; more than 4 billion of them cannot be loaded anyway.
+        let index = u32::try_from(index).unwrap_or(u32::MAX);
+        self.v4[at].1.insert(u32::from(net.network()), index);
         match &mut self.v4_covered {
             Some(bits) => cover(bits, net),
             None if self.v4.iter().map(|(_, n)| n.len()).sum::<usize>() >= V4_BITMAP_FROM => {
@@ -166,8 +178,11 @@ impl Sets {
                 }
                 self.v4.iter().find_map(|(len, nets)| {
                     let net = Ipv4Net::new(a, *len).ok()?.trunc();
-                    nets.get(&u32::from(net.network())).map(|l| IntelMatch {
-                        list: l.clone(),
+                    let list = self
+                        .v4_lists
+                        .get(*nets.get(&u32::from(net.network()))? as usize)?;
+                    Some(IntelMatch {
+                        list: list.clone(),
                         entry: net.to_string(),
                     })
                 })
