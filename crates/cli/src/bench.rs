@@ -1029,18 +1029,22 @@ fn guard_bench(b: GuardBench) -> anyhow::Result<u8> {
         );
         rules
     });
-    let t = Instant::now();
-    let stats = mamori_guard::hunt::hunt(
-        &paths,
-        mamori_guard::hunt::Source::CloudTrail,
-        &ctx,
-        &mamori_guard::config::GuardConfig::default(),
-        sigma.as_mut(),
-        &mut findings,
-        "2026-01-01T00:00:00Z",
-        1,
-    );
-    let secs = t.elapsed().as_secs_f64();
+    // One timed hunt over the files on `jobs` threads (0: every core).
+    let mut timed_hunt = |findings: &mut Findings, jobs: usize| {
+        let t = Instant::now();
+        let stats = mamori_guard::hunt::hunt(
+            &paths,
+            mamori_guard::hunt::Source::CloudTrail,
+            &ctx,
+            &mamori_guard::config::GuardConfig::default(),
+            sigma.as_mut(),
+            findings,
+            "2026-01-01T00:00:00Z",
+            jobs,
+        );
+        (stats, t.elapsed().as_secs_f64())
+    };
+    let (stats, secs) = timed_hunt(&mut findings, 1);
     println!(
         "hunt, 1 core: {:.0} events/s ({} records, {} signals, {} findings; ratio to parse-only {:.2})",
         stats.records as f64 / secs,
@@ -1052,18 +1056,7 @@ fn guard_bench(b: GuardBench) -> anyhow::Result<u8> {
     // The same hunt on every core (what `mamori guard hunt` does by default): same findings.
     let one_core = serde_json::to_string(&findings.sorted())?;
     let mut findings = Findings::default();
-    let t = Instant::now();
-    let stats = mamori_guard::hunt::hunt(
-        &paths,
-        mamori_guard::hunt::Source::CloudTrail,
-        &ctx,
-        &mamori_guard::config::GuardConfig::default(),
-        sigma.as_mut(),
-        &mut findings,
-        "2026-01-01T00:00:00Z",
-        0,
-    );
-    let secs = t.elapsed().as_secs_f64();
+    let (stats, secs) = timed_hunt(&mut findings, 0);
     println!(
         "hunt, all {} cores: {:.0} events/s ({} findings{})",
         cores(),
