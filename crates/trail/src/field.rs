@@ -50,11 +50,36 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Field<T> {
 
 /// A boolean as real files write it: `true`, or sometimes the string `"true"`
 /// (`sessionCredentialFromConsole`, `mfaAuthenticated`). The original form is kept.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(untagged)]
 pub enum Flag {
     Bool(bool),
     Text(String),
+}
+
+/// Read straight from the value's kind. (The untagged derive buffered every value and, for the
+/// strings most records carry in `mfaAuthenticated`, built an error for the `Bool` try first:
+/// a few per cent of parsing a record.)
+impl<'de> Deserialize<'de> for Flag {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Kind;
+        impl serde::de::Visitor<'_> for Kind {
+            type Value = Flag;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a boolean or a string")
+            }
+            fn visit_bool<E: serde::de::Error>(self, b: bool) -> Result<Flag, E> {
+                Ok(Flag::Bool(b))
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Flag, E> {
+                Ok(Flag::Text(s.to_owned()))
+            }
+            fn visit_string<E: serde::de::Error>(self, s: String) -> Result<Flag, E> {
+                Ok(Flag::Text(s))
+            }
+        }
+        d.deserialize_any(Kind)
+    }
 }
 
 impl Flag {
@@ -66,5 +91,24 @@ impl Flag {
             Flag::Text(t) if t.eq_ignore_ascii_case("false") => Some(false),
             Flag::Text(_) => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_keep_their_form_and_refuse_other_kinds() {
+        let read = |t: &str| serde_json::from_str::<Flag>(t);
+        assert_eq!(read("true").unwrap(), Flag::Bool(true));
+        assert_eq!(read(r#""false""#).unwrap(), Flag::Text("false".into()));
+        assert_eq!(read(r#""maybe""#).unwrap().value(), None);
+        for bad in ["1", "null", "[]", "{}", "1.5"] {
+            let e = read(bad).unwrap_err().to_string();
+            assert!(e.contains("expected a boolean or a string"), "{bad}: {e}");
+        }
+        assert_eq!(serde_json::to_string(&Flag::Text("true".into())).unwrap(), r#""true""#);
+        assert_eq!(serde_json::to_string(&Flag::Bool(false)).unwrap(), "false");
     }
 }
