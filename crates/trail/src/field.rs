@@ -108,7 +108,10 @@ mod tests {
             let e = read(bad).unwrap_err().to_string();
             assert!(e.contains("expected a boolean or a string"), "{bad}: {e}");
         }
-        assert_eq!(serde_json::to_string(&Flag::Text("true".into())).unwrap(), r#""true""#);
+        assert_eq!(
+            serde_json::to_string(&Flag::Text("true".into())).unwrap(),
+            r#""true""#
+        );
         assert_eq!(serde_json::to_string(&Flag::Bool(false)).unwrap(), "false");
     }
 }
