@@ -199,7 +199,7 @@ fn scan_records(text: &str) -> Option<Vec<&str>> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     fn texts(body: &str) -> Vec<String> {
@@ -328,7 +328,8 @@ mod tests {
         ));
     }
 
-    fn gz(parts: &[&[u8]]) -> Vec<u8> {
+    /// Gzip members, one per part, concatenated (shared with `inflate`'s tests).
+    pub(crate) fn gz(parts: &[&[u8]]) -> Vec<u8> {
         use std::io::Write;
         let mut all = Vec::new();
         for p in parts {

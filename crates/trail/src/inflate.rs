@@ -75,19 +75,10 @@ pub(crate) fn gunzip(input: &[u8], out: &mut Vec<u8>, limit: usize) -> Option<us
 
 #[cfg(test)]
 mod tests {
-    use std::io::{Read, Write};
+    use std::io::Read;
 
     use super::gunzip;
-
-    fn gz(parts: &[&[u8]]) -> Vec<u8> {
-        let mut all = Vec::new();
-        for p in parts {
-            let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-            enc.write_all(p).unwrap();
-            all.extend(enc.finish().unwrap());
-        }
-        all
-    }
+    use crate::body::tests::gz;
 
     fn streaming(input: &[u8]) -> Option<Vec<u8>> {
         let mut out = Vec::new();
