@@ -108,7 +108,7 @@ async fn ingest(
     .await
     .map_err(ApiError::internal)??;
     let events = batch.take_store_batch();
-    let outcomes = if events.events.is_empty() {
+    let outcomes = if events.is_empty() {
         Vec::new()
     } else {
         trail

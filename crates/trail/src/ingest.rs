@@ -58,62 +58,117 @@ pub struct PreparedBlock {
     pub data: Vec<u8>,
 }
 
-/// What the store receives for one request or file.
+/// What the store receives for one request or file. Only what the writer needs travels: the
+/// validated records themselves stay (and are freed) on the preparing thread.
 #[derive(Clone, Debug, Default)]
 pub struct StoreBatch {
-    pub events: Vec<Prepared>,
+    /// eventTime (ms since the epoch) of each event.
+    pub times: Vec<i64>,
+    /// The day partition (YYYYMMDD) of each event.
+    pub days: Vec<u32>,
     pub blocks: Vec<PreparedBlock>,
     /// The dedup key of each event: 128 bits of SHA-256 over (account, eventID).
     pub ids: Vec<(i64, i64)>,
     /// The batch's events grouped by lookup attribute value, so that the store's single writer
     /// thread does one map update per value rather than one per event and attribute.
-    pub postings: Vec<BatchPosting>,
+    pub postings: BatchPostings,
 }
 
-/// The events of a batch (indexes into [`StoreBatch::events`]) that carry one attribute value
-/// on one day.
-#[derive(Clone, Debug)]
-pub struct BatchPosting {
+impl StoreBatch {
+    pub fn len(&self) -> usize {
+        self.times.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.times.is_empty()
+    }
+}
+
+/// The events of a batch grouped by (day, posting key, value), laid out flat (one string of
+/// values, one array of members) so that a batch is a handful of allocations, not one per
+/// group: the writer thread frees it.
+#[derive(Clone, Debug, Default)]
+pub struct BatchPostings {
+    values: String,
+    members: Vec<u32>,
+    groups: Vec<GroupEnd>,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct GroupEnd {
+    day: u32,
+    key: i64,
+    value_end: usize,
+    members_end: usize,
+}
+
+/// One group of [`BatchPostings`]: the events (indexes into the batch) that carry `value` under
+/// `key` on `day`.
+pub struct BatchPosting<'a> {
     pub day: u32,
     pub key: i64,
-    pub value: String,
-    pub members: Vec<u32>,
+    pub value: &'a str,
+    pub members: &'a [u32],
 }
 
-/// Groups events by (day, posting key, value): every event under "all", ReadOnly, and each of
-/// its lookup attributes.
-pub fn build_postings(events: &[Prepared]) -> Vec<BatchPosting> {
-    use crate::store::{KEY_ALL, KEY_READ_ONLY};
-    let mut groups: std::collections::HashMap<
-        (u32, i64, &str),
-        Vec<u32>,
-        foldhash::fast::RandomState,
-    > = Default::default();
-    for (i, p) in events.iter().enumerate() {
-        let i = i as u32;
-        groups.entry((p.day, KEY_ALL, "")).or_default().push(i);
-        if let Some(ro) = p.read_only {
-            groups
-                .entry((p.day, KEY_READ_ONLY, if ro { "true" } else { "false" }))
-                .or_default()
-                .push(i);
+impl BatchPostings {
+    /// Groups events by (day, posting key, value): every event under "all", ReadOnly, and each
+    /// of its lookup attributes.
+    pub fn build(events: &[Prepared]) -> Self {
+        use crate::store::{KEY_ALL, KEY_READ_ONLY};
+        let mut groups: std::collections::HashMap<
+            (u32, i64, &str),
+            Vec<u32>,
+            foldhash::fast::RandomState,
+        > = Default::default();
+        for (i, p) in events.iter().enumerate() {
+            let i = i as u32;
+            groups.entry((p.day, KEY_ALL, "")).or_default().push(i);
+            if let Some(ro) = p.read_only {
+                groups
+                    .entry((p.day, KEY_READ_ONLY, if ro { "true" } else { "false" }))
+                    .or_default()
+                    .push(i);
+            }
+            for (attr, value) in &p.attrs {
+                groups
+                    .entry((p.day, attr.code(), value.as_str()))
+                    .or_default()
+                    .push(i);
+            }
         }
-        for (attr, value) in &p.attrs {
-            groups
-                .entry((p.day, attr.code(), value.as_str()))
-                .or_default()
-                .push(i);
+        let mut out = BatchPostings {
+            values: String::with_capacity(groups.keys().map(|k| k.2.len()).sum()),
+            members: Vec::with_capacity(groups.values().map(Vec::len).sum()),
+            groups: Vec::with_capacity(groups.len()),
+        };
+        for ((day, key, value), members) in groups {
+            out.values.push_str(value);
+            out.members.extend_from_slice(&members);
+            out.groups.push(GroupEnd {
+                day,
+                key,
+                value_end: out.values.len(),
+                members_end: out.members.len(),
+            });
         }
+        out
     }
-    groups
-        .into_iter()
-        .map(|((day, key, value), members)| BatchPosting {
-            day,
-            key,
-            value: value.to_string(),
-            members,
+
+    pub fn iter(&self) -> impl Iterator<Item = BatchPosting<'_>> {
+        let mut from = (0usize, 0usize);
+        self.groups.iter().map(move |g| {
+            let (v, m) = (g.value_end, g.members_end);
+            let posting = BatchPosting {
+                day: g.day,
+                key: g.key,
+                value: self.values.get(from.0..v).unwrap_or(""),
+                members: self.members.get(from.1..m).unwrap_or(&[]),
+            };
+            from = (v, m);
+            posting
         })
-        .collect()
+    }
 }
 
 /// Groups validated records into day blocks (eventTime order) and compresses each block.

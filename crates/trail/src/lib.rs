@@ -137,12 +137,13 @@ impl PreparedBatch {
             .iter()
             .map(|p| store::id_hash(account, &p.event_id))
             .collect();
-        let postings = ingest::build_postings(&events);
+        let postings = ingest::BatchPostings::build(&events);
         Self {
             report,
             slots,
             batch: StoreBatch {
-                events,
+                times: events.iter().map(|p| p.time_ms).collect(),
+                days: events.iter().map(|p| p.day).collect(),
                 blocks,
                 ids,
                 postings,
@@ -211,7 +212,7 @@ pub fn ingest_blocking(
 ) -> Result<IngestReport, StoreError> {
     let mut batch = PreparedBatch::new(raws, &history.limits(), account);
     let store = batch.take_store_batch();
-    let outcomes = if store.events.is_empty() {
+    let outcomes = if store.is_empty() {
         Vec::new()
     } else {
         history.append_blocking(account, store)?

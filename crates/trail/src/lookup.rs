@@ -263,7 +263,6 @@ fn day_matches(
         list.extend(
             staged
                 .pairs(account, day, *key, value)
-                .copied()
                 .filter(|(t, s)| w.contains(*t, *s)),
         );
         if staged.merging() {

@@ -18,73 +18,97 @@ use crate::store::{KEY_ALL, KEY_READ_ONLY};
 /// foldhash: fast, and seeded per process so crafted attribute values cannot aim collisions.
 pub(crate) type Map<K, V> = HashMap<K, V, RandomState>;
 
-/// (account, day, posting key) → attribute value → (eventTime ms, seq) pairs.
-pub(crate) type StagedPostings = Map<(i64, u32, i64), Map<String, Vec<(i64, i64)>>>;
+/// (account, day, posting key) → attribute value → the staged events carrying it (indexes into
+/// [`Staged::events`]).
+pub(crate) type StagedPostings = Map<(i64, u32, i64), Map<String, Vec<u32>>>;
 
+/// The staged index. Each staged event is stored once, as (eventTime ms, seq); posting lists
+/// hold 4-byte indexes into that array, so a staged event costs ~100 bytes whatever the number
+/// of its attributes, and a batch is staged with one slice copy per attribute value.
 #[derive(Default)]
 pub(crate) struct Staged {
+    /// (eventTime ms, seq) of every staged event.
+    pub events: Vec<(i64, i64)>,
     pub postings: StagedPostings,
     /// (day, id hash) → seq.
     pub ids: Map<(u32, i64, i64), i64>,
-    pub events: usize,
 }
 
 impl Staged {
-    pub fn add(&mut self, account: i64, day: u32, p: &Prepared, seq: i64, id: (i64, i64)) {
-        let pair = (p.time_ms, seq);
-        let mut push = |key: i64, value: &str| {
-            let values = self.postings.entry((account, day, key)).or_default();
-            match values.get_mut(value) {
-                Some(list) => list.push(pair),
-                None => {
-                    values.insert(value.to_string(), vec![pair]);
-                }
+    pub fn len(&self) -> usize {
+        self.events.len()
+    }
+
+    /// Appends stage indexes to one value's list (one map probe when the value is known).
+    fn extend(
+        &mut self,
+        (account, day, key): (i64, u32, i64),
+        value: &str,
+        indexes: impl IntoIterator<Item = u32>,
+    ) {
+        let values = self.postings.entry((account, day, key)).or_default();
+        match values.get_mut(value) {
+            Some(list) => list.extend(indexes),
+            None => {
+                values.insert(value.to_string(), indexes.into_iter().collect());
             }
-        };
-        push(KEY_ALL, "");
+        }
+    }
+
+    /// Stages one event (crash recovery rebuilds the stage from committed blocks this way).
+    pub fn add(&mut self, account: i64, day: u32, p: &Prepared, seq: i64, id: (i64, i64)) {
+        let index = self.events.len() as u32;
+        self.events.push((p.time_ms, seq));
+        self.extend((account, day, KEY_ALL), "", [index]);
         if let Some(ro) = p.read_only {
-            push(KEY_READ_ONLY, if ro { "true" } else { "false" });
+            let value = if ro { "true" } else { "false" };
+            self.extend((account, day, KEY_READ_ONLY), value, [index]);
         }
         for (attr, value) in &p.attrs {
-            push(attr.code(), value);
+            self.extend((account, day, attr.code()), value, [index]);
         }
         self.ids.insert((day, id.0, id.1), seq);
-        self.events += 1;
     }
 
     /// Adds a committed batch; `seqs[i]` is event i's seq, or negative for a duplicate.
     pub fn add_batch(&mut self, account: i64, batch: &StoreBatch, seqs: &[i64]) {
+        // Batch index → stage index; duplicates get none.
+        let mut local = Vec::with_capacity(seqs.len());
         for (i, &seq) in seqs.iter().enumerate() {
             if seq >= 0 {
+                local.push(self.events.len() as u32);
+                self.events.push((batch.times[i], seq));
                 let (h, h2) = batch.ids[i];
-                self.ids.insert((batch.events[i].day, h, h2), seq);
-                self.events += 1;
+                self.ids.insert((batch.days[i], h, h2), seq);
+            } else {
+                local.push(u32::MAX);
             }
         }
-        for posting in &batch.postings {
-            let values = self
-                .postings
-                .entry((account, posting.day, posting.key))
-                .or_default();
-            let list = match values.get_mut(posting.value.as_str()) {
-                Some(list) => list,
-                None => values.entry(posting.value.clone()).or_default(),
-            };
-            for &m in &posting.members {
-                let seq = seqs[m as usize];
-                if seq >= 0 {
-                    list.push((batch.events[m as usize].time_ms, seq));
-                }
-            }
+        for posting in batch.postings.iter() {
+            let indexes = posting
+                .members
+                .iter()
+                .map(|&m| local.get(m as usize).copied().unwrap_or(u32::MAX))
+                .filter(|&l| l != u32::MAX);
+            self.extend((account, posting.day, posting.key), posting.value, indexes);
         }
     }
 
-    pub fn pairs(&self, account: i64, day: u32, key: i64, value: &str) -> &[(i64, i64)] {
+    /// The (eventTime ms, seq) pairs staged under one attribute value, in staging order.
+    pub fn pairs(
+        &self,
+        account: i64,
+        day: u32,
+        key: i64,
+        value: &str,
+    ) -> impl Iterator<Item = (i64, i64)> + '_ {
         self.postings
             .get(&(account, day, key))
             .and_then(|v| v.get(value))
             .map(Vec::as_slice)
             .unwrap_or(&[])
+            .iter()
+            .filter_map(|&i| self.events.get(i as usize).copied())
     }
 }
 
@@ -99,22 +123,19 @@ pub(crate) struct Stages {
 impl Stages {
     /// Staged pairs of both stages. While a merge is in progress some of the frozen pairs may
     /// already be in the tables too: callers deduplicate when [`Stages::merging`] is true.
-    pub fn pairs(
-        &self,
+    pub fn pairs<'a>(
+        &'a self,
         account: i64,
         day: u32,
         key: i64,
-        value: &str,
-    ) -> impl Iterator<Item = &(i64, i64)> {
+        value: &'a str,
+    ) -> impl Iterator<Item = (i64, i64)> + 'a {
         let frozen = self
             .frozen
             .as_deref()
-            .map(|f| f.pairs(account, day, key, value))
-            .unwrap_or(&[]);
-        self.active
-            .pairs(account, day, key, value)
-            .iter()
-            .chain(frozen)
+            .into_iter()
+            .flat_map(move |f| f.pairs(account, day, key, value));
+        self.active.pairs(account, day, key, value).chain(frozen)
     }
 
     pub fn merging(&self) -> bool {
@@ -132,6 +153,6 @@ impl Stages {
 
     #[cfg(test)]
     pub fn events(&self) -> usize {
-        self.active.events + self.frozen.as_deref().map_or(0, |f| f.events)
+        self.active.len() + self.frozen.as_deref().map_or(0, Staged::len)
     }
 }

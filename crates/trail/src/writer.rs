@@ -108,7 +108,7 @@ impl Writer {
                     batch,
                     reply,
                 } => {
-                    let mut total = batch.events.len();
+                    let mut total = batch.len();
                     let mut group = vec![(account, batch, reply)];
                     while total < GROUP_EVENTS {
                         match rx.try_recv() {
@@ -117,7 +117,7 @@ impl Writer {
                                 batch,
                                 reply,
                             }) => {
-                                total += batch.events.len();
+                                total += batch.len();
                                 group.push((account, batch, reply));
                             }
                             Ok(other) => {
@@ -167,7 +167,7 @@ impl Writer {
         if !self.auto_merge {
             return;
         }
-        let active = self.staged.read().map(|s| s.active.events).unwrap_or(0);
+        let active = self.staged.read().map(|s| s.active.len()).unwrap_or(0);
         let start = self.merging.is_none() && (active >= MERGE_EVENTS || (idle && active > 0));
         let budget = if self.merging.is_some() && active >= 2 * MERGE_EVENTS {
             usize::MAX
@@ -185,7 +185,7 @@ impl Writer {
     fn merge(&mut self) -> Result<(), rusqlite::Error> {
         loop {
             if self.merging.is_none() {
-                if self.staged.read().map_err(|_| poisoned())?.active.events == 0 {
+                if self.staged.read().map_err(|_| poisoned())?.active.len() == 0 {
                     return Ok(());
                 }
                 self.start_merge()?;
@@ -197,7 +197,7 @@ impl Writer {
     /// Freezes the active stage; lookups keep seeing it until its merge completes.
     fn start_merge(&mut self) -> Result<(), rusqlite::Error> {
         let mut guard = self.staged.write().map_err(|_| poisoned())?;
-        if guard.frozen.is_some() || guard.active.events == 0 {
+        if guard.frozen.is_some() || guard.active.len() == 0 {
             return Ok(());
         }
         let stage = Arc::new(std::mem::take(&mut guard.active));
@@ -254,7 +254,7 @@ impl Writer {
         while m.next_list < m.lists.len() && rows < budget {
             let (account, day, key, ref value) = m.lists[m.next_list];
             m.next_list += 1;
-            let Some(pairs) = m
+            let Some(members) = m
                 .stage
                 .postings
                 .get(&(account, day, key))
@@ -262,7 +262,11 @@ impl Writer {
             else {
                 continue;
             };
-            let mut pairs = pairs.clone();
+            let events = &m.stage.events;
+            let mut pairs: Vec<(i64, i64)> = members
+                .iter()
+                .filter_map(|&i| events.get(i as usize).copied())
+                .collect();
             pairs.sort_unstable();
             let (Some(first), Some(last)) = (pairs.first(), pairs.last()) else {
                 continue;
@@ -292,7 +296,7 @@ impl Writer {
         guard.frozen = None;
         drop(guard);
         if let Some(m) = self.merging.take() {
-            for ((day, h, h2), _) in m.ids {
+            for &((day, h, h2), _) in &m.ids {
                 // A day new to the tables starts a filter; a day whose filter is not loaded yet
                 // will read these ids from its table when it is.
                 if let Some(filter) = self
@@ -303,6 +307,11 @@ impl Writer {
                     filter.insert(h, h2);
                 }
             }
+            // Freeing a stage touches an allocation per attribute value: not on the writer's
+            // time (without a thread, it is freed here).
+            let _ = std::thread::Builder::new()
+                .name("trail-free".into())
+                .spawn(move || drop(m));
         }
         Ok(true)
     }
@@ -365,7 +374,7 @@ impl Writer {
             }
         }
         tracing::info!(
-            events = staged.events,
+            events = staged.len(),
             "rebuilt the staged index from blocks committed after the last merge"
         );
         self.staged.write().map_err(|_| StoreError::Closed)?.active = staged;
@@ -453,8 +462,8 @@ impl Writer {
             let stage = staged.read().map_err(|_| poisoned())?;
             for (account, batch, _) in group {
                 let account = *account;
-                let mut outcomes = vec![Outcome::Duplicate; batch.events.len()];
-                let mut batch_seqs = vec![-1i64; batch.events.len()];
+                let mut outcomes = vec![Outcome::Duplicate; batch.len()];
+                let mut batch_seqs = vec![-1i64; batch.len()];
                 for blk in &batch.blocks {
                     let day = blk.day;
                     Self::ensure_day(&tx, &mut self.days, day)?;
