@@ -37,11 +37,21 @@ pub enum DbError {
 /// acknowledged), incremental auto-vacuum (dropped partitions give their pages back to the OS),
 /// and a busy timeout so readers wait rather than fail during checkpoints.
 pub fn open(path: &Path) -> Result<Connection, DbError> {
+    open_with_page_size(path, None)
+}
+
+/// [`open`], creating a new database with pages of `page_size` bytes (a power of two from 512
+/// to 65536). An existing database keeps the page size it was created with.
+pub fn open_with_page_size(path: &Path, page_size: Option<u32>) -> Result<Connection, DbError> {
     let p = path.display().to_string();
     let conn = Connection::open(path).map_err(|source| DbError::Open {
         path: p.clone(),
         source,
     })?;
+    if let Some(size) = page_size {
+        // Only takes effect before the first table exists (and before WAL mode is set below).
+        conn.execute_batch(&format!("PRAGMA page_size = {size};"))?;
+    }
     // auto_vacuum only takes effect before the first table exists; harmless afterwards.
     conn.execute_batch(
         "PRAGMA auto_vacuum = INCREMENTAL;

@@ -15,6 +15,7 @@ pub mod codec;
 pub mod feed;
 pub mod field;
 mod idfilter;
+mod idruns;
 mod inflate;
 pub mod ingest;
 pub mod lookup;

@@ -11,12 +11,11 @@
 //!   lookup attribute value (and "all events") seen in one merge, the sorted (eventTime, seq)
 //!   pairs that carry it. A lookup reads the posting lists of its attributes, intersects them,
 //!   and decompresses only the records it returns.
-//! - `ids_YYYYMMDD(h, h2 → seq)`: deduplication on (account, eventID) and EventId lookups, keyed
-//!   by the first 128 bits of SHA-256(account, eventID). Kept per day of eventTime: a duplicate
-//!   delivery carries the same record, hence the same eventTime and day, and a per-day table
-//!   stays small enough to live in the page cache, where one global table of tens of millions of
-//!   random keys would turn every insert into a disk read. (The same eventID with a different
-//!   day is a conflicting record, and both are kept as evidence.)
+//! - `idrun_YYYYMMDD`: deduplication on (account, eventID) and EventId lookups, keyed by the
+//!   first 128 bits of SHA-256(account, eventID), as sorted runs written once per merge
+//!   ([`crate::idruns`]). Kept per day of eventTime: a duplicate delivery carries the same
+//!   record, hence the same eventTime and day, so a check reads one day's runs. (The same eventID
+//!   with a different day is a conflicting record, and both are kept as evidence.)
 //!
 //! Retention drops whole days (`DROP TABLE`), forgets their ids, and steps `incremental_vacuum`
 //! so the pages go back to the file system. A request is answered only after its commit
@@ -30,7 +29,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use mamori_core::db::{self, DbError, ReadPool};
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::Connection;
 use sha2::{Digest, Sha256};
 use tokio::sync::oneshot;
 
@@ -106,7 +105,8 @@ pub struct History {
     options: HistoryOptions,
 }
 
-const MIGRATIONS: &[&str] = &["
+const MIGRATIONS: &[&str] = &[
+    "
 CREATE TABLE partitions (
     day     INTEGER PRIMARY KEY,
     min_seq INTEGER NOT NULL,
@@ -124,12 +124,26 @@ CREATE TABLE channels (
     created_at TEXT NOT NULL,
     UNIQUE (account, name)
 );
-"];
+",
+    "
+CREATE TABLE id_runs (
+    day INTEGER NOT NULL,
+    run INTEGER NOT NULL,
+    ids INTEGER NOT NULL,
+    PRIMARY KEY (day, run)
+);
+",
+];
+
+/// Page size of a new history: a compressed block of 64 records (~14 KB) is stored in place
+/// instead of as a chain of 4 KiB overflow pages, and the WAL carries a quarter of the frames.
+/// Measured on 1M records: the writer's time 3.2 → 2.4 s, 226 bytes per event either way.
+const PAGE_SIZE: u32 = 65536;
 
 /// Most events committed in one transaction when requests are grouped.
 pub(crate) const GROUP_EVENTS: usize = 100_000;
 /// Staged events that trigger a merge into the day tables.
-pub(crate) const MERGE_EVENTS: usize = 80_000;
+pub(crate) const MERGE_EVENTS: usize = 120_000;
 /// A writer idle this long merges what is staged.
 pub(crate) const IDLE_MERGE: Duration = Duration::from_secs(1);
 
@@ -159,10 +173,6 @@ pub(crate) fn id_hash(account: i64, event_id: &str) -> (i64, i64) {
     (word(0), word(8))
 }
 
-pub(crate) fn ids_table(day: u32) -> String {
-    format!("ids_{day:08}")
-}
-
 fn io_error(what: &str, e: impl std::fmt::Display) -> StoreError {
     StoreError::Db(DbError::Open {
         path: what.to_string(),
@@ -175,7 +185,7 @@ impl History {
     pub fn open(dir: &Path, options: HistoryOptions) -> Result<Arc<Self>, StoreError> {
         std::fs::create_dir_all(dir).map_err(|e| io_error(&dir.display().to_string(), e))?;
         let path = dir.join("trail.db");
-        let mut conn = db::open(&path)?;
+        let mut conn = db::open_with_page_size(&path, Some(PAGE_SIZE))?;
         db::migrate(&mut conn, &path, MIGRATIONS)?;
         conn.set_prepared_statement_cache_capacity(128);
         // The writer appends and merges in key order; a 16 MiB page cache is enough for that,
@@ -335,14 +345,7 @@ pub(crate) fn find_id(
         if let Some(seq) = staged.id(day, h, h2) {
             return Ok(Some((day, seq)));
         }
-        let seq: Option<i64> = c
-            .prepare_cached(&format!(
-                "SELECT seq FROM {} WHERE h = ?1 AND h2 = ?2",
-                ids_table(day)
-            ))?
-            .query_row(params![h, h2], |r| r.get(0))
-            .optional()?;
-        if let Some(seq) = seq {
+        if let Some(seq) = crate::idruns::find(c, day, (h, h2))? {
             return Ok(Some((day, seq)));
         }
     }
@@ -456,8 +459,8 @@ mod tests {
             rx.blocking_recv().unwrap().unwrap()
         };
         assert!(
-            !slice(121),
-            "the first slice writes the ids and part of the posting lists"
+            !slice(1),
+            "the first slice writes one posting list; the ids come last"
         );
         assert!(h.staged.read().unwrap().merging());
         // Events arriving mid-merge stage on top; lookups see each event once.
@@ -479,6 +482,57 @@ mod tests {
         h.merge_blocking().unwrap();
         assert_eq!(h.staged.read().unwrap().events(), 0);
         assert_eq!(count(&h), 125);
+    }
+
+    #[test]
+    fn ids_stored_one_row_each_become_runs_when_the_history_opens() {
+        let dir = tempfile::tempdir().unwrap();
+        let h = open(dir.path());
+        assert_eq!(store(&h, &events("2026-01-01", 50, "o")).accepted, 50);
+        h.merge_blocking().unwrap();
+        drop(h);
+        // Put the day's ids back in the layout before runs: one row per id.
+        {
+            let c = Connection::open(dir.path().join("trail.db")).unwrap();
+            let mut rows = Vec::new();
+            crate::idruns::for_each(&c, 20260101, |e| rows.push(e)).unwrap();
+            assert_eq!(rows.len(), 50);
+            c.execute_batch(
+                "CREATE TABLE ids_20260101 (h INTEGER NOT NULL, h2 INTEGER NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (h, h2)) WITHOUT ROWID;
+                 DROP TABLE idrun_20260101; DELETE FROM id_runs;",
+            )
+            .unwrap();
+            for (a, b, seq) in rows {
+                c.execute(
+                    "INSERT INTO ids_20260101 VALUES (?1, ?2, ?3)",
+                    rusqlite::params![a, b, seq],
+                )
+                .unwrap();
+            }
+        }
+        let h = open(dir.path());
+        // Still recognised as duplicates, still found by EventId; the old table is gone.
+        assert_eq!(store(&h, &events("2026-01-01", 50, "o")).duplicate, 50);
+        let q = LookupQuery {
+            account: 7,
+            attributes: vec![LookupAttribute::EventId("o-7".into())],
+            start_ms: None,
+            end_ms: None,
+            max_results: 5,
+            after: None,
+        };
+        assert_eq!(h.lookup(&q).unwrap().events.len(), 1);
+        let old: i64 = h
+            .reads
+            .with(|c| {
+                Ok(c.query_row(
+                    "SELECT count(*) FROM sqlite_master WHERE name = 'ids_20260101'",
+                    [],
+                    |r| r.get(0),
+                )?)
+            })
+            .unwrap();
+        assert_eq!(old, 0);
     }
 
     #[test]

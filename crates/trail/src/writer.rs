@@ -7,15 +7,16 @@ use std::sync::mpsc::{Receiver, TryRecvError};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use rusqlite::{Connection, Transaction, params};
 
 use crate::codec::{self, BLOCK_SLOTS};
 use crate::idfilter::IdFilter;
+use crate::idruns;
 use crate::ingest::{Limits, StoreBatch};
 use crate::staged::{Staged, Stages};
 use crate::store::{
     AppendReply, Command, GROUP_EVENTS, IDLE_MERGE, MERGE_EVENTS, Outcome, RetainReport,
-    StoreError, blocks_table, id_hash, ids_table, postings_table,
+    StoreError, blocks_table, id_hash, postings_table,
 };
 
 pub(crate) struct Writer {
@@ -39,7 +40,6 @@ struct MergeProgress {
     stage: Arc<Staged>,
     /// (day, h, h2) → seq, sorted.
     ids: Vec<((u32, i64, i64), i64)>,
-    next_id: usize,
     /// (account, day, key, value), sorted.
     lists: Vec<(i64, u32, i64, String)>,
     next_list: usize,
@@ -215,7 +215,6 @@ impl Writer {
         self.merging = Some(MergeProgress {
             stage,
             ids,
-            next_id: 0,
             lists,
             next_list: 0,
             mark: self.max_block,
@@ -234,23 +233,6 @@ impl Writer {
         };
         let tx = self.conn.transaction()?;
         let mut rows = 0;
-        // The ids are sorted by day: one statement per day's run.
-        while m.next_id < m.ids.len() && rows < budget {
-            let day = m.ids[m.next_id].0.0;
-            Self::ensure_day(&tx, &mut self.days, day)?;
-            let mut insert = tx.prepare_cached(&format!(
-                "INSERT OR IGNORE INTO {} (h, h2, seq) VALUES (?1, ?2, ?3)",
-                ids_table(day)
-            ))?;
-            while let Some(&((d, h, h2), seq)) = m.ids.get(m.next_id)
-                && d == day
-                && rows < budget
-            {
-                insert.execute(params![h, h2, seq])?;
-                m.next_id += 1;
-                rows += 1;
-            }
-        }
         while m.next_list < m.lists.len() && rows < budget {
             let (account, day, key, ref value) = m.lists[m.next_list];
             m.next_list += 1;
@@ -281,10 +263,18 @@ impl Writer {
             .execute(params![account, key, value, max_time, first_seq, min_time, pairs.len() as i64, codec::encode_postings(&pairs)])?;
             rows += pairs.len().div_ceil(64).max(1);
         }
-        let done = m.next_id == m.ids.len() && m.next_list == m.lists.len();
-        if !done {
+        if m.next_list < m.lists.len() {
             tx.commit()?;
             return Ok(false);
+        }
+        // The ids last, one run per day, in the transaction that moves the merge mark: a run is
+        // whole or absent.
+        for run in m.ids.chunk_by(|a, b| a.0.0 == b.0.0) {
+            let day = run[0].0.0;
+            Self::ensure_day(&tx, &mut self.days, day)?;
+            let entries: Vec<idruns::Entry> =
+                run.iter().map(|&((_, h, h2), seq)| (h, h2, seq)).collect();
+            idruns::add_run(&tx, day, &entries)?;
         }
         tx.execute(
             "UPDATE counters SET value = ?1 WHERE name = 'merged_block'",
@@ -324,8 +314,20 @@ impl Writer {
             [],
             |r| r.get(0),
         )?;
-        // Every existing day may hold merged ids.
-        let existing: Vec<u32> = day_tables(&self.conn, "ids")?;
+        // Ids stored one row each (before runs) become one run per day.
+        let old: Vec<u32> = day_tables(&self.conn, "ids")?;
+        if !old.is_empty() {
+            let tx = self.conn.transaction()?;
+            for day in old {
+                idruns::convert_rows(&tx, day)?;
+            }
+            tx.commit()?;
+        }
+        // Every day with runs holds merged ids.
+        let existing: Vec<u32> = {
+            let mut st = self.conn.prepare("SELECT DISTINCT day FROM id_runs")?;
+            st.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?
+        };
         self.merged.extend(existing.into_iter().map(|d| (d, None)));
         self.max_block = self.conn.query_row(
             "SELECT value FROM counters WHERE name = 'next_block'",
@@ -390,10 +392,14 @@ impl Writer {
         if days.contains(&day) {
             return Ok(());
         }
-        let (b, p, i) = (blocks_table(day), postings_table(day), ids_table(day));
+        let (b, p, i) = (
+            blocks_table(day),
+            postings_table(day),
+            idruns::create_sql(day),
+        );
         tx.execute_batch(&format!(
             "CREATE TABLE IF NOT EXISTS {b} (block INTEGER PRIMARY KEY, account INTEGER NOT NULL, live INTEGER NOT NULL, data BLOB NOT NULL);
-             CREATE TABLE IF NOT EXISTS {i} (h INTEGER NOT NULL, h2 INTEGER NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (h, h2)) WITHOUT ROWID;
+             {i}
              CREATE TABLE IF NOT EXISTS {p} (
                  account INTEGER NOT NULL, key INTEGER NOT NULL, value TEXT NOT NULL,
                  max_time INTEGER NOT NULL, first_seq INTEGER NOT NULL, min_time INTEGER NOT NULL,
@@ -417,29 +423,13 @@ impl Writer {
         };
         if slot.is_none() {
             let mut filter = IdFilter::default();
-            let mut st = tx.prepare(&format!("SELECT h, h2 FROM {}", ids_table(day)))?;
-            let mut rows = st.query([])?;
-            while let Some(r) = rows.next()? {
-                filter.insert(r.get(0)?, r.get(1)?);
-            }
+            idruns::for_each(tx, day, |(h, h2, _)| filter.insert(h, h2))?;
             *slot = Some(filter);
         }
         match slot {
             Some(filter) if !filter.may_contain(id.0, id.1) => Ok(false),
-            _ => Self::merged_has(tx, day, id),
+            _ => Ok(idruns::find(tx, day, id)?.is_some()),
         }
-    }
-
-    /// Whether the merged day table already holds this id.
-    fn merged_has(tx: &Transaction<'_>, day: u32, id: (i64, i64)) -> Result<bool, rusqlite::Error> {
-        Ok(tx
-            .prepare_cached(&format!(
-                "SELECT 1 FROM {} WHERE h = ?1 AND h2 = ?2",
-                ids_table(day)
-            ))?
-            .query_row(params![id.0, id.1], |_| Ok(()))
-            .optional()?
-            .is_some())
     }
 
     fn append_group(
@@ -545,13 +535,14 @@ impl Writer {
                 "DROP TABLE IF EXISTS {}; DROP TABLE IF EXISTS {}; DROP TABLE IF EXISTS {};",
                 blocks_table(*day),
                 postings_table(*day),
-                ids_table(*day)
+                idruns::table(*day)
             ))?;
             self.days.remove(day);
             self.merged.remove(day);
         }
         if !days.is_empty() {
             tx.execute("DELETE FROM partitions WHERE day < ?1", [oldest_day])?;
+            idruns::forget_before(&tx, oldest_day)?;
         }
         tx.commit()?;
         report.events_dropped = expired.iter().map(|(_, n)| n).sum();
