@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::classify::{self, Category};
 use crate::model::Record;
+use crate::staged::Map;
 
 /// The lookup attributes kept in the attribute index (EventId and ReadOnly are columns).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -111,45 +112,105 @@ pub struct BatchPosting<'a> {
     pub members: &'a [u32],
 }
 
+/// Numbers (event, value) pairs with their group for [`BatchPostings::build`].
+struct Grouper<'a> {
+    /// (day, key, value) of each group.
+    groups: Vec<(u32, i64, &'a str)>,
+    /// (group, event) of each pair.
+    pairs: Vec<(u32, u32)>,
+    /// Groups whose value's hash collides with an earlier group's (practically never).
+    collided: Map<(u32, i64, &'a str), u32>,
+}
+
+impl<'a> Grouper<'a> {
+    fn add(
+        &mut self,
+        index: &mut Map<(u32, i64, u64), u32>,
+        (day, key, value): (u32, i64, &'a str),
+        member: u32,
+    ) {
+        use std::collections::hash_map::Entry;
+        use std::hash::BuildHasher;
+        let hash = index.hasher().hash_one(value);
+        let groups = &mut self.groups;
+        let group = match index.entry((day, key, hash)) {
+            Entry::Vacant(v) => {
+                groups.push((day, key, value));
+                *v.insert(groups.len() as u32 - 1)
+            }
+            Entry::Occupied(o) if groups[*o.get() as usize].2 == value => *o.get(),
+            Entry::Occupied(_) => *self.collided.entry((day, key, value)).or_insert_with(|| {
+                groups.push((day, key, value));
+                groups.len() as u32 - 1
+            }),
+        };
+        self.pairs.push((group, member));
+    }
+}
+
 impl BatchPostings {
     /// Groups events by (day, posting key, value): every event under "all", ReadOnly, and each
     /// of its lookup attributes.
+    ///
+    /// Each (event, value) pair is numbered with its group through a table kept by the thread
+    /// across batches (keyed by the value's hash, the value itself compared on every hit), then
+    /// the members are laid out group by group with a counting sort: no allocation per group,
+    /// and no table to grow (and fault in) per batch.
     pub fn build(events: &[Prepared]) -> Self {
         use crate::store::{KEY_ALL, KEY_READ_ONLY};
-        let mut groups: std::collections::HashMap<
-            (u32, i64, &str),
-            Vec<u32>,
-            foldhash::fast::RandomState,
-        > = Default::default();
-        for (i, p) in events.iter().enumerate() {
-            let i = i as u32;
-            groups.entry((p.day, KEY_ALL, "")).or_default().push(i);
-            if let Some(ro) = p.read_only {
-                groups
-                    .entry((p.day, KEY_READ_ONLY, if ro { "true" } else { "false" }))
-                    .or_default()
-                    .push(i);
+        thread_local! {
+            static INDEX: std::cell::RefCell<Map<(u32, i64, u64), u32>> =
+                std::cell::RefCell::new(Map::default());
+        }
+        let mut g = Grouper {
+            groups: Vec::new(),
+            pairs: Vec::with_capacity(events.len() * 9),
+            collided: Map::default(),
+        };
+        INDEX.with(|index| {
+            let mut index = index.borrow_mut();
+            index.clear();
+            for (i, p) in events.iter().enumerate() {
+                let i = i as u32;
+                g.add(&mut index, (p.day, KEY_ALL, ""), i);
+                if let Some(ro) = p.read_only {
+                    let value = if ro { "true" } else { "false" };
+                    g.add(&mut index, (p.day, KEY_READ_ONLY, value), i);
+                }
+                for (attr, value) in &p.attrs {
+                    g.add(&mut index, (p.day, attr.code(), value.as_str()), i);
+                }
             }
-            for (attr, value) in &p.attrs {
-                groups
-                    .entry((p.day, attr.code(), value.as_str()))
-                    .or_default()
-                    .push(i);
-            }
+        });
+        let Grouper { groups, pairs, .. } = g;
+        // Counting sort of the pairs by group; members stay in event order within a group.
+        let mut ends = vec![0usize; groups.len()];
+        for &(g, _) in &pairs {
+            ends[g as usize] += 1;
+        }
+        let mut total = 0;
+        for end in ends.iter_mut() {
+            total += *end;
+            *end = total;
+        }
+        let mut next: Vec<usize> = ends.clone();
+        let mut members = vec![0u32; pairs.len()];
+        for &(g, m) in pairs.iter().rev() {
+            next[g as usize] -= 1;
+            members[next[g as usize]] = m;
         }
         let mut out = BatchPostings {
-            values: String::with_capacity(groups.keys().map(|k| k.2.len()).sum()),
-            members: Vec::with_capacity(groups.values().map(Vec::len).sum()),
+            values: String::with_capacity(groups.iter().map(|g| g.2.len()).sum()),
+            members,
             groups: Vec::with_capacity(groups.len()),
         };
-        for ((day, key, value), members) in groups {
+        for (&(day, key, value), &members_end) in groups.iter().zip(&ends) {
             out.values.push_str(value);
-            out.members.extend_from_slice(&members);
             out.groups.push(GroupEnd {
                 day,
                 key,
                 value_end: out.values.len(),
-                members_end: out.members.len(),
+                members_end,
             });
         }
         out
@@ -460,6 +521,73 @@ mod tests {
                 .contains(&(Attr::EventName, "CompleteLifecycleAction".into()))
         );
         assert_eq!(p.category, Category::Insight);
+    }
+
+    #[test]
+    fn batch_postings_group_every_event_under_each_of_its_values() {
+        let events: Vec<Prepared> = (0..500)
+            .map(|i| {
+                prep(&format!(
+                    r#"{{"eventTime":"2023-07-{:02}T11:42:36Z","eventSource":"s{}","eventName":"n{}","eventID":"e{i}","readOnly":{},"userIdentity":{{"type":"IAMUser","userName":"u{}"}}}}"#,
+                    10 + i % 3,
+                    i % 4,
+                    i % 50,
+                    i % 2 == 0,
+                    i % 7
+                ))
+                .unwrap()
+            })
+            .collect();
+        let built = BatchPostings::build(&events);
+        let mut got: Vec<(u32, i64, String, Vec<u32>)> = built
+            .iter()
+            .map(|p| (p.day, p.key, p.value.to_string(), p.members.to_vec()))
+            .collect();
+        got.sort();
+        // The same grouping, the obvious way.
+        let mut want: std::collections::BTreeMap<(u32, i64, String), Vec<u32>> = Default::default();
+        for (i, p) in events.iter().enumerate() {
+            let mut add = |key: i64, v: &str| {
+                want.entry((p.day, key, v.to_string()))
+                    .or_default()
+                    .push(i as u32)
+            };
+            add(crate::store::KEY_ALL, "");
+            if let Some(ro) = p.read_only {
+                add(
+                    crate::store::KEY_READ_ONLY,
+                    if ro { "true" } else { "false" },
+                );
+            }
+            for (a, v) in &p.attrs {
+                add(a.code(), v);
+            }
+        }
+        let want: Vec<(u32, i64, String, Vec<u32>)> = want
+            .into_iter()
+            .map(|((d, k, v), m)| (d, k, v, m))
+            .collect();
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn a_value_whose_hash_collides_gets_its_own_group() {
+        use std::hash::BuildHasher;
+        let mut index: Map<(u32, i64, u64), u32> = Map::default();
+        let mut g = Grouper {
+            groups: Vec::new(),
+            pairs: Vec::new(),
+            collided: Map::default(),
+        };
+        g.add(&mut index, (1, 2, "a"), 0);
+        // Make "b" look like "a" to the hash table.
+        let hash_b = index.hasher().hash_one("b");
+        index.insert((1, 2, hash_b), 0);
+        g.add(&mut index, (1, 2, "b"), 1);
+        g.add(&mut index, (1, 2, "a"), 2);
+        g.add(&mut index, (1, 2, "b"), 3);
+        assert_eq!(g.groups, vec![(1, 2, "a"), (1, 2, "b")]);
+        assert_eq!(g.pairs, vec![(0, 0), (1, 1), (0, 2), (1, 3)]);
     }
 
     #[test]
