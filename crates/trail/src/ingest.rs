@@ -46,7 +46,36 @@ pub struct Prepared {
     pub day: u32,
     pub read_only: Option<bool>,
     pub category: Category,
-    pub attrs: Vec<(Attr, String)>,
+    pub attrs: Attrs,
+}
+
+/// The lookup attribute values of one record, kept in one string (a record has ~7 of them; a
+/// `String` each cost as much to allocate and free as the rest of the indexing).
+#[derive(Clone, Debug, Default)]
+pub struct Attrs {
+    text: String,
+    /// (attribute, end of its value in `text`).
+    items: Vec<(Attr, usize)>,
+}
+
+impl Attrs {
+    pub fn iter(&self) -> impl Iterator<Item = (Attr, &str)> {
+        let mut start = 0;
+        self.items.iter().map(move |&(attr, end)| {
+            let value = self.text.get(start..end).unwrap_or("");
+            start = end;
+            (attr, value)
+        })
+    }
+
+    pub fn contains(&self, attr: Attr, value: &str) -> bool {
+        self.iter().any(|(a, v)| a == attr && v == value)
+    }
+
+    fn push(&mut self, attr: Attr, value: &str) {
+        self.text.push_str(value);
+        self.items.push((attr, self.text.len()));
+    }
 }
 
 /// Up to [`crate::codec::BLOCK_SLOTS`] records of one day, in eventTime order, compressed together.
@@ -177,8 +206,8 @@ impl BatchPostings {
                     let value = if ro { "true" } else { "false" };
                     g.add(&mut index, (p.day, KEY_READ_ONLY, value), i);
                 }
-                for (attr, value) in &p.attrs {
-                    g.add(&mut index, (p.day, attr.code(), value.as_str()), i);
+                for (attr, value) in p.attrs.iter() {
+                    g.add(&mut index, (p.day, attr.code(), value), i);
                 }
             }
         });
@@ -316,13 +345,13 @@ pub fn index(record: &Record, limits: &Limits) -> Result<Prepared, String> {
             return Err("eventSource is missing".into());
         }
     }
-    let mut attrs = Vec::with_capacity(8);
+    let mut attrs = Attrs {
+        text: String::with_capacity(256),
+        items: Vec::with_capacity(8),
+    };
     let mut push = |attr: Attr, v: &str| {
-        if !v.is_empty()
-            && v.len() <= MAX_ATTR_VALUE
-            && !attrs.iter().any(|(a, x)| *a == attr && x == v)
-        {
-            attrs.push((attr, v.to_string()));
+        if !v.is_empty() && v.len() <= MAX_ATTR_VALUE && !attrs.contains(attr, v) {
+            attrs.push(attr, v);
         }
     };
     if let Some(n) = name {
@@ -470,11 +499,7 @@ mod tests {
             (Attr::ResourceName, "arn:aws:iam::123456789012:role/path/R"),
             (Attr::ResourceName, "R"),
         ] {
-            assert!(
-                p.attrs.contains(&(a, v.to_string())),
-                "{a:?}={v} missing in {:?}",
-                p.attrs
-            );
+            assert!(p.attrs.contains(a, v), "{a:?}={v} missing in {:?}", p.attrs);
         }
     }
 
@@ -516,10 +541,7 @@ mod tests {
         let p = prep(r#"{"eventVersion":"1.07","eventTime":"2020-07-21T20:56:00Z","eventID":"i1","eventType":"AwsCloudTrailInsight","eventCategory":"Insight",
             "insightDetails":{"state":"Start","eventSource":"autoscaling.amazonaws.com","eventName":"CompleteLifecycleAction","insightType":"ApiCallRateInsight"}}"#)
         .unwrap();
-        assert!(
-            p.attrs
-                .contains(&(Attr::EventName, "CompleteLifecycleAction".into()))
-        );
+        assert!(p.attrs.contains(Attr::EventName, "CompleteLifecycleAction"));
         assert_eq!(p.category, Category::Insight);
     }
 
@@ -559,7 +581,7 @@ mod tests {
                     if ro { "true" } else { "false" },
                 );
             }
-            for (a, v) in &p.attrs {
+            for (a, v) in p.attrs.iter() {
                 add(a.code(), v);
             }
         }

@@ -87,14 +87,17 @@ impl PreparedBatch {
         let mut slots = Vec::with_capacity(raws.len());
         let mut events = Vec::with_capacity(raws.len());
         let mut texts = Vec::with_capacity(raws.len());
+        // The dedup key of each prepared event (its eventID moves into the report).
+        let mut ids = Vec::with_capacity(raws.len());
         for (index, raw) in raws.iter().enumerate() {
             match ingest::prepare(raw, limits) {
-                Ok(p) => {
+                Ok(mut p) => {
+                    ids.push(store::id_hash(account, &p.event_id));
                     slots.push(report.results.len());
                     report.results.push(EventResult {
                         index,
                         id: None,
-                        event_id: Some(p.event_id.clone()),
+                        event_id: Some(std::mem::take(&mut p.event_id)),
                         status: Status::Accepted,
                         reason: None,
                     });
@@ -131,13 +134,10 @@ impl PreparedBatch {
                 }
                 slots.clear();
                 events.clear();
+                ids.clear();
                 Vec::new()
             }
         };
-        let ids = events
-            .iter()
-            .map(|p| store::id_hash(account, &p.event_id))
-            .collect();
         let postings = ingest::BatchPostings::build(&events);
         Self {
             report,

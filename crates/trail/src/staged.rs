@@ -64,7 +64,7 @@ impl Staged {
             let value = if ro { "true" } else { "false" };
             self.extend((account, day, KEY_READ_ONLY), value, [index]);
         }
-        for (attr, value) in &p.attrs {
+        for (attr, value) in p.attrs.iter() {
             self.extend((account, day, attr.code()), value, [index]);
         }
         self.ids.insert((day, id.0, id.1), seq);
