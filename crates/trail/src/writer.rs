@@ -37,14 +37,26 @@ pub(crate) struct Writer {
 
 /// A frozen stage on its way into the tables.
 struct MergeProgress {
-    stage: Arc<Staged>,
     /// (day, h, h2) → seq, sorted.
     ids: Vec<((u32, i64, i64), i64)>,
-    /// (account, day, key, value), sorted.
-    lists: Vec<(i64, u32, i64, String)>,
+    /// The posting rows to write.
+    lists: Vec<PostingRow>,
     next_list: usize,
     /// Every block up to this one is indexed once the merge completes.
     mark: i64,
+}
+
+/// One attribute value's events of one merge: a row of `postings_YYYYMMDD`.
+struct PostingRow {
+    account: i64,
+    day: u32,
+    key: i64,
+    value: String,
+    min_time: i64,
+    max_time: i64,
+    first_seq: i64,
+    n: i64,
+    data: Vec<u8>,
 }
 
 /// Rows written per merge slice: small enough that ingest never waits long for the writer.
@@ -206,14 +218,37 @@ impl Writer {
         let mut ids: Vec<((u32, i64, i64), i64)> =
             stage.ids.iter().map(|(k, v)| (*k, *v)).collect();
         ids.sort_unstable();
-        let mut lists: Vec<(i64, u32, i64, String)> = stage
-            .postings
-            .iter()
-            .flat_map(|(&(a, d, k), values)| values.keys().map(move |v| (a, d, k, v.clone())))
-            .collect();
-        lists.sort_unstable();
+        // Every posting row of the merge, encoded now in one pass over the stage's maps; the
+        // slices only insert them. Rows are ordered by (account, day, key) only: ordering the
+        // values too cost string comparisons and bought nothing (the rows of one value from
+        // successive merges land apart in the table anyway).
+        let mut lists: Vec<PostingRow> = Vec::new();
+        for (&(account, day, key), values) in &stage.postings {
+            for (value, members) in values {
+                let mut pairs: Vec<(i64, i64)> = members
+                    .iter()
+                    .filter_map(|&i| stage.events.get(i as usize).copied())
+                    .collect();
+                pairs.sort_unstable();
+                let (Some(&(min_time, _)), Some(&(max_time, _))) = (pairs.first(), pairs.last())
+                else {
+                    continue;
+                };
+                lists.push(PostingRow {
+                    account,
+                    day,
+                    key,
+                    value: value.clone(),
+                    min_time,
+                    max_time,
+                    first_seq: pairs.iter().map(|p| p.1).min().unwrap_or(0),
+                    n: pairs.len() as i64,
+                    data: codec::encode_postings(&pairs),
+                });
+            }
+        }
+        lists.sort_unstable_by_key(|r| (r.account, r.day, r.key));
         self.merging = Some(MergeProgress {
-            stage,
             ids,
             lists,
             next_list: 0,
@@ -233,35 +268,17 @@ impl Writer {
         };
         let tx = self.conn.transaction()?;
         let mut rows = 0;
-        while m.next_list < m.lists.len() && rows < budget {
-            let (account, day, key, ref value) = m.lists[m.next_list];
+        while let Some(r) = m.lists.get(m.next_list)
+            && rows < budget
+        {
             m.next_list += 1;
-            let Some(members) = m
-                .stage
-                .postings
-                .get(&(account, day, key))
-                .and_then(|v| v.get(value))
-            else {
-                continue;
-            };
-            let events = &m.stage.events;
-            let mut pairs: Vec<(i64, i64)> = members
-                .iter()
-                .filter_map(|&i| events.get(i as usize).copied())
-                .collect();
-            pairs.sort_unstable();
-            let (Some(first), Some(last)) = (pairs.first(), pairs.last()) else {
-                continue;
-            };
-            let (min_time, max_time) = (first.0, last.0);
-            let first_seq = pairs.iter().map(|p| p.1).min().unwrap_or(0);
-            Self::ensure_day(&tx, &mut self.days, day)?;
+            Self::ensure_day(&tx, &mut self.days, r.day)?;
             tx.prepare_cached(&format!(
                 "INSERT INTO {} (account, key, value, max_time, first_seq, min_time, n, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                postings_table(day)
+                postings_table(r.day)
             ))?
-            .execute(params![account, key, value, max_time, first_seq, min_time, pairs.len() as i64, codec::encode_postings(&pairs)])?;
-            rows += pairs.len().div_ceil(64).max(1);
+            .execute(params![r.account, r.key, r.value, r.max_time, r.first_seq, r.min_time, r.n, r.data])?;
+            rows += (r.n as usize).div_ceil(64).max(1);
         }
         if m.next_list < m.lists.len() {
             tx.commit()?;
@@ -283,7 +300,7 @@ impl Writer {
         let staged = self.staged.clone();
         let mut guard = staged.write().map_err(|_| poisoned())?;
         tx.commit()?;
-        guard.frozen = None;
+        let frozen = guard.frozen.take();
         drop(guard);
         if let Some(m) = self.merging.take() {
             for &((day, h, h2), _) in &m.ids {
@@ -301,7 +318,7 @@ impl Writer {
             // time (without a thread, it is freed here).
             let _ = std::thread::Builder::new()
                 .name("trail-free".into())
-                .spawn(move || drop(m));
+                .spawn(move || drop((frozen, m)));
         }
         Ok(true)
     }
