@@ -20,7 +20,67 @@ pub(crate) type Map<K, V> = HashMap<K, V, RandomState>;
 
 /// (account, day, posting key) → attribute value → the staged events carrying it (indexes into
 /// [`Staged::events`]).
-pub(crate) type StagedPostings = Map<(i64, u32, i64), Map<String, Vec<u32>>>;
+pub(crate) type StagedPostings = Map<(i64, u32, i64), Map<Value, Vec<u32>>>;
+
+/// Bytes of a value kept in place in the map.
+const INLINE: usize = 30;
+
+/// An attribute value as a staged map key. Values up to [`INLINE`] bytes (event names and
+/// sources, user names, access key ids…) live in the map's own slot, so a probe that finds one
+/// compares it without following a pointer: the writer stages thousands of values per batch,
+/// and that pointer was a cache miss for each.
+#[derive(Clone)]
+pub(crate) enum Value {
+    Inline(u8, [u8; INLINE]),
+    Heap(Box<[u8]>),
+}
+
+impl Value {
+    fn new(v: &str) -> Self {
+        let b = v.as_bytes();
+        match b.len() {
+            n if n <= INLINE => {
+                let mut bytes = [0u8; INLINE];
+                bytes[..n].copy_from_slice(b);
+                Value::Inline(n as u8, bytes)
+            }
+            _ => Value::Heap(b.into()),
+        }
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        match self {
+            Value::Inline(n, bytes) => &bytes[..*n as usize],
+            Value::Heap(b) => b,
+        }
+    }
+
+    /// The value as text (it was made from a `&str`).
+    pub fn to_text(&self) -> String {
+        String::from_utf8_lossy(self.as_bytes()).into_owned()
+    }
+}
+
+impl std::borrow::Borrow<[u8]> for Value {
+    fn borrow(&self) -> &[u8] {
+        self.as_bytes()
+    }
+}
+
+impl std::hash::Hash for Value {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        // As `[u8]` hashes, so that a lookup by `&[u8]` finds it.
+        self.as_bytes().hash(state)
+    }
+}
+
+impl PartialEq for Value {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl Eq for Value {}
 
 /// The staged index. Each staged event is stored once, as (eventTime ms, seq); posting lists
 /// hold 4-byte indexes into that array, so a staged event costs ~100 bytes whatever the number
@@ -47,10 +107,10 @@ impl Staged {
         indexes: impl IntoIterator<Item = u32>,
     ) {
         let values = self.postings.entry((account, day, key)).or_default();
-        match values.get_mut(value) {
+        match values.get_mut(value.as_bytes()) {
             Some(list) => list.extend(indexes),
             None => {
-                values.insert(value.to_string(), indexes.into_iter().collect());
+                values.insert(Value::new(value), indexes.into_iter().collect());
             }
         }
     }
@@ -104,7 +164,7 @@ impl Staged {
     ) -> impl Iterator<Item = (i64, i64)> + '_ {
         self.postings
             .get(&(account, day, key))
-            .and_then(|v| v.get(value))
+            .and_then(|v| v.get(value.as_bytes()))
             .map(Vec::as_slice)
             .unwrap_or(&[])
             .iter()
@@ -154,5 +214,28 @@ impl Stages {
     #[cfg(test)]
     pub fn events(&self) -> usize {
         self.active.len() + self.frozen.as_deref().map_or(0, Staged::len)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_short_and_long_are_found_by_their_bytes() {
+        let mut m: Map<Value, u32> = Map::default();
+        let long = "arn:aws:iam::123456789012:role/a-role-name-longer-than-thirty-bytes";
+        for (i, v) in ["", "x", &"y".repeat(INLINE), &"z".repeat(INLINE + 1), long]
+            .iter()
+            .enumerate()
+        {
+            m.insert(Value::new(v), i as u32);
+        }
+        assert_eq!(m.get(long.as_bytes()), Some(&4));
+        assert_eq!(m.get("y".repeat(INLINE).as_bytes()), Some(&2));
+        assert_eq!(m.get("z".repeat(INLINE + 1).as_bytes()), Some(&3));
+        assert_eq!(m.get("".as_bytes()), Some(&0));
+        assert_eq!(m.get("y".as_bytes()), None);
+        assert_eq!(Value::new(long).to_text(), long);
     }
 }

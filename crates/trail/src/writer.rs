@@ -238,7 +238,7 @@ impl Writer {
                     account,
                     day,
                     key,
-                    value: value.clone(),
+                    value: value.to_text(),
                     min_time,
                     max_time,
                     first_seq: pairs.iter().map(|p| p.1).min().unwrap_or(0),
