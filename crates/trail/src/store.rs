@@ -475,6 +475,36 @@ mod tests {
     }
 
     #[test]
+    fn a_crash_in_the_middle_of_a_merge_loses_and_doubles_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let h = open(dir.path());
+        assert_eq!(store(&h, &events("2026-01-01", 120, "c")).accepted, 120);
+        let (reply, rx) = oneshot::channel();
+        h.send(Command::MergeSlice { budget: 1, reply }).unwrap();
+        assert!(
+            !rx.blocking_recv().unwrap().unwrap(),
+            "one slice, not the whole merge"
+        );
+        assert_eq!(store(&h, &events("2026-01-02", 5, "d")).accepted, 5);
+        // What a crash leaves on disk now: the committed state (the WAL included).
+        let crashed = tempfile::tempdir().unwrap();
+        for name in ["trail.db", "trail.db-wal"] {
+            let from = dir.path().join(name);
+            if from.exists() {
+                std::fs::copy(&from, crashed.path().join(name)).unwrap();
+            }
+        }
+        drop(h);
+        let h = open(crashed.path());
+        assert_eq!(count(&h), 125, "every event once after recovery");
+        h.merge_blocking().unwrap();
+        assert_eq!(count(&h), 125);
+        assert_eq!(store(&h, &events("2026-01-01", 120, "c")).duplicate, 120);
+        assert_eq!(store(&h, &events("2026-01-02", 5, "d")).duplicate, 5);
+        assert_eq!(h.totals().unwrap(), (125, 2));
+    }
+
+    #[test]
     fn a_merge_in_slices_never_hides_or_doubles_an_event() {
         let dir = tempfile::tempdir().unwrap();
         let h = open(dir.path());

@@ -355,6 +355,19 @@ impl Writer {
             return Ok(());
         }
         let days: Vec<u32> = day_tables(&self.conn, "blocks")?;
+        // A merge cut short wrote some of its posting rows (the slices before the crash) but not
+        // its ids or its mark: those rows are exactly the ones holding a seq past the mark, and
+        // the merge below writes them again.
+        {
+            let tx = self.conn.transaction()?;
+            for day in day_tables(&tx, "postings")? {
+                tx.execute(
+                    &format!("DELETE FROM {} WHERE first_seq >= ?1", postings_table(day)),
+                    [(merged + 1) * BLOCK_SLOTS],
+                )?;
+            }
+            tx.commit()?;
+        }
         let limits = Limits {
             max_event_bytes: usize::MAX,
             oldest_day: None,
