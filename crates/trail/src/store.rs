@@ -400,6 +400,19 @@ mod tests {
         crate::ingest_blocking(h, 7, &refs).unwrap()
     }
 
+    /// Events of account 7 found by EventId.
+    fn by_event_id(h: &History, id: &str) -> usize {
+        let q = LookupQuery {
+            account: 7,
+            attributes: vec![LookupAttribute::EventId(id.into())],
+            start_ms: None,
+            end_ms: None,
+            max_results: 5,
+            after: None,
+        };
+        h.lookup(&q).unwrap().events.len()
+    }
+
     fn count(h: &History) -> usize {
         let q = LookupQuery {
             account: 7,
@@ -523,15 +536,7 @@ mod tests {
         assert_eq!(store(&h, &events("2026-01-01", 5, "t")).accepted, 5);
         assert_eq!(store(&h, &events("2026-01-01", 120, "s")).duplicate, 120);
         assert_eq!(count(&h), 125);
-        let q = LookupQuery {
-            account: 7,
-            attributes: vec![LookupAttribute::EventId("s-17".into())],
-            start_ms: None,
-            end_ms: None,
-            max_results: 5,
-            after: None,
-        };
-        assert_eq!(h.lookup(&q).unwrap().events.len(), 1);
+        assert_eq!(by_event_id(&h, "s-17"), 1);
         while !slice(usize::MAX) {}
         assert!(!h.staged.read().unwrap().merging());
         assert_eq!(count(&h), 125);
@@ -569,15 +574,7 @@ mod tests {
         let h = open(dir.path());
         // Still recognised as duplicates, still found by EventId; the old table is gone.
         assert_eq!(store(&h, &events("2026-01-01", 50, "o")).duplicate, 50);
-        let q = LookupQuery {
-            account: 7,
-            attributes: vec![LookupAttribute::EventId("o-7".into())],
-            start_ms: None,
-            end_ms: None,
-            max_results: 5,
-            after: None,
-        };
-        assert_eq!(h.lookup(&q).unwrap().events.len(), 1);
+        assert_eq!(by_event_id(&h, "o-7"), 1);
         let old: i64 = h
             .reads
             .with(|c| {
