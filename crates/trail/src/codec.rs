@@ -1,14 +1,60 @@
 //! Byte layouts of the history's two blob kinds.
 //!
-//! - A **block** holds up to [`BLOCK_SLOTS`] records of one day, compressed together as one zstd
-//!   frame (similar records compress several times better together than apart). Inside the
-//!   frame: `u16 slot count`, one little-endian `u32` end offset per slot, then the records' exact
-//!   bytes. A slot whose event turned out to be a duplicate stays in the block but is not indexed.
+//! - A **block** holds up to [`BLOCK_SLOTS`] records of one day, compressed together (similar
+//!   records compress several times better together than apart): the byte `L`, the
+//!   little-endian `u32` length of the plain block, then the plain block as one LZ4 block.
+//!   Histories written before LZ4 hold zstd frames (magic `28 B5 2F FD`); both are read. The
+//!   plain block: `u16 slot count`, one little-endian `u32` end offset per slot, then the
+//!   records' exact bytes. A slot whose event turned out to be a duplicate stays in the block
+//!   but is not indexed.
 //! - A **posting list** is the (eventTime ms, seq) pairs of the events of one commit that carry
 //!   one attribute value, sorted ascending, as varint deltas (time unsigned, seq zigzag).
 
 /// Records per block; `seq = block * BLOCK_SLOTS + slot`.
 pub const BLOCK_SLOTS: i64 = 64;
+
+/// First byte of an LZ4 block (a zstd frame starts with 0x28).
+const LZ4_TAG: u8 = b'L';
+const ZSTD_MAGIC: [u8; 4] = [0x28, 0xB5, 0x2F, 0xFD];
+/// Largest plain block read back: every slot at the largest event accepted (256 KB), with room
+/// to spare. A damaged length cannot make a read allocate more.
+const MAX_PLAIN_BLOCK: usize = 64 << 20;
+
+/// Compresses a plain block (see [`encode_block`]) for storage.
+pub fn compress_block(plain: &[u8]) -> Vec<u8> {
+    let bound = lz4_flex::block::get_maximum_output_size(plain.len());
+    let mut out = vec![0u8; 5 + bound];
+    out[0] = LZ4_TAG;
+    out[1..5].copy_from_slice(&(plain.len() as u32).to_le_bytes());
+    // The output has the room LZ4 can need for this input, so this cannot fail.
+    let n = lz4_flex::block::compress_into(plain, &mut out[5..]).unwrap_or(0);
+    out.truncate(5 + n);
+    out
+}
+
+/// The plain block of a stored one (LZ4, or zstd from older histories).
+pub fn decompress_block(stored: &[u8]) -> Result<Vec<u8>, String> {
+    match stored {
+        [LZ4_TAG, a, b, c, d, rest @ ..] => {
+            let len = u32::from_le_bytes([*a, *b, *c, *d]) as usize;
+            if len > MAX_PLAIN_BLOCK {
+                return Err(format!(
+                    "block claims {len} bytes, more than any block holds"
+                ));
+            }
+            let mut plain = vec![0u8; len];
+            match lz4_flex::block::decompress_into(rest, &mut plain) {
+                Ok(n) if n == len => Ok(plain),
+                Ok(n) => Err(format!("block holds {n} bytes, its header says {len}")),
+                Err(e) => Err(format!("block does not decompress: {e}")),
+            }
+        }
+        _ if stored.starts_with(&ZSTD_MAGIC) => {
+            zstd::decode_all(stored).map_err(|e| format!("block does not decompress: {e}"))
+        }
+        _ => Err("block is neither LZ4 nor zstd data".into()),
+    }
+}
 
 pub fn encode_block(slots: &[Option<&[u8]>]) -> Vec<u8> {
     let total: usize = slots.iter().flatten().map(|s| s.len()).sum();
@@ -109,6 +155,43 @@ mod tests {
             None,
             "a truncated block is not read past its end"
         );
+    }
+
+    #[test]
+    fn blocks_compress_and_come_back_exactly() {
+        let plain = encode_block(&[
+            Some(br#"{"eventName":"GetObject"}"#),
+            None,
+            Some(&[7u8; 5000]),
+        ]);
+        let stored = compress_block(&plain);
+        assert_eq!(stored[0], b'L');
+        assert!(stored.len() < plain.len());
+        assert_eq!(decompress_block(&stored).unwrap(), plain);
+    }
+
+    #[test]
+    fn blocks_written_by_older_histories_as_zstd_are_read() {
+        let plain = encode_block(&[Some(b"abc"), Some(b"de")]);
+        let stored = zstd::bulk::compress(&plain, -3).unwrap();
+        assert_eq!(decompress_block(&stored).unwrap(), plain);
+    }
+
+    #[test]
+    fn damaged_blocks_are_errors_not_garbage() {
+        let plain = encode_block(&[Some(&[1u8; 3000])]);
+        let stored = compress_block(&plain);
+        let cut = &stored[..stored.len() / 2];
+        assert!(decompress_block(cut).is_err(), "truncated");
+        let mut huge = stored.clone();
+        huge[1..5].copy_from_slice(&u32::MAX.to_le_bytes());
+        let err = decompress_block(&huge).unwrap_err();
+        assert!(err.contains("more than any block"), "{err}");
+        let mut short = stored.clone();
+        short[1..5].copy_from_slice(&((plain.len() + 1) as u32).to_le_bytes());
+        assert!(decompress_block(&short).is_err(), "length mismatch");
+        assert!(decompress_block(b"").is_err());
+        assert!(decompress_block(b"{not a block}").is_err());
     }
 
     #[test]

@@ -51,7 +51,7 @@ impl History {
         rows.truncate(max_blocks as usize);
         let mut out = Vec::new();
         for (block, account, live, data, day) in rows {
-            let data = zstd::decode_all(&data[..])
+            let data = codec::decompress_block(&data)
                 .map_err(|e| StoreError::Damaged(format!("block {block} of day {day}: {e}")))?;
             for slot in 0..BLOCK_SLOTS {
                 let seq = block * BLOCK_SLOTS + slot;

@@ -2,13 +2,15 @@
 //! duplicate only when the filter says "maybe" (about 1 % of fresh events) instead of for every
 //! event of a day that already has merged ids.
 //!
-//! It grows by segments, each twice the capacity of the previous one, at ~10 bits per id and
-//! 7 probes (≈1 % false positives per segment). Ids are SHA-256 derived, so their bits are
-//! already uniform: probe positions come straight from them (Kirsch–Mitzenmacher double hashing).
+//! It grows by segments, each twice the capacity of the previous one, at ≥ 10 bits per id and
+//! 7 probes. It is blocked: all of an id's probes fall in one 64-byte block (one cache line), so
+//! a probe costs one cache miss rather than seven, for a slightly higher false-positive rate
+//! (≈1–1.5 % per segment). Ids are SHA-256 derived, so their bits are already uniform: the
+//! block comes from `h`, the seven bit positions from nine bits of `h2` each.
 
 const FIRST_SEGMENT_IDS: usize = 1 << 16;
 const BITS_PER_ID: usize = 10;
-const PROBES: u64 = 7;
+const PROBES: u32 = 7;
 
 #[derive(Default)]
 pub(crate) struct IdFilter {
@@ -16,29 +18,37 @@ pub(crate) struct IdFilter {
 }
 
 struct Segment {
-    bits: Vec<u64>,
+    /// A power of two of 512-bit blocks.
+    blocks: Vec<[u64; 8]>,
     len: usize,
     capacity: usize,
 }
 
 impl Segment {
     fn new(capacity: usize) -> Self {
+        let blocks = (capacity * BITS_PER_ID).div_ceil(512).next_power_of_two();
         Self {
-            bits: vec![0; (capacity * BITS_PER_ID).div_ceil(64)],
+            blocks: vec![[0; 8]; blocks],
             len: 0,
             capacity,
         }
     }
 
-    fn positions(&self, h: i64, h2: i64) -> impl Iterator<Item = usize> + '_ {
-        let n = (self.bits.len() * 64) as u64;
-        let (a, b) = (h as u64, (h2 as u64) | 1);
-        (0..PROBES).map(move |i| (a.wrapping_add(i.wrapping_mul(b)) % n) as usize)
+    /// The block of an id and its seven (word, bit mask) probes in it.
+    fn probes(&self, h: i64, h2: i64) -> (usize, impl Iterator<Item = (usize, u64)> + use<>) {
+        let block = (h as u64 as usize) & (self.blocks.len() - 1);
+        let bits = h2 as u64;
+        let probes = (0..PROBES).map(move |i| {
+            let p = (bits >> (9 * i)) & 511;
+            ((p >> 6) as usize, 1u64 << (p & 63))
+        });
+        (block, probes)
     }
 
     fn contains(&self, h: i64, h2: i64) -> bool {
-        self.positions(h, h2)
-            .all(|p| self.bits[p / 64] & (1 << (p % 64)) != 0)
+        let (block, mut probes) = self.probes(h, h2);
+        let words = &self.blocks[block];
+        probes.all(|(w, mask)| words[w] & mask != 0)
     }
 }
 
@@ -49,10 +59,12 @@ impl IdFilter {
             self.segments.push(Segment::new(capacity));
         }
         if let Some(seg) = self.segments.last_mut() {
-            let positions: Vec<usize> = seg.positions(h, h2).collect();
-            for p in positions {
-                seg.bits[p / 64] |= 1 << (p % 64);
+            let (block, probes) = seg.probes(h, h2);
+            let mut words = seg.blocks[block];
+            for (w, mask) in probes {
+                words[w] |= mask;
             }
+            seg.blocks[block] = words;
             seg.len += 1;
         }
     }

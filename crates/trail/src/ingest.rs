@@ -84,7 +84,8 @@ pub struct PreparedBlock {
     pub day: u32,
     /// Index into [`StoreBatch::events`] of the record in each slot.
     pub members: Vec<usize>,
-    /// zstd of [`crate::codec::encode_block`] over the records' exact bytes.
+    /// [`crate::codec::compress_block`] of [`crate::codec::encode_block`] over the records' exact
+    /// bytes.
     pub data: Vec<u8>,
 }
 
@@ -143,8 +144,11 @@ pub struct BatchPosting<'a> {
 
 /// Numbers (event, value) pairs with their group for [`BatchPostings::build`].
 struct Grouper<'a> {
-    /// (day, key, value) of each group.
-    groups: Vec<(u32, i64, &'a str)>,
+    /// (day, key, end of the value in `values`) of each group.
+    groups: Vec<(u32, i64, usize)>,
+    /// Each group's value, in group order: a hit compares against these few kilobytes rather
+    /// than against the first event's own attribute text (a cache miss per hit).
+    values: String,
     /// (group, event) of each pair.
     pairs: Vec<(u32, u32)>,
     /// Groups whose value's hash collides with an earlier group's (practically never).
@@ -152,6 +156,18 @@ struct Grouper<'a> {
 }
 
 impl<'a> Grouper<'a> {
+    fn value(&self, group: u32) -> &str {
+        let g = group as usize;
+        let start = if g == 0 { 0 } else { self.groups[g - 1].2 };
+        self.values.get(start..self.groups[g].2).unwrap_or("")
+    }
+
+    fn push(&mut self, day: u32, key: i64, value: &str) -> u32 {
+        self.values.push_str(value);
+        self.groups.push((day, key, self.values.len()));
+        self.groups.len() as u32 - 1
+    }
+
     fn add(
         &mut self,
         index: &mut Map<(u32, i64, u64), u32>,
@@ -161,17 +177,21 @@ impl<'a> Grouper<'a> {
         use std::collections::hash_map::Entry;
         use std::hash::BuildHasher;
         let hash = index.hasher().hash_one(value);
-        let groups = &mut self.groups;
         let group = match index.entry((day, key, hash)) {
             Entry::Vacant(v) => {
-                groups.push((day, key, value));
-                *v.insert(groups.len() as u32 - 1)
+                let group = self.groups.len() as u32;
+                v.insert(group);
+                self.push(day, key, value)
             }
-            Entry::Occupied(o) if groups[*o.get() as usize].2 == value => *o.get(),
-            Entry::Occupied(_) => *self.collided.entry((day, key, value)).or_insert_with(|| {
-                groups.push((day, key, value));
-                groups.len() as u32 - 1
-            }),
+            Entry::Occupied(o) if self.value(*o.get()) == value => *o.get(),
+            Entry::Occupied(_) => match self.collided.get(&(day, key, value)) {
+                Some(&group) => group,
+                None => {
+                    let group = self.push(day, key, value);
+                    self.collided.insert((day, key, value), group);
+                    group
+                }
+            },
         };
         self.pairs.push((group, member));
     }
@@ -193,6 +213,7 @@ impl BatchPostings {
         }
         let mut g = Grouper {
             groups: Vec::new(),
+            values: String::new(),
             pairs: Vec::with_capacity(events.len() * 9),
             collided: Map::default(),
         };
@@ -211,7 +232,12 @@ impl BatchPostings {
                 }
             }
         });
-        let Grouper { groups, pairs, .. } = g;
+        let Grouper {
+            groups,
+            values,
+            pairs,
+            ..
+        } = g;
         // Counting sort of the pairs by group; members stay in event order within a group.
         let mut ends = vec![0usize; groups.len()];
         for &(g, _) in &pairs {
@@ -228,21 +254,20 @@ impl BatchPostings {
             next[g as usize] -= 1;
             members[next[g as usize]] = m;
         }
-        let mut out = BatchPostings {
-            values: String::with_capacity(groups.iter().map(|g| g.2.len()).sum()),
+        BatchPostings {
+            values,
             members,
-            groups: Vec::with_capacity(groups.len()),
-        };
-        for (&(day, key, value), &members_end) in groups.iter().zip(&ends) {
-            out.values.push_str(value);
-            out.groups.push(GroupEnd {
-                day,
-                key,
-                value_end: out.values.len(),
-                members_end,
-            });
+            groups: groups
+                .iter()
+                .zip(&ends)
+                .map(|(&(day, key, value_end), &members_end)| GroupEnd {
+                    day,
+                    key,
+                    value_end,
+                    members_end,
+                })
+                .collect(),
         }
-        out
     }
 
     pub fn iter(&self) -> impl Iterator<Item = BatchPosting<'_>> {
@@ -263,11 +288,7 @@ impl BatchPostings {
 
 /// Groups validated records into day blocks (eventTime order) and compresses each block.
 /// `texts[i]` is the exact text of `events[i]`.
-pub fn build_blocks(
-    events: &[Prepared],
-    texts: &[&str],
-    zstd: &mut zstd::bulk::Compressor<'_>,
-) -> Result<Vec<PreparedBlock>, String> {
+pub fn build_blocks(events: &[Prepared], texts: &[&str]) -> Vec<PreparedBlock> {
     let mut order: Vec<usize> = (0..events.len()).collect();
     order.sort_by_key(|&i| (events[i].day, events[i].time_ms, i));
     let mut blocks = Vec::new();
@@ -275,17 +296,14 @@ pub fn build_blocks(
         for chunk in run.chunks(crate::codec::BLOCK_SLOTS as usize) {
             let slots: Vec<Option<&[u8]>> =
                 chunk.iter().map(|&i| Some(texts[i].as_bytes())).collect();
-            let data = zstd
-                .compress(&crate::codec::encode_block(&slots))
-                .map_err(|e| format!("cannot compress records: {e}"))?;
             blocks.push(PreparedBlock {
                 day: events[chunk[0]].day,
                 members: chunk.to_vec(),
-                data,
+                data: crate::codec::compress_block(&crate::codec::encode_block(&slots)),
             });
         }
     }
-    Ok(blocks)
+    blocks
 }
 
 /// Longest eventID accepted (CloudTrail's are 36-character GUIDs).
@@ -598,6 +616,7 @@ mod tests {
         let mut index: Map<(u32, i64, u64), u32> = Map::default();
         let mut g = Grouper {
             groups: Vec::new(),
+            values: String::new(),
             pairs: Vec::new(),
             collided: Map::default(),
         };
@@ -608,7 +627,8 @@ mod tests {
         g.add(&mut index, (1, 2, "b"), 1);
         g.add(&mut index, (1, 2, "a"), 2);
         g.add(&mut index, (1, 2, "b"), 3);
-        assert_eq!(g.groups, vec![(1, 2, "a"), (1, 2, "b")]);
+        assert_eq!(g.groups, vec![(1, 2, 1), (1, 2, 2)]);
+        assert_eq!((g.value(0), g.value(1)), ("a", "b"));
         assert_eq!(g.pairs, vec![(0, 0), (1, 1), (0, 2), (1, 3)]);
     }
 

@@ -25,7 +25,6 @@ mod staged;
 pub mod store;
 mod writer;
 
-use std::cell::RefCell;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -62,10 +61,6 @@ impl Trail {
             max_body_bytes: cfg.max_body_bytes,
         }))
     }
-}
-
-thread_local! {
-    static ZSTD: RefCell<Option<zstd::bulk::Compressor<'static>>> = const { RefCell::new(None) };
 }
 
 /// A batch validated and compressed, waiting for the store.
@@ -115,29 +110,7 @@ impl PreparedBatch {
                 }
             }
         }
-        let blocks = ZSTD.with(|cell| {
-            let mut cell = cell.borrow_mut();
-            if cell.is_none() {
-                *cell = zstd::bulk::Compressor::new(ZSTD_LEVEL).ok();
-            }
-            match cell.as_mut() {
-                Some(z) => ingest::build_blocks(&events, &texts, z),
-                None => Err("cannot start the zstd compressor".to_string()),
-            }
-        });
-        let blocks = match blocks {
-            Ok(b) => b,
-            Err(reason) => {
-                for &slot in &slots {
-                    report.results[slot].status = Status::Rejected;
-                    report.results[slot].reason = Some(reason.clone());
-                }
-                slots.clear();
-                events.clear();
-                ids.clear();
-                Vec::new()
-            }
-        };
+        let blocks = ingest::build_blocks(&events, &texts);
         let postings = ingest::BatchPostings::build(&events);
         Self {
             report,
@@ -186,11 +159,6 @@ impl PreparedBatch {
         report
     }
 }
-
-/// zstd level for history blocks. A fast level (-3) keeps compression off the critical path:
-/// measured against level 1 on generated records, ~7 % faster import for ~8 % more disk
-/// (211 vs 195 bytes per event), as whole blocks of similar records compress well anyway.
-const ZSTD_LEVEL: i32 = -3;
 
 /// The eventID of a record that failed validation, when one can be read, to help the sender.
 fn event_id_hint(raw: &str) -> Option<String> {

@@ -310,7 +310,7 @@ fn fetch(
                 .query_row(params![block, account], |r| r.get(0))
                 .optional()?;
             let decoded = data
-                .map(|d| zstd::decode_all(&d[..]))
+                .map(|d| codec::decompress_block(&d))
                 .transpose()
                 .map_err(|e| damaged(format!("block {block} of day {day}: {e}")))?;
             v.insert(decoded)

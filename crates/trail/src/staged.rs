@@ -95,6 +95,16 @@ pub(crate) struct Staged {
 }
 
 impl Staged {
+    /// An empty stage with room for `events` events and their ids, so that filling it never
+    /// rehashes the ids map (a rehash moves every id staged so far).
+    pub fn with_capacity(events: usize) -> Self {
+        Staged {
+            events: Vec::with_capacity(events),
+            postings: StagedPostings::default(),
+            ids: Map::with_capacity_and_hasher(events, RandomState::default()),
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.events.len()
     }

@@ -212,7 +212,12 @@ impl Writer {
         if guard.frozen.is_some() || guard.active.len() == 0 {
             return Ok(());
         }
-        let stage = Arc::new(std::mem::take(&mut guard.active));
+        // The next stage is likely to fill as this one did.
+        let room = guard.active.len().min(2 * MERGE_EVENTS);
+        let stage = Arc::new(std::mem::replace(
+            &mut guard.active,
+            Staged::with_capacity(room),
+        ));
         guard.frozen = Some(stage.clone());
         drop(guard);
         let mut ids: Vec<((u32, i64, i64), i64)> =
@@ -222,14 +227,36 @@ impl Writer {
         // slices only insert them. Rows are ordered by (account, day, key) only: ordering the
         // values too cost string comparisons and bought nothing (the rows of one value from
         // successive merges land apart in the table anyway).
+        // Each staged event's rank in (eventTime, seq) order: a list is sorted as 4-byte ranks
+        // (often already in order) instead of as 16-byte pairs.
+        let mut order: Vec<u32> = (0..stage.events.len() as u32).collect();
+        order.sort_unstable_by_key(|&i| stage.events[i as usize]);
+        let sorted: Vec<(i64, i64)> = order.iter().map(|&i| stage.events[i as usize]).collect();
+        let mut rank = vec![0u32; order.len()];
+        for (r, &i) in order.iter().enumerate() {
+            rank[i as usize] = r as u32;
+        }
+        drop(order);
+        let mut ranks: Vec<u32> = Vec::new();
+        let mut pairs: Vec<(i64, i64)> = Vec::new();
         let mut lists: Vec<PostingRow> = Vec::new();
         for (&(account, day, key), values) in &stage.postings {
             for (value, members) in values {
-                let mut pairs: Vec<(i64, i64)> = members
-                    .iter()
-                    .filter_map(|&i| stage.events.get(i as usize).copied())
-                    .collect();
-                pairs.sort_unstable();
+                ranks.clear();
+                ranks.extend(
+                    members
+                        .iter()
+                        .filter_map(|&i| rank.get(i as usize).copied()),
+                );
+                if !ranks.is_sorted() {
+                    ranks.sort_unstable();
+                }
+                pairs.clear();
+                pairs.extend(
+                    ranks
+                        .iter()
+                        .filter_map(|&r| sorted.get(r as usize).copied()),
+                );
                 let (Some(&(min_time, _)), Some(&(max_time, _))) = (pairs.first(), pairs.last())
                 else {
                     continue;
@@ -382,7 +409,7 @@ impl Writer {
             while let Some(row) = rows.next()? {
                 let (block, account, live): (i64, i64, i64) =
                     (row.get(0)?, row.get(1)?, row.get(2)?);
-                let data = zstd::decode_all(
+                let data = codec::decompress_block(
                     row.get_ref(3)?
                         .as_blob()
                         .map_err(|e| StoreError::Damaged(e.to_string()))?,
