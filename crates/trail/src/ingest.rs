@@ -117,7 +117,9 @@ impl StoreBatch {
 
 /// The events of a batch grouped by (day, posting key, value), laid out flat (one string of
 /// values, one array of members) so that a batch is a handful of allocations, not one per
-/// group: the writer thread frees it.
+/// group. Groups are ordered by [`posting_hash`]: the stage keeps batches as they are and finds
+/// a value in each by binary search, and a merge brings equal values of all batches together
+/// by sorting hashes instead of probing a map per value.
 #[derive(Clone, Debug, Default)]
 pub struct BatchPostings {
     values: String,
@@ -127,67 +129,88 @@ pub struct BatchPostings {
 
 #[derive(Clone, Copy, Debug)]
 struct GroupEnd {
+    hash: u64,
+    value_end: u32,
+    members_end: u32,
     day: u32,
-    key: i64,
-    value_end: usize,
-    members_end: usize,
+    key: u8,
 }
 
 /// One group of [`BatchPostings`]: the events (indexes into the batch) that carry `value` under
 /// `key` on `day`.
+#[derive(Clone, Copy, Debug)]
 pub struct BatchPosting<'a> {
+    pub hash: u64,
     pub day: u32,
     pub key: i64,
     pub value: &'a str,
     pub members: &'a [u32],
 }
 
+impl BatchPosting<'_> {
+    pub fn is(&self, day: u32, key: i64, value: &str) -> bool {
+        self.day == day && self.key == key && self.value == value
+    }
+}
+
+/// The hash that orders posting groups: one seeded hasher for the whole process (batches built
+/// on different threads are compared), seeded at random so that crafted values cannot aim
+/// collisions (which are handled anyway, only slower).
+pub fn posting_hash(day: u32, key: i64, value: &str) -> u64 {
+    use std::hash::BuildHasher;
+    static STATE: std::sync::LazyLock<foldhash::fast::RandomState> =
+        std::sync::LazyLock::new(foldhash::fast::RandomState::default);
+    STATE.hash_one((day, key, value))
+}
+
 /// Numbers (event, value) pairs with their group for [`BatchPostings::build`].
 struct Grouper<'a> {
-    /// (day, key, end of the value in `values`) of each group.
-    groups: Vec<(u32, i64, usize)>,
+    /// (hash, day, key, end of the value in `values`) of each group.
+    groups: Vec<(u64, u32, i64, usize)>,
     /// Each group's value, in group order: a hit compares against these few kilobytes rather
     /// than against the first event's own attribute text (a cache miss per hit).
     values: String,
     /// (group, event) of each pair.
     pairs: Vec<(u32, u32)>,
-    /// Groups whose value's hash collides with an earlier group's (practically never).
+    /// Groups whose hash collides with an earlier group's (practically never).
     collided: Map<(u32, i64, &'a str), u32>,
 }
 
 impl<'a> Grouper<'a> {
     fn value(&self, group: u32) -> &str {
         let g = group as usize;
-        let start = if g == 0 { 0 } else { self.groups[g - 1].2 };
-        self.values.get(start..self.groups[g].2).unwrap_or("")
+        let start = if g == 0 { 0 } else { self.groups[g - 1].3 };
+        self.values.get(start..self.groups[g].3).unwrap_or("")
     }
 
-    fn push(&mut self, day: u32, key: i64, value: &str) -> u32 {
+    fn push(&mut self, hash: u64, day: u32, key: i64, value: &str) -> u32 {
         self.values.push_str(value);
-        self.groups.push((day, key, self.values.len()));
+        self.groups.push((hash, day, key, self.values.len()));
         self.groups.len() as u32 - 1
     }
 
     fn add(
         &mut self,
-        index: &mut Map<(u32, i64, u64), u32>,
+        index: &mut Map<u64, u32>,
         (day, key, value): (u32, i64, &'a str),
         member: u32,
     ) {
         use std::collections::hash_map::Entry;
-        use std::hash::BuildHasher;
-        let hash = index.hasher().hash_one(value);
-        let group = match index.entry((day, key, hash)) {
+        let hash = posting_hash(day, key, value);
+        let same = |g: &Self, group: u32| {
+            let (_, d, k, _) = g.groups[group as usize];
+            d == day && k == key && g.value(group) == value
+        };
+        let group = match index.entry(hash) {
             Entry::Vacant(v) => {
-                let group = self.groups.len() as u32;
-                v.insert(group);
-                self.push(day, key, value)
+                v.insert(self.groups.len() as u32);
+                self.push(hash, day, key, value)
             }
-            Entry::Occupied(o) if self.value(*o.get()) == value => *o.get(),
+            Entry::Occupied(o) if same(self, *o.get()) => *o.get(),
             Entry::Occupied(_) => match self.collided.get(&(day, key, value)) {
                 Some(&group) => group,
                 None => {
-                    let group = self.push(day, key, value);
+                    let group = self.push(hash, day, key, value);
                     self.collided.insert((day, key, value), group);
                     group
                 }
@@ -202,13 +225,13 @@ impl BatchPostings {
     /// of its lookup attributes.
     ///
     /// Each (event, value) pair is numbered with its group through a table kept by the thread
-    /// across batches (keyed by the value's hash, the value itself compared on every hit), then
-    /// the members are laid out group by group with a counting sort: no allocation per group,
-    /// and no table to grow (and fault in) per batch.
+    /// across batches (keyed by the hash, the value itself compared on every hit), then groups
+    /// are ordered by hash and the members laid out group by group with a counting sort: no
+    /// allocation per group, and no table to grow (and fault in) per batch.
     pub fn build(events: &[Prepared]) -> Self {
         use crate::store::{KEY_ALL, KEY_READ_ONLY};
         thread_local! {
-            static INDEX: std::cell::RefCell<Map<(u32, i64, u64), u32>> =
+            static INDEX: std::cell::RefCell<Map<u64, u32>> =
                 std::cell::RefCell::new(Map::default());
         }
         let mut g = Grouper {
@@ -232,57 +255,86 @@ impl BatchPostings {
                 }
             }
         });
-        let Grouper {
-            groups,
-            values,
-            pairs,
-            ..
-        } = g;
-        // Counting sort of the pairs by group; members stay in event order within a group.
-        let mut ends = vec![0usize; groups.len()];
-        for &(g, _) in &pairs {
-            ends[g as usize] += 1;
+        // Groups in hash order: `order[r]` is the group at rank r.
+        let mut order: Vec<u32> = (0..g.groups.len() as u32).collect();
+        order.sort_unstable_by_key(|&i| g.groups[i as usize].0);
+        let mut rank = vec![0u32; order.len()];
+        for (r, &i) in order.iter().enumerate() {
+            rank[i as usize] = r as u32;
+        }
+        // Counting sort of the pairs by rank; members stay in event order within a group.
+        let mut ends = vec![0u32; order.len()];
+        for &(grp, _) in &g.pairs {
+            ends[rank[grp as usize] as usize] += 1;
         }
         let mut total = 0;
         for end in ends.iter_mut() {
             total += *end;
             *end = total;
         }
-        let mut next: Vec<usize> = ends.clone();
-        let mut members = vec![0u32; pairs.len()];
-        for &(g, m) in pairs.iter().rev() {
-            next[g as usize] -= 1;
-            members[next[g as usize]] = m;
+        let mut next = ends.clone();
+        let mut members = vec![0u32; g.pairs.len()];
+        for &(grp, m) in g.pairs.iter().rev() {
+            let r = rank[grp as usize] as usize;
+            next[r] -= 1;
+            members[next[r] as usize] = m;
         }
-        BatchPostings {
-            values,
+        let mut out = BatchPostings {
+            values: String::with_capacity(g.values.len()),
             members,
-            groups: groups
-                .iter()
-                .zip(&ends)
-                .map(|(&(day, key, value_end), &members_end)| GroupEnd {
-                    day,
-                    key,
-                    value_end,
-                    members_end,
-                })
-                .collect(),
+            groups: Vec::with_capacity(order.len()),
+        };
+        for (&i, &members_end) in order.iter().zip(&ends) {
+            let (hash, day, key, _) = g.groups[i as usize];
+            out.values.push_str(g.value(i));
+            out.groups.push(GroupEnd {
+                hash,
+                value_end: out.values.len() as u32,
+                members_end,
+                day,
+                key: key as u8,
+            });
         }
+        out
+    }
+
+    /// Number of groups.
+    pub fn len(&self) -> usize {
+        self.groups.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.groups.is_empty()
+    }
+
+    /// Group `i` (in hash order).
+    pub fn get(&self, i: usize) -> Option<BatchPosting<'_>> {
+        let g = self.groups.get(i)?;
+        let (v0, m0) = match i.checked_sub(1).and_then(|p| self.groups.get(p)) {
+            Some(p) => (p.value_end as usize, p.members_end as usize),
+            None => (0, 0),
+        };
+        Some(BatchPosting {
+            hash: g.hash,
+            day: g.day,
+            key: i64::from(g.key),
+            value: self.values.get(v0..g.value_end as usize).unwrap_or(""),
+            members: self.members.get(m0..g.members_end as usize).unwrap_or(&[]),
+        })
     }
 
     pub fn iter(&self) -> impl Iterator<Item = BatchPosting<'_>> {
-        let mut from = (0usize, 0usize);
-        self.groups.iter().map(move |g| {
-            let (v, m) = (g.value_end, g.members_end);
-            let posting = BatchPosting {
-                day: g.day,
-                key: g.key,
-                value: self.values.get(from.0..v).unwrap_or(""),
-                members: self.members.get(from.1..m).unwrap_or(&[]),
-            };
-            from = (v, m);
-            posting
-        })
+        (0..self.groups.len()).filter_map(|i| self.get(i))
+    }
+
+    /// The members of the group of (day, key, value), found by binary search on its hash.
+    pub fn find(&self, day: u32, key: i64, value: &str) -> &[u32] {
+        let hash = posting_hash(day, key, value);
+        let first = self.groups.partition_point(|g| g.hash < hash);
+        (first..self.groups.len())
+            .map_while(|i| self.get(i).filter(|p| p.hash == hash))
+            .find(|p| p.is(day, key, value))
+            .map_or(&[], |p| p.members)
     }
 }
 
@@ -292,14 +344,16 @@ pub fn build_blocks(events: &[Prepared], texts: &[&str]) -> Vec<PreparedBlock> {
     let mut order: Vec<usize> = (0..events.len()).collect();
     order.sort_by_key(|&i| (events[i].day, events[i].time_ms, i));
     let mut blocks = Vec::new();
+    let mut plain = Vec::new();
     for run in order.chunk_by(|&a, &b| events[a].day == events[b].day) {
         for chunk in run.chunks(crate::codec::BLOCK_SLOTS as usize) {
             let slots: Vec<Option<&[u8]>> =
                 chunk.iter().map(|&i| Some(texts[i].as_bytes())).collect();
+            crate::codec::encode_block_into(&mut plain, &slots);
             blocks.push(PreparedBlock {
                 day: events[chunk[0]].day,
                 members: chunk.to_vec(),
-                data: crate::codec::compress_block(&crate::codec::encode_block(&slots)),
+                data: crate::codec::compress_block(&plain),
             });
         }
     }
@@ -579,6 +633,15 @@ mod tests {
             })
             .collect();
         let built = BatchPostings::build(&events);
+        assert!(
+            built.iter().map(|p| p.hash).is_sorted(),
+            "groups in hash order"
+        );
+        let day = events[0].day;
+        let want_u3: Vec<u32> = (0..500).filter(|i| i % 3 == 0 && i % 7 == 3).collect();
+        assert_eq!(built.find(day, Attr::Username.code(), "u3"), &want_u3[..]);
+        assert!(built.find(day, Attr::Username.code(), "u8").is_empty());
+        assert!(built.find(day, Attr::EventName.code(), "u3").is_empty());
         let mut got: Vec<(u32, i64, String, Vec<u32>)> = built
             .iter()
             .map(|p| (p.day, p.key, p.value.to_string(), p.members.to_vec()))
@@ -612,8 +675,7 @@ mod tests {
 
     #[test]
     fn a_value_whose_hash_collides_gets_its_own_group() {
-        use std::hash::BuildHasher;
-        let mut index: Map<(u32, i64, u64), u32> = Map::default();
+        let mut index: Map<u64, u32> = Map::default();
         let mut g = Grouper {
             groups: Vec::new(),
             values: String::new(),
@@ -622,12 +684,11 @@ mod tests {
         };
         g.add(&mut index, (1, 2, "a"), 0);
         // Make "b" look like "a" to the hash table.
-        let hash_b = index.hasher().hash_one("b");
-        index.insert((1, 2, hash_b), 0);
+        index.insert(posting_hash(1, 2, "b"), 0);
         g.add(&mut index, (1, 2, "b"), 1);
         g.add(&mut index, (1, 2, "a"), 2);
         g.add(&mut index, (1, 2, "b"), 3);
-        assert_eq!(g.groups, vec![(1, 2, 1), (1, 2, 2)]);
+        assert_eq!(g.groups.len(), 2);
         assert_eq!((g.value(0), g.value(1)), ("a", "b"));
         assert_eq!(g.pairs, vec![(0, 0), (1, 1), (0, 2), (1, 3)]);
     }

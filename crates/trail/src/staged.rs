@@ -12,86 +12,40 @@ use std::collections::HashMap;
 
 use foldhash::fast::RandomState;
 
-use crate::ingest::{Prepared, StoreBatch};
-use crate::store::{KEY_ALL, KEY_READ_ONLY};
+use crate::ingest::{BatchPosting, BatchPostings, StoreBatch};
 
 /// foldhash: fast, and seeded per process so crafted attribute values cannot aim collisions.
 pub(crate) type Map<K, V> = HashMap<K, V, RandomState>;
 
-/// (account, day, posting key) → attribute value → the staged events carrying it (indexes into
-/// [`Staged::events`]).
-pub(crate) type StagedPostings = Map<(i64, u32, i64), Map<Value, Vec<u32>>>;
-
-/// Bytes of a value kept in place in the map.
-const INLINE: usize = 30;
-
-/// An attribute value as a staged map key. Values up to [`INLINE`] bytes (event names and
-/// sources, user names, access key ids…) live in the map's own slot, so a probe that finds one
-/// compares it without following a pointer: the writer stages thousands of values per batch,
-/// and that pointer was a cache miss for each.
-#[derive(Clone)]
-pub(crate) enum Value {
-    Inline(u8, [u8; INLINE]),
-    Heap(Box<[u8]>),
+/// One committed batch as the stage keeps it: its posting groups as the preparing thread laid
+/// them out (in hash order), and where its events went in [`Staged::events`].
+struct StagedBatch {
+    account: i64,
+    postings: BatchPostings,
+    /// Batch index → stage index (`u32::MAX` for a duplicate, which is not staged).
+    local: Vec<u32>,
 }
 
-impl Value {
-    fn new(v: &str) -> Self {
-        let b = v.as_bytes();
-        match b.len() {
-            n if n <= INLINE => {
-                let mut bytes = [0u8; INLINE];
-                bytes[..n].copy_from_slice(b);
-                Value::Inline(n as u8, bytes)
-            }
-            _ => Value::Heap(b.into()),
-        }
-    }
-
-    pub fn as_bytes(&self) -> &[u8] {
-        match self {
-            Value::Inline(n, bytes) => &bytes[..*n as usize],
-            Value::Heap(b) => b,
-        }
-    }
-
-    /// The value as text (it was made from a `&str`).
-    pub fn to_text(&self) -> String {
-        String::from_utf8_lossy(self.as_bytes()).into_owned()
-    }
-}
-
-impl std::borrow::Borrow<[u8]> for Value {
-    fn borrow(&self) -> &[u8] {
-        self.as_bytes()
-    }
-}
-
-impl std::hash::Hash for Value {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        // As `[u8]` hashes, so that a lookup by `&[u8]` finds it.
-        self.as_bytes().hash(state)
-    }
-}
-
-impl PartialEq for Value {
-    fn eq(&self, other: &Self) -> bool {
-        self.as_bytes() == other.as_bytes()
-    }
-}
-
-impl Eq for Value {}
-
-/// The staged index. Each staged event is stored once, as (eventTime ms, seq); posting lists
-/// hold 4-byte indexes into that array, so a staged event costs ~100 bytes whatever the number
-/// of its attributes, and a batch is staged with one slice copy per attribute value.
+/// The staged index. Each staged event is stored once, as (eventTime ms, seq); batches are kept
+/// whole, so staging a batch is a few pushes whatever the number of its values (a map of values
+/// cost the single writer a cache miss or three per value), and lookups binary-search each
+/// batch. A merge brings equal values of all batches together by sorting hashes.
 #[derive(Default)]
 pub(crate) struct Staged {
     /// (eventTime ms, seq) of every staged event.
     pub events: Vec<(i64, i64)>,
-    pub postings: StagedPostings,
+    batches: Vec<StagedBatch>,
     /// (day, id hash) → seq.
     pub ids: Map<(u32, i64, i64), i64>,
+}
+
+/// The staged events of one (account, day, key, value), as stage indexes, from every batch.
+pub(crate) struct MergedGroup<'a> {
+    pub account: i64,
+    pub day: u32,
+    pub key: i64,
+    pub value: &'a str,
+    pub members: Vec<u32>,
 }
 
 impl Staged {
@@ -100,7 +54,7 @@ impl Staged {
     pub fn with_capacity(events: usize) -> Self {
         Staged {
             events: Vec::with_capacity(events),
-            postings: StagedPostings::default(),
+            batches: Vec::new(),
             ids: Map::with_capacity_and_hasher(events, RandomState::default()),
         }
     }
@@ -109,40 +63,13 @@ impl Staged {
         self.events.len()
     }
 
-    /// Appends stage indexes to one value's list (one map probe when the value is known).
-    fn extend(
-        &mut self,
-        (account, day, key): (i64, u32, i64),
-        value: &str,
-        indexes: impl IntoIterator<Item = u32>,
-    ) {
-        let values = self.postings.entry((account, day, key)).or_default();
-        match values.get_mut(value.as_bytes()) {
-            Some(list) => list.extend(indexes),
-            None => {
-                values.insert(Value::new(value), indexes.into_iter().collect());
-            }
-        }
-    }
-
-    /// Stages one event (crash recovery rebuilds the stage from committed blocks this way).
-    pub fn add(&mut self, account: i64, day: u32, p: &Prepared, seq: i64, id: (i64, i64)) {
-        let index = self.events.len() as u32;
-        self.events.push((p.time_ms, seq));
-        self.extend((account, day, KEY_ALL), "", [index]);
-        if let Some(ro) = p.read_only {
-            let value = if ro { "true" } else { "false" };
-            self.extend((account, day, KEY_READ_ONLY), value, [index]);
-        }
-        for (attr, value) in p.attrs.iter() {
-            self.extend((account, day, attr.code()), value, [index]);
-        }
-        self.ids.insert((day, id.0, id.1), seq);
+    /// Number of batches staged (each is searched by lookups).
+    pub fn batches(&self) -> usize {
+        self.batches.len()
     }
 
     /// Adds a committed batch; `seqs[i]` is event i's seq, or negative for a duplicate.
-    pub fn add_batch(&mut self, account: i64, batch: &StoreBatch, seqs: &[i64]) {
-        // Batch index → stage index; duplicates get none.
+    pub fn add_batch(&mut self, account: i64, batch: &mut StoreBatch, seqs: &[i64]) {
         let mut local = Vec::with_capacity(seqs.len());
         for (i, &seq) in seqs.iter().enumerate() {
             if seq >= 0 {
@@ -154,31 +81,82 @@ impl Staged {
                 local.push(u32::MAX);
             }
         }
-        for posting in batch.postings.iter() {
-            let indexes = posting
-                .members
-                .iter()
-                .map(|&m| local.get(m as usize).copied().unwrap_or(u32::MAX))
-                .filter(|&l| l != u32::MAX);
-            self.extend((account, posting.day, posting.key), posting.value, indexes);
-        }
+        self.batches.push(StagedBatch {
+            account,
+            postings: std::mem::take(&mut batch.postings),
+            local,
+        });
     }
 
     /// The (eventTime ms, seq) pairs staged under one attribute value, in staging order.
-    pub fn pairs(
-        &self,
+    pub fn pairs<'a>(
+        &'a self,
         account: i64,
         day: u32,
         key: i64,
-        value: &str,
-    ) -> impl Iterator<Item = (i64, i64)> + '_ {
-        self.postings
-            .get(&(account, day, key))
-            .and_then(|v| v.get(value.as_bytes()))
-            .map(Vec::as_slice)
-            .unwrap_or(&[])
+        value: &'a str,
+    ) -> impl Iterator<Item = (i64, i64)> + 'a {
+        self.batches
             .iter()
-            .filter_map(|&i| self.events.get(i as usize).copied())
+            .filter(move |b| b.account == account)
+            .flat_map(move |b| {
+                b.postings
+                    .find(day, key, value)
+                    .iter()
+                    .filter_map(|&m| b.local.get(m as usize).copied())
+            })
+            .filter_map(|i| self.events.get(i as usize).copied())
+    }
+
+    /// Every staged (account, day, key, value) with its events, each once: the groups of all
+    /// batches sorted by hash (each batch is already in hash order, so this mostly merges
+    /// runs), equal neighbours joined. Groups whose hashes collide are told apart by value.
+    pub fn merged_groups(&self, mut f: impl FnMut(MergedGroup<'_>)) {
+        let mut all: Vec<(u64, u32, u32)> = Vec::new();
+        for (b, batch) in self.batches.iter().enumerate() {
+            all.extend(
+                batch
+                    .postings
+                    .iter()
+                    .enumerate()
+                    .map(|(g, p)| (p.hash, b as u32, g as u32)),
+            );
+        }
+        all.sort_by_key(|&(hash, b, _)| (hash, self.batches[b as usize].account));
+        let group = |&(_, b, g): &(u64, u32, u32)| -> Option<(i64, BatchPosting<'_>, &[u32])> {
+            let batch = self.batches.get(b as usize)?;
+            Some((batch.account, batch.postings.get(g as usize)?, &batch.local))
+        };
+        for run in all.chunk_by(|a, b| a.0 == b.0) {
+            let mut pending: Vec<(i64, BatchPosting<'_>, &[u32])> =
+                run.iter().filter_map(group).collect();
+            // Practically always one (account, day, key, value) per hash.
+            while let Some(&(account, first, _)) = pending.first() {
+                let mut members = Vec::new();
+                pending.retain(|&(acct, p, local)| {
+                    if acct == account && p.is(first.day, first.key, first.value) {
+                        members.extend(
+                            p.members
+                                .iter()
+                                .filter_map(|&m| local.get(m as usize).copied())
+                                .filter(|&i| i != u32::MAX),
+                        );
+                        false
+                    } else {
+                        true
+                    }
+                });
+                if !members.is_empty() {
+                    f(MergedGroup {
+                        account,
+                        day: first.day,
+                        key: first.key,
+                        value: first.value,
+                        members,
+                    });
+                }
+            }
+        }
     }
 }
 
@@ -224,28 +202,5 @@ impl Stages {
     #[cfg(test)]
     pub fn events(&self) -> usize {
         self.active.len() + self.frozen.as_deref().map_or(0, Staged::len)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn values_short_and_long_are_found_by_their_bytes() {
-        let mut m: Map<Value, u32> = Map::default();
-        let long = "arn:aws:iam::123456789012:role/a-role-name-longer-than-thirty-bytes";
-        for (i, v) in ["", "x", &"y".repeat(INLINE), &"z".repeat(INLINE + 1), long]
-            .iter()
-            .enumerate()
-        {
-            m.insert(Value::new(v), i as u32);
-        }
-        assert_eq!(m.get(long.as_bytes()), Some(&4));
-        assert_eq!(m.get("y".repeat(INLINE).as_bytes()), Some(&2));
-        assert_eq!(m.get("z".repeat(INLINE + 1).as_bytes()), Some(&3));
-        assert_eq!(m.get("".as_bytes()), Some(&0));
-        assert_eq!(m.get("y".as_bytes()), None);
-        assert_eq!(Value::new(long).to_text(), long);
     }
 }

@@ -15,8 +15,8 @@ use crate::idruns;
 use crate::ingest::{Limits, StoreBatch};
 use crate::staged::{Staged, Stages};
 use crate::store::{
-    AppendReply, Command, GROUP_EVENTS, IDLE_MERGE, MERGE_EVENTS, Outcome, RetainReport,
-    StoreError, blocks_table, id_hash, postings_table,
+    AppendReply, Command, GROUP_EVENTS, IDLE_MERGE, MERGE_BATCHES, MERGE_EVENTS, Outcome,
+    RetainReport, StoreError, blocks_table, id_hash, postings_table,
 };
 
 pub(crate) struct Writer {
@@ -139,7 +139,7 @@ impl Writer {
                             Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
                         }
                     }
-                    match self.append_group(&group) {
+                    match self.append_group(&mut group) {
                         Ok(outcomes) => {
                             for ((_, _, reply), out) in group.into_iter().zip(outcomes) {
                                 let _ = reply.send(Ok(out));
@@ -179,8 +179,13 @@ impl Writer {
         if !self.auto_merge {
             return;
         }
-        let active = self.staged.read().map(|s| s.active.len()).unwrap_or(0);
-        let start = self.merging.is_none() && (active >= MERGE_EVENTS || (idle && active > 0));
+        let (active, batches) = self
+            .staged
+            .read()
+            .map(|s| (s.active.len(), s.active.batches()))
+            .unwrap_or((0, 0));
+        let start = self.merging.is_none()
+            && (active >= MERGE_EVENTS || batches >= MERGE_BATCHES || (idle && active > 0));
         let budget = if self.merging.is_some() && active >= 2 * MERGE_EVENTS {
             usize::MAX
         } else {
@@ -237,43 +242,37 @@ impl Writer {
             rank[i as usize] = r as u32;
         }
         drop(order);
-        let mut ranks: Vec<u32> = Vec::new();
         let mut pairs: Vec<(i64, i64)> = Vec::new();
         let mut lists: Vec<PostingRow> = Vec::new();
-        for (&(account, day, key), values) in &stage.postings {
-            for (value, members) in values {
-                ranks.clear();
-                ranks.extend(
-                    members
-                        .iter()
-                        .filter_map(|&i| rank.get(i as usize).copied()),
-                );
-                if !ranks.is_sorted() {
-                    ranks.sort_unstable();
-                }
-                pairs.clear();
-                pairs.extend(
-                    ranks
-                        .iter()
-                        .filter_map(|&r| sorted.get(r as usize).copied()),
-                );
-                let (Some(&(min_time, _)), Some(&(max_time, _))) = (pairs.first(), pairs.last())
-                else {
-                    continue;
-                };
-                lists.push(PostingRow {
-                    account,
-                    day,
-                    key,
-                    value: value.to_text(),
-                    min_time,
-                    max_time,
-                    first_seq: pairs.iter().map(|p| p.1).min().unwrap_or(0),
-                    n: pairs.len() as i64,
-                    data: codec::encode_postings(&pairs),
-                });
+        stage.merged_groups(|g| {
+            let mut ranks = g.members;
+            for r in ranks.iter_mut() {
+                *r = rank.get(*r as usize).copied().unwrap_or(u32::MAX);
             }
-        }
+            if !ranks.is_sorted() {
+                ranks.sort_unstable();
+            }
+            pairs.clear();
+            pairs.extend(
+                ranks
+                    .iter()
+                    .filter_map(|&r| sorted.get(r as usize).copied()),
+            );
+            let (Some(&(min_time, _)), Some(&(max_time, _))) = (pairs.first(), pairs.last()) else {
+                return;
+            };
+            lists.push(PostingRow {
+                account: g.account,
+                day: g.day,
+                key: g.key,
+                value: g.value.to_string(),
+                min_time,
+                max_time,
+                first_seq: pairs.iter().map(|p| p.1).min().unwrap_or(0),
+                n: pairs.len() as i64,
+                data: codec::encode_postings(&pairs),
+            });
+        });
         lists.sort_unstable_by_key(|r| (r.account, r.day, r.key));
         self.merging = Some(MergeProgress {
             ids,
@@ -400,6 +399,7 @@ impl Writer {
             oldest_day: None,
         };
         let mut staged = Staged::default();
+        let mut pending = Pending::default();
         for day in days {
             let mut st = self.conn.prepare(&format!(
                 "SELECT block, account, live, data FROM {} WHERE block > ?1",
@@ -428,10 +428,17 @@ impl Writer {
                         StoreError::Damaged(format!("block {block} slot {slot}: {e}"))
                     })?;
                     let seq = block * BLOCK_SLOTS + slot as i64;
-                    staged.add(account, day, &p, seq, id_hash(account, &p.event_id));
+                    if pending.account != account || pending.events.len() >= 4096 {
+                        pending.stage(&mut staged);
+                        pending.account = account;
+                    }
+                    pending.ids.push(id_hash(account, &p.event_id));
+                    pending.events.push(p);
+                    pending.seqs.push(seq);
                 }
             }
         }
+        pending.stage(&mut staged);
         tracing::info!(
             events = staged.len(),
             "rebuilt the staged index from blocks committed after the last merge"
@@ -491,7 +498,7 @@ impl Writer {
 
     fn append_group(
         &mut self,
-        group: &[(i64, StoreBatch, AppendReply)],
+        group: &mut [(i64, StoreBatch, AppendReply)],
     ) -> Result<Vec<Vec<Outcome>>, rusqlite::Error> {
         let staged = self.staged.clone();
         let tx = self.conn.transaction()?;
@@ -507,7 +514,7 @@ impl Writer {
         let mut all = Vec::with_capacity(group.len());
         {
             let stage = staged.read().map_err(|_| poisoned())?;
-            for (account, batch, _) in group {
+            for (account, batch, _) in group.iter() {
                 let account = *account;
                 let mut outcomes = vec![Outcome::Duplicate; batch.len()];
                 let mut batch_seqs = vec![-1i64; batch.len()];
@@ -565,7 +572,7 @@ impl Writer {
         let mut stage = staged.write().map_err(|_| poisoned())?;
         tx.commit()?;
         self.max_block = next_block - 1;
-        for ((account, batch, _), batch_seqs) in group.iter().zip(&seqs) {
+        for ((account, batch, _), batch_seqs) in group.iter_mut().zip(&seqs) {
             stage.active.add_batch(*account, batch, batch_seqs);
         }
         Ok(all)
@@ -619,6 +626,34 @@ impl Writer {
                 .execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")?;
         }
         Ok(report)
+    }
+}
+
+/// Events re-read from committed blocks by recovery, staged a few thousand at a time (the stage
+/// keeps batches, as ingest hands them over).
+#[derive(Default)]
+struct Pending {
+    account: i64,
+    events: Vec<crate::ingest::Prepared>,
+    seqs: Vec<i64>,
+    ids: Vec<(i64, i64)>,
+}
+
+impl Pending {
+    fn stage(&mut self, staged: &mut Staged) {
+        if self.events.is_empty() {
+            return;
+        }
+        let mut batch = StoreBatch {
+            times: self.events.iter().map(|p| p.time_ms).collect(),
+            days: self.events.iter().map(|p| p.day).collect(),
+            blocks: Vec::new(),
+            ids: std::mem::take(&mut self.ids),
+            postings: crate::ingest::BatchPostings::build(&self.events),
+        };
+        staged.add_batch(self.account, &mut batch, &self.seqs);
+        self.events.clear();
+        self.seqs.clear();
     }
 }
 
