@@ -776,6 +776,22 @@ fn cores() -> usize {
 struct ThreadCpu {
     stop: Arc<std::sync::atomic::AtomicBool>,
     handle: std::thread::JoinHandle<std::collections::BTreeMap<String, f64>>,
+    process_before: f64,
+}
+
+/// CPU seconds of the whole process so far, threads that have exited included (sampling
+/// threads one by one misses those that live between two samples).
+fn process_cpu() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
+    let Some(close) = stat.rfind(')') else {
+        return 0.0;
+    };
+    let f: Vec<&str> = stat[close + 2..].split_whitespace().collect();
+    let ticks = f.get(11).and_then(|x| x.parse::<u64>().ok()).unwrap_or(0)
+        + f.get(12).and_then(|x| x.parse::<u64>().ok()).unwrap_or(0);
+    ticks as f64 / unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64
 }
 
 impl ThreadCpu {
@@ -819,11 +835,18 @@ impl ThreadCpu {
             }
             out
         });
-        ThreadCpu { stop, handle }
+        ThreadCpu {
+            stop,
+            handle,
+            process_before: process_cpu(),
+        }
     }
 
+    /// CPU seconds per thread name, largest first, then the time of threads too short-lived to
+    /// be sampled (the process total minus the threads seen).
     fn stop(self) -> Vec<(String, f64)> {
         self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let total = process_cpu() - self.process_before;
         let mut v: Vec<(String, f64)> = self
             .handle
             .join()
@@ -832,6 +855,10 @@ impl ThreadCpu {
             .filter(|(_, c)| *c >= 0.05)
             .collect();
         v.sort_by(|a, b| b.1.total_cmp(&a.1));
+        let seen: f64 = v.iter().map(|(_, c)| c).sum();
+        if total - seen >= 0.05 {
+            v.push(("short-lived threads".into(), total - seen));
+        }
         v
     }
 }

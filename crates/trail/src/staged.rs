@@ -108,10 +108,10 @@ impl Staged {
             .filter_map(|i| self.events.get(i as usize).copied())
     }
 
-    /// Every staged (account, day, key, value) with its events, each once: the groups of all
-    /// batches sorted by hash (each batch is already in hash order, so this mostly merges
-    /// runs), equal neighbours joined. Groups whose hashes collide are told apart by value.
-    pub fn merged_groups(&self, mut f: impl FnMut(MergedGroup<'_>)) {
+    /// Every staged group of every batch as (hash, batch, group), sorted by hash then account
+    /// (each batch is already in hash order, so the sort mostly merges runs). Equal values of
+    /// all batches are neighbours: [`Staged::merged_groups`] joins them.
+    pub fn sorted_groups(&self) -> Vec<(u64, u32, u32)> {
         let mut all: Vec<(u64, u32, u32)> = Vec::new();
         for (b, batch) in self.batches.iter().enumerate() {
             all.extend(
@@ -123,11 +123,18 @@ impl Staged {
             );
         }
         all.sort_by_key(|&(hash, b, _)| (hash, self.batches[b as usize].account));
+        all
+    }
+
+    /// Calls `f` with every (account, day, key, value) of `sorted` (a part of
+    /// [`Staged::sorted_groups`] that does not split a hash) and its events, each once. Groups
+    /// whose hashes collide are told apart by value.
+    pub fn merged_groups(&self, sorted: &[(u64, u32, u32)], mut f: impl FnMut(MergedGroup<'_>)) {
         let group = |&(_, b, g): &(u64, u32, u32)| -> Option<(i64, BatchPosting<'_>, &[u32])> {
             let batch = self.batches.get(b as usize)?;
             Some((batch.account, batch.postings.get(g as usize)?, &batch.local))
         };
-        for run in all.chunk_by(|a, b| a.0 == b.0) {
+        for run in sorted.chunk_by(|a, b| a.0 == b.0) {
             let mut pending: Vec<(i64, BatchPosting<'_>, &[u32])> =
                 run.iter().filter_map(group).collect();
             // Practically always one (account, day, key, value) per hash.
@@ -202,5 +209,76 @@ impl Stages {
     #[cfg(test)]
     pub fn events(&self) -> usize {
         self.active.len() + self.frozen.as_deref().map_or(0, Staged::len)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ingest::{Attr, Limits, Prepared, prepare};
+
+    fn batch(users: &[&str]) -> StoreBatch {
+        let limits = Limits {
+            max_event_bytes: 1 << 20,
+            oldest_day: None,
+        };
+        let events: Vec<Prepared> = users
+            .iter()
+            .enumerate()
+            .map(|(i, u)| {
+                let raw = format!(
+                    r#"{{"eventTime":"2026-11-28T10:00:{i:02}Z","eventSource":"s","eventName":"n","eventID":"{u}-{i}","userIdentity":{{"type":"IAMUser","userName":"{u}"}}}}"#
+                );
+                prepare(&raw, &limits).unwrap()
+            })
+            .collect();
+        StoreBatch {
+            times: events.iter().map(|p| p.time_ms).collect(),
+            days: events.iter().map(|p| p.day).collect(),
+            blocks: Vec::new(),
+            ids: (0..events.len() as i64).map(|i| (i, i)).collect(),
+            postings: crate::ingest::BatchPostings::build(&events),
+        }
+    }
+
+    #[test]
+    fn values_are_found_in_every_batch_and_joined_once_per_account() {
+        let day = 20261128;
+        let user = Attr::Username.code();
+        let mut s = Staged::default();
+        // Account 1: two batches; the second one's middle event is a duplicate (not staged).
+        s.add_batch(1, &mut batch(&["alice", "bob"]), &[10, 11]);
+        s.add_batch(1, &mut batch(&["bob", "alice", "carol"]), &[20, -1, 22]);
+        // Account 2 has an "alice" too, never mixed with account 1's.
+        s.add_batch(2, &mut batch(&["alice"]), &[30]);
+        let seqs = |account, value| -> Vec<i64> {
+            let mut v: Vec<i64> = s.pairs(account, day, user, value).map(|p| p.1).collect();
+            v.sort();
+            v
+        };
+        assert_eq!(seqs(1, "alice"), vec![10]);
+        assert_eq!(seqs(1, "bob"), vec![11, 20]);
+        assert_eq!(seqs(2, "alice"), vec![30]);
+        assert!(seqs(2, "bob").is_empty());
+
+        let mut joined: Vec<(i64, String, Vec<i64>)> = Vec::new();
+        s.merged_groups(&s.sorted_groups(), |g| {
+            if g.key == user {
+                let mut seqs: Vec<i64> =
+                    g.members.iter().map(|&i| s.events[i as usize].1).collect();
+                seqs.sort();
+                joined.push((g.account, g.value.to_string(), seqs));
+            }
+        });
+        joined.sort();
+        assert_eq!(
+            joined,
+            vec![
+                (1, "alice".into(), vec![10]),
+                (1, "bob".into(), vec![11, 20]),
+                (1, "carol".into(), vec![22]),
+                (2, "alice".into(), vec![30]),
+            ]
+        );
     }
 }

@@ -143,7 +143,7 @@ const PAGE_SIZE: u32 = 65536;
 /// Most events committed in one transaction when requests are grouped.
 pub(crate) const GROUP_EVENTS: usize = 100_000;
 /// Staged events that trigger a merge into the day tables.
-pub(crate) const MERGE_EVENTS: usize = 120_000;
+pub(crate) const MERGE_EVENTS: usize = 160_000;
 /// Staged batches that trigger a merge: lookups search each staged batch, so many small
 /// requests (one event each, say) are merged long before they add up to MERGE_EVENTS.
 pub(crate) const MERGE_BATCHES: usize = 1024;

@@ -33,6 +33,8 @@ pub(crate) struct Writer {
     merging: Option<MergeProgress>,
     /// Merges advance on their own (tests turn this off to hold a merge half-way).
     auto_merge: bool,
+    /// The newest block of the frozen stage, from its freeze until its merge completes.
+    frozen_mark: Option<i64>,
 }
 
 /// A frozen stage on its way into the tables.
@@ -59,8 +61,70 @@ struct PostingRow {
     data: Vec<u8>,
 }
 
+/// Each staged event's place in (eventTime, seq) order.
+struct Ranks {
+    /// The staged (eventTime ms, seq) pairs in order.
+    sorted: Vec<(i64, i64)>,
+    /// Stage index → place in `sorted`.
+    rank: Vec<u32>,
+}
+
+impl Ranks {
+    fn new(events: &[(i64, i64)]) -> Self {
+        let mut order: Vec<u32> = (0..events.len() as u32).collect();
+        order.sort_unstable_by_key(|&i| events[i as usize]);
+        let sorted = order.iter().map(|&i| events[i as usize]).collect();
+        let mut rank = vec![0u32; order.len()];
+        for (r, &i) in order.iter().enumerate() {
+            rank[i as usize] = r as u32;
+        }
+        Ranks { sorted, rank }
+    }
+
+    /// The posting rows of `groups` (a part of the stage's sorted groups).
+    fn rows(&self, stage: &Staged, groups: &[(u64, u32, u32)]) -> Vec<PostingRow> {
+        let mut pairs: Vec<(i64, i64)> = Vec::new();
+        let mut lists: Vec<PostingRow> = Vec::new();
+        stage.merged_groups(groups, |g| {
+            let mut ranks = g.members;
+            for r in ranks.iter_mut() {
+                *r = self.rank.get(*r as usize).copied().unwrap_or(u32::MAX);
+            }
+            if !ranks.is_sorted() {
+                ranks.sort_unstable();
+            }
+            pairs.clear();
+            pairs.extend(
+                ranks
+                    .iter()
+                    .filter_map(|&r| self.sorted.get(r as usize).copied()),
+            );
+            let (Some(&(min_time, _)), Some(&(max_time, _))) = (pairs.first(), pairs.last()) else {
+                return;
+            };
+            lists.push(PostingRow {
+                account: g.account,
+                day: g.day,
+                key: g.key,
+                value: g.value.to_string(),
+                min_time,
+                max_time,
+                first_seq: pairs.iter().map(|p| p.1).min().unwrap_or(0),
+                n: pairs.len() as i64,
+                data: codec::encode_postings(&pairs),
+            });
+        });
+        lists
+    }
+}
+
 /// Rows written per merge slice: small enough that ingest never waits long for the writer.
 const MERGE_SLICE: usize = 20_000;
+
+/// A merge's encoding thread panicked (a bug): the merge is not written, the stage stays.
+fn encoder_failed() -> rusqlite::Error {
+    rusqlite::Error::InvalidParameterName("encoding the merge's posting rows failed".into())
+}
 
 fn poisoned() -> rusqlite::Error {
     rusqlite::Error::InvalidParameterName("the staged index lock is poisoned".into())
@@ -76,6 +140,7 @@ impl Writer {
             merged: HashMap::new(),
             merging: None,
             auto_merge: true,
+            frozen_mark: None,
         }
     }
 
@@ -214,16 +279,24 @@ impl Writer {
     /// Freezes the active stage; lookups keep seeing it until its merge completes.
     fn start_merge(&mut self) -> Result<(), rusqlite::Error> {
         let mut guard = self.staged.write().map_err(|_| poisoned())?;
-        if guard.frozen.is_some() || guard.active.len() == 0 {
-            return Ok(());
-        }
-        // The next stage is likely to fill as this one did.
-        let room = guard.active.len().min(2 * MERGE_EVENTS);
-        let stage = Arc::new(std::mem::replace(
-            &mut guard.active,
-            Staged::with_capacity(room),
-        ));
-        guard.frozen = Some(stage.clone());
+        let (stage, mark) = match (&guard.frozen, self.frozen_mark) {
+            // A merge is in progress.
+            (Some(_), _) if self.merging.is_some() => return Ok(()),
+            // Frozen, but encoding it failed: try again, with the mark of the freeze.
+            (Some(frozen), Some(mark)) => (frozen.clone(), mark),
+            _ if guard.active.len() == 0 => return Ok(()),
+            _ => {
+                // The next stage is likely to fill as this one did.
+                let room = guard.active.len().min(2 * MERGE_EVENTS);
+                let stage = Arc::new(std::mem::replace(
+                    &mut guard.active,
+                    Staged::with_capacity(room),
+                ));
+                guard.frozen = Some(stage.clone());
+                self.frozen_mark = Some(self.max_block);
+                (stage, self.max_block)
+            }
+        };
         drop(guard);
         let mut ids: Vec<((u32, i64, i64), i64)> =
             stage.ids.iter().map(|(k, v)| (*k, *v)).collect();
@@ -234,51 +307,40 @@ impl Writer {
         // successive merges land apart in the table anyway).
         // Each staged event's rank in (eventTime, seq) order: a list is sorted as 4-byte ranks
         // (often already in order) instead of as 16-byte pairs.
-        let mut order: Vec<u32> = (0..stage.events.len() as u32).collect();
-        order.sort_unstable_by_key(|&i| stage.events[i as usize]);
-        let sorted: Vec<(i64, i64)> = order.iter().map(|&i| stage.events[i as usize]).collect();
-        let mut rank = vec![0u32; order.len()];
-        for (r, &i) in order.iter().enumerate() {
-            rank[i as usize] = r as u32;
-        }
-        drop(order);
-        let mut pairs: Vec<(i64, i64)> = Vec::new();
-        let mut lists: Vec<PostingRow> = Vec::new();
-        stage.merged_groups(|g| {
-            let mut ranks = g.members;
-            for r in ranks.iter_mut() {
-                *r = rank.get(*r as usize).copied().unwrap_or(u32::MAX);
-            }
-            if !ranks.is_sorted() {
-                ranks.sort_unstable();
-            }
-            pairs.clear();
-            pairs.extend(
-                ranks
-                    .iter()
-                    .filter_map(|&r| sorted.get(r as usize).copied()),
-            );
-            let (Some(&(min_time, _)), Some(&(max_time, _))) = (pairs.first(), pairs.last()) else {
-                return;
-            };
-            lists.push(PostingRow {
-                account: g.account,
-                day: g.day,
-                key: g.key,
-                value: g.value.to_string(),
-                min_time,
-                max_time,
-                first_seq: pairs.iter().map(|p| p.1).min().unwrap_or(0),
-                n: pairs.len() as i64,
-                data: codec::encode_postings(&pairs),
-            });
-        });
+        let helper = || std::thread::Builder::new().name("trail-merge".into());
+        let (ranks, groups) = std::thread::scope(|s| {
+            let groups = helper().spawn_scoped(s, || stage.sorted_groups());
+            let ranks = Ranks::new(&stage.events);
+            groups.map(|h| h.join().map(|g| (ranks, g)))
+        })
+        .map_err(|_| encoder_failed())?
+        .map_err(|_| encoder_failed())?;
+        // Rows are encoded on two threads (the writer's other work waits for them anyway, and at
+        // shutdown this is all that runs): the groups split where the hash changes.
+        let mid = groups.len() / 2;
+        let split = groups
+            .get(mid..)
+            .and_then(|rest| rest.iter().position(|g| g.0 != groups[mid].0))
+            .map_or(groups.len(), |p| mid + p);
+        let (left, right) = groups.split_at(split);
+        let mut lists = std::thread::scope(|s| {
+            let other = helper().spawn_scoped(s, || ranks.rows(&stage, right));
+            let mut lists = ranks.rows(&stage, left);
+            other.map(|h| {
+                h.join().map(|more| {
+                    lists.extend(more);
+                    lists
+                })
+            })
+        })
+        .map_err(|_| encoder_failed())?
+        .map_err(|_| encoder_failed())?;
         lists.sort_unstable_by_key(|r| (r.account, r.day, r.key));
         self.merging = Some(MergeProgress {
             ids,
             lists,
             next_list: 0,
-            mark: self.max_block,
+            mark,
         });
         Ok(())
     }
@@ -327,6 +389,7 @@ impl Writer {
         let mut guard = staged.write().map_err(|_| poisoned())?;
         tx.commit()?;
         let frozen = guard.frozen.take();
+        self.frozen_mark = None;
         drop(guard);
         if let Some(m) = self.merging.take() {
             for &((day, h, h2), _) in &m.ids {
