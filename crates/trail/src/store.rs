@@ -442,6 +442,47 @@ mod tests {
     }
 
     #[test]
+    fn many_small_batches_are_merged_long_before_the_event_threshold() {
+        let dir = tempfile::tempdir().unwrap();
+        let h = open(dir.path());
+        let n = MERGE_BATCHES + 50;
+        for raw in events("2026-01-02", n, "small") {
+            assert_eq!(store(&h, std::slice::from_ref(&raw)).accepted, 1);
+        }
+        // Lookups search each staged batch: the stage must not hold them all.
+        let staged = h.staged.read().unwrap().events();
+        assert!(
+            staged < MERGE_BATCHES,
+            "{staged} of {n} one-event batches still staged"
+        );
+        assert!(
+            n < MERGE_EVENTS,
+            "the event threshold alone would not merge"
+        );
+        let q = LookupQuery {
+            account: 7,
+            attributes: vec![LookupAttribute::parse("EventName", "GetObject").unwrap()],
+            start_ms: None,
+            end_ms: None,
+            max_results: 1000,
+            after: None,
+        };
+        let mut seen = 0;
+        let mut page = h.lookup(&q).unwrap();
+        loop {
+            seen += page.events.len();
+            let Some(after) = page.next else { break };
+            page = h
+                .lookup(&LookupQuery {
+                    after: Some(after),
+                    ..q.clone()
+                })
+                .unwrap();
+        }
+        assert_eq!(seen, n, "every event found once, merged or staged");
+    }
+
+    #[test]
     fn retention_drops_whole_days_and_gives_the_space_back() {
         let dir = tempfile::tempdir().unwrap();
         let h = open(dir.path());
