@@ -416,8 +416,9 @@ mod tests {
         h.lookup(&q).unwrap().events.len()
     }
 
+    /// Events of account 7 named GetObject, every page followed.
     fn count(h: &History) -> usize {
-        let q = LookupQuery {
+        let mut q = LookupQuery {
             account: 7,
             attributes: vec![LookupAttribute::parse("EventName", "GetObject").unwrap()],
             start_ms: None,
@@ -425,7 +426,15 @@ mod tests {
             max_results: 1000,
             after: None,
         };
-        h.lookup(&q).unwrap().events.len()
+        let mut seen = 0;
+        loop {
+            let page = h.lookup(&q).unwrap();
+            seen += page.events.len();
+            match page.next {
+                Some(after) => q.after = Some(after),
+                None => return seen,
+            }
+        }
     }
 
     #[test]
@@ -459,27 +468,7 @@ mod tests {
             n < MERGE_EVENTS,
             "the event threshold alone would not merge"
         );
-        let q = LookupQuery {
-            account: 7,
-            attributes: vec![LookupAttribute::parse("EventName", "GetObject").unwrap()],
-            start_ms: None,
-            end_ms: None,
-            max_results: 1000,
-            after: None,
-        };
-        let mut seen = 0;
-        let mut page = h.lookup(&q).unwrap();
-        loop {
-            seen += page.events.len();
-            let Some(after) = page.next else { break };
-            page = h
-                .lookup(&LookupQuery {
-                    after: Some(after),
-                    ..q.clone()
-                })
-                .unwrap();
-        }
-        assert_eq!(seen, n, "every event found once, merged or staged");
+        assert_eq!(count(&h), n, "every event found once, merged or staged");
     }
 
     #[test]
