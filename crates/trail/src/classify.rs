@@ -27,6 +27,18 @@ impl Category {
             Category::Other => "Other",
         }
     }
+
+    /// The category CloudTrail names `value`, if it is one it defines.
+    pub fn known(value: &str) -> Option<Category> {
+        match value {
+            "Management" => Some(Category::Management),
+            "Data" => Some(Category::Data),
+            "Insight" => Some(Category::Insight),
+            "NetworkActivity" => Some(Category::NetworkActivity),
+            "ActivityAuditLog" => Some(Category::ActivityAuditLog),
+            _ => None,
+        }
+    }
 }
 
 /// CloudTrail's rules: `eventCategory` when present (1.07+); before that, an Insights event type
@@ -34,14 +46,7 @@ impl Category {
 /// both are Data only for the object-level APIs CloudTrail logs as data events.
 pub fn category(r: &Record) -> Category {
     if let Some(c) = r.event_category.as_deref() {
-        return match c {
-            "Management" => Category::Management,
-            "Data" => Category::Data,
-            "Insight" => Category::Insight,
-            "NetworkActivity" => Category::NetworkActivity,
-            "ActivityAuditLog" => Category::ActivityAuditLog,
-            _ => Category::Other,
-        };
+        return Category::known(c).unwrap_or(Category::Other);
     }
     if r.event_type.as_deref() == Some("AwsCloudTrailInsight") {
         return Category::Insight;

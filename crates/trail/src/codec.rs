@@ -7,6 +7,10 @@
 //!   plain block: `u16 slot count`, one little-endian `u32` end offset per slot, then the
 //!   records' exact bytes. A slot whose event turned out to be a duplicate stays in the block
 //!   but is not indexed.
+//! - A block's **slots** row holds what time-only, ReadOnly and EventCategory lookups need of
+//!   each of its records without opening the block: per slot, a class byte (see
+//!   [`crate::ingest::class_of`]) and eventTime in ms as a zigzag varint delta from the previous
+//!   slot's (the first from 0).
 //! - A **posting list** is the (eventTime ms, seq) pairs of the events of one commit that carry
 //!   one attribute value, sorted ascending, as varint deltas (time unsigned, seq zigzag).
 
@@ -161,6 +165,38 @@ pub fn decode_postings(data: &[u8], mut f: impl FnMut(i64, i64)) -> bool {
     true
 }
 
+/// Encodes each slot's (eventTime ms, class) for a block's slots row.
+pub fn encode_slots(slots: impl IntoIterator<Item = (i64, u8)>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(4 * BLOCK_SLOTS as usize);
+    let mut t0 = 0i64;
+    for (t, class) in slots {
+        out.push(class);
+        let d = t.wrapping_sub(t0);
+        put_varint(&mut out, ((d << 1) ^ (d >> 63)) as u64);
+        t0 = t;
+    }
+    out
+}
+
+/// Decodes a slots row, calling `f(slot, eventTime ms, class)` for each slot; `false` when the
+/// data is damaged (more slots than a block holds, or a cut varint).
+pub fn decode_slots(data: &[u8], mut f: impl FnMut(usize, i64, u8)) -> bool {
+    let (mut pos, mut slot, mut t) = (0, 0usize, 0i64);
+    while let Some(&class) = data.get(pos) {
+        pos += 1;
+        let Some(d) = get_varint(data, &mut pos) else {
+            return false;
+        };
+        if slot >= BLOCK_SLOTS as usize {
+            return false;
+        }
+        t = t.wrapping_add(((d >> 1) as i64) ^ -((d & 1) as i64));
+        f(slot, t, class);
+        slot += 1;
+    }
+    true
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -215,6 +251,29 @@ mod tests {
         assert!(decompress_block(&short).is_err(), "length mismatch");
         assert!(decompress_block(b"").is_err());
         assert!(decompress_block(b"{not a block}").is_err());
+    }
+
+    #[test]
+    fn slots_round_trip_and_damage_is_refused() {
+        let slots = [
+            (1_700_000_000_123i64, 5u8),
+            (1_700_000_000_100, 9),
+            (-5, 0),
+            (i64::MAX, 255),
+        ];
+        let data = encode_slots(slots);
+        let mut got = Vec::new();
+        assert!(decode_slots(&data, |i, t, c| got.push((i, t, c))));
+        let want: Vec<(usize, i64, u8)> = slots
+            .iter()
+            .enumerate()
+            .map(|(i, &(t, c))| (i, t, c))
+            .collect();
+        assert_eq!(got, want);
+        assert!(!decode_slots(&data[..data.len() - 1], |_, _, _| ()));
+        let too_many = encode_slots((0..=BLOCK_SLOTS).map(|i| (i, 1)));
+        assert!(!decode_slots(&too_many, |_, _, _| ()));
+        assert!(decode_slots(&[], |_, _, _| panic!("no slots")));
     }
 
     #[test]

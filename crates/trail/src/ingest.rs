@@ -87,6 +87,48 @@ pub struct PreparedBlock {
     /// [`crate::codec::compress_block`] of [`crate::codec::encode_block`] over the records' exact
     /// bytes.
     pub data: Vec<u8>,
+    /// [`crate::codec::encode_slots`] of each slot's (eventTime ms, [`class_of`]).
+    pub slots: Vec<u8>,
+    /// Earliest and latest eventTime (ms) in the block.
+    pub min_time: i64,
+    pub max_time: i64,
+}
+
+/// A record's class byte, kept per slot beside its block: ReadOnly in bits 0–1 (0 absent,
+/// 1 true, 2 false) and the category in bits 2–4 ([`category_code`]). Time-only, ReadOnly and
+/// EventCategory lookups read these instead of posting lists: each of those lists held every
+/// event of the day (or half of it), and building, merging and writing them cost import a
+/// tenth of its time.
+pub fn class_of(read_only: Option<bool>, category: Category) -> u8 {
+    let ro = match read_only {
+        None => 0,
+        Some(true) => 1,
+        Some(false) => 2,
+    };
+    ro | category_code(category) << 2
+}
+
+/// The category's code in a class byte. `Other` (an eventCategory CloudTrail does not define)
+/// keeps the record's own value in the EventCategory posting list.
+pub fn category_code(category: Category) -> u8 {
+    match category {
+        Category::Management => 1,
+        Category::Data => 2,
+        Category::Insight => 3,
+        Category::NetworkActivity => 4,
+        Category::ActivityAuditLog => 5,
+        Category::Other => 6,
+    }
+}
+
+/// The bits of [`class_of`] that hold ReadOnly and the category.
+pub const CLASS_READ_ONLY: u8 = 0b11;
+pub const CLASS_CATEGORY: u8 = 0b111 << 2;
+
+impl Prepared {
+    pub fn class(&self) -> u8 {
+        class_of(self.read_only, self.category)
+    }
 }
 
 /// What the store receives for one request or file. Only what the writer needs travels: the
@@ -221,15 +263,15 @@ impl<'a> Grouper<'a> {
 }
 
 impl BatchPostings {
-    /// Groups events by (day, posting key, value): every event under "all", ReadOnly, and each
-    /// of its lookup attributes.
+    /// Groups events by (day, posting key, value): each event under each of its lookup
+    /// attributes, except EventCategory when the category is one CloudTrail defines (that, and
+    /// ReadOnly, is in the event's class byte: see [`class_of`]).
     ///
     /// Each (event, value) pair is numbered with its group through a table kept by the thread
     /// across batches (keyed by the hash, the value itself compared on every hit), then groups
     /// are ordered by hash and the members laid out group by group with a counting sort: no
     /// allocation per group, and no table to grow (and fault in) per batch.
     pub fn build(events: &[Prepared]) -> Self {
-        use crate::store::{KEY_ALL, KEY_READ_ONLY};
         thread_local! {
             static INDEX: std::cell::RefCell<Map<u64, u32>> =
                 std::cell::RefCell::new(Map::default());
@@ -245,12 +287,10 @@ impl BatchPostings {
             index.clear();
             for (i, p) in events.iter().enumerate() {
                 let i = i as u32;
-                g.add(&mut index, (p.day, KEY_ALL, ""), i);
-                if let Some(ro) = p.read_only {
-                    let value = if ro { "true" } else { "false" };
-                    g.add(&mut index, (p.day, KEY_READ_ONLY, value), i);
-                }
                 for (attr, value) in p.attrs.iter() {
+                    if attr == Attr::EventCategory && p.category != Category::Other {
+                        continue;
+                    }
                     g.add(&mut index, (p.day, attr.code(), value), i);
                 }
             }
@@ -350,10 +390,18 @@ pub fn build_blocks(events: &[Prepared], texts: &[&str]) -> Vec<PreparedBlock> {
             let slots: Vec<Option<&[u8]>> =
                 chunk.iter().map(|&i| Some(texts[i].as_bytes())).collect();
             crate::codec::encode_block_into(&mut plain, &slots);
+            let times = || chunk.iter().map(|&i| events[i].time_ms);
             blocks.push(PreparedBlock {
                 day: events[chunk[0]].day,
                 members: chunk.to_vec(),
                 data: crate::codec::compress_block(&plain),
+                slots: crate::codec::encode_slots(
+                    chunk
+                        .iter()
+                        .map(|&i| (events[i].time_ms, events[i].class())),
+                ),
+                min_time: times().min().unwrap_or(0),
+                max_time: times().max().unwrap_or(0),
             });
         }
     }
@@ -655,15 +703,10 @@ mod tests {
                     .or_default()
                     .push(i as u32)
             };
-            add(crate::store::KEY_ALL, "");
-            if let Some(ro) = p.read_only {
-                add(
-                    crate::store::KEY_READ_ONLY,
-                    if ro { "true" } else { "false" },
-                );
-            }
             for (a, v) in p.attrs.iter() {
-                add(a.code(), v);
+                if a != Attr::EventCategory {
+                    add(a.code(), v);
+                }
             }
         }
         let want: Vec<(u32, i64, String, Vec<u32>)> = want

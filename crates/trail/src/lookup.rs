@@ -6,12 +6,11 @@ use std::collections::{HashMap, HashSet};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
+use crate::classify::Category;
 use crate::codec::{self, BLOCK_SLOTS};
-use crate::ingest::{Attr, Limits, day_of};
+use crate::ingest::{Attr, CLASS_CATEGORY, CLASS_READ_ONLY, Limits, category_code, day_of};
 use crate::staged::Stages;
-use crate::store::{
-    History, KEY_ALL, KEY_READ_ONLY, StoreError, blocks_table, find_id, postings_table,
-};
+use crate::store::{History, StoreError, blocks_table, find_id, postings_table, slots_table};
 
 /// The attribute keys of CloudTrail's LookupEvents.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -116,13 +115,35 @@ impl LookupQuery {
     }
 }
 
-impl LookupAttribute {
-    /// The posting-list key and value this attribute is found under (`None` for EventId).
-    fn posting(&self) -> Option<(i64, String)> {
-        match self {
-            LookupAttribute::EventId(_) => None,
-            LookupAttribute::ReadOnly(b) => Some((KEY_READ_ONLY, b.to_string())),
-            LookupAttribute::Indexed(a, v) => Some((a.code(), v.clone())),
+/// The conditions a slot's class byte answers (see [`crate::ingest::class_of`]): ReadOnly, and
+/// EventCategory when the value is a category CloudTrail defines.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+struct ClassFilter {
+    read_only: Option<bool>,
+    category: Option<u8>,
+    /// Two different values asked for one of them: nothing matches.
+    never: bool,
+}
+
+impl ClassFilter {
+    fn is_any(&self) -> bool {
+        *self == ClassFilter::default()
+    }
+
+    fn matches(&self, class: u8) -> bool {
+        !self.never
+            && self
+                .read_only
+                .is_none_or(|ro| class & CLASS_READ_ONLY == if ro { 1 } else { 2 })
+            && self
+                .category
+                .is_none_or(|c| (class & CLASS_CATEGORY) >> 2 == c)
+    }
+
+    fn require<T: PartialEq>(slot: &mut Option<T>, never: &mut bool, value: T) {
+        match slot {
+            Some(v) if *v != value => *never = true,
+            _ => *slot = Some(value),
         }
     }
 }
@@ -146,18 +167,28 @@ impl Window {
 impl History {
     pub fn lookup(&self, q: &LookupQuery) -> Result<LookupPage, StoreError> {
         let mut event_ids: Vec<&str> = Vec::new();
+        // Posting-list (key, value)s, and what the slots' class bytes answer.
         let mut keys: Vec<(i64, String)> = Vec::new();
+        let mut class = ClassFilter::default();
         for a in &q.attributes {
             match a {
                 LookupAttribute::EventId(id) => event_ids.push(id),
-                other => keys.extend(other.posting()),
+                LookupAttribute::ReadOnly(b) => {
+                    ClassFilter::require(&mut class.read_only, &mut class.never, *b)
+                }
+                LookupAttribute::Indexed(Attr::EventCategory, v)
+                    if let Some(c) = Category::known(v) =>
+                {
+                    ClassFilter::require(&mut class.category, &mut class.never, category_code(c))
+                }
+                LookupAttribute::Indexed(a, v) => keys.push((a.code(), v.clone())),
             }
         }
         keys.sort();
         keys.dedup();
         event_ids.sort_unstable();
         event_ids.dedup();
-        if event_ids.len() > 1 {
+        if event_ids.len() > 1 || class.never {
             return Ok(LookupPage::default());
         }
         let after = q.after.unwrap_or(Position {
@@ -187,17 +218,14 @@ impl History {
             if let Some(id) = event_ids.first() {
                 if let Some((day, seq)) = find_id(c, &staged, q.account, id, &days)?
                     && let Some(text) = fetch(c, q.account, day, seq, &mut HashMap::new())?
-                    && matches_record(&text, &keys, &w, seq)
+                    && matches_record(&text, &keys, &class, &w, seq)
                 {
                     return Ok(LookupPage { events: vec![text], next: None });
                 }
                 return Ok(LookupPage::default());
             }
-            if keys.is_empty() {
-                keys.push((KEY_ALL, String::new()));
-            }
             for day in days {
-                let mut found = day_matches(c, &staged, q.account, day, &keys, &w)?;
+                let mut found = day_matches(c, &staged, q.account, day, &keys, &class, &w)?;
                 found.sort_unstable_by(|a, b| b.cmp(a));
                 hits.extend(found.into_iter().map(|(t, s)| (Position { t, s }, day)));
                 if hits.len() >= want {
@@ -229,8 +257,105 @@ fn damaged(what: String) -> mamori_core::db::DbError {
     mamori_core::db::DbError::Damaged(what)
 }
 
-/// The (time, seq) of `day`'s events of `account` carrying every key, within the window.
+/// The (time, seq) of `day`'s events of `account` carrying every key and passing `class`,
+/// within the window.
 fn day_matches(
+    c: &Connection,
+    staged: &Stages,
+    account: i64,
+    day: u32,
+    keys: &[(i64, String)],
+    class: &ClassFilter,
+    w: &Window,
+) -> Result<Vec<(i64, i64)>, mamori_core::db::DbError> {
+    if keys.is_empty() {
+        return scan_slots(c, account, day, class, w);
+    }
+    let found = posting_matches(c, staged, account, day, keys, w)?;
+    if class.is_any() || found.is_empty() {
+        return Ok(found);
+    }
+    filter_by_class(c, day, class, found)
+}
+
+/// Every event of `day` and `account` in the window whose class passes, from the slots rows
+/// (committed with their blocks, so staged events are there too).
+fn scan_slots(
+    c: &Connection,
+    account: i64,
+    day: u32,
+    class: &ClassFilter,
+    w: &Window,
+) -> Result<Vec<(i64, i64)>, mamori_core::db::DbError> {
+    let mut st = c.prepare_cached(&format!(
+        "SELECT block, live, data FROM {} WHERE account = ?1 AND max_time >= ?2 AND min_time <= ?3",
+        slots_table(day)
+    ))?;
+    let mut rows = st.query(params![account, w.start, w.end])?;
+    let mut found = Vec::new();
+    while let Some(row) = rows.next()? {
+        let (block, live): (i64, i64) = (row.get(0)?, row.get(1)?);
+        let data = row
+            .get_ref(2)?
+            .as_blob()
+            .map_err(|e| damaged(format!("slots of block {block} of day {day}: {e}")))?;
+        let ok = codec::decode_slots(data, |slot, t, c| {
+            let seq = block * BLOCK_SLOTS + slot as i64;
+            if live & (1i64 << slot) != 0 && class.matches(c) && w.contains(t, seq) {
+                found.push((t, seq));
+            }
+        });
+        if !ok {
+            return Err(damaged(format!(
+                "slots of block {block} of day {day} are damaged"
+            )));
+        }
+    }
+    Ok(found)
+}
+
+/// The events of `found` whose class passes, reading each block's slots row once.
+fn filter_by_class(
+    c: &Connection,
+    day: u32,
+    class: &ClassFilter,
+    found: Vec<(i64, i64)>,
+) -> Result<Vec<(i64, i64)>, mamori_core::db::DbError> {
+    let mut st = c.prepare_cached(&format!(
+        "SELECT data FROM {} WHERE block = ?1",
+        slots_table(day)
+    ))?;
+    let mut classes: HashMap<i64, Vec<u8>> = HashMap::new();
+    let mut kept = Vec::with_capacity(found.len());
+    for (t, seq) in found {
+        let (block, slot) = (seq.div_euclid(BLOCK_SLOTS), seq.rem_euclid(BLOCK_SLOTS));
+        let of_block = match classes.entry(block) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(v) => {
+                let data: Option<Vec<u8>> = st.query_row([block], |r| r.get(0)).optional()?;
+                let mut of_block = Vec::with_capacity(BLOCK_SLOTS as usize);
+                if let Some(data) = data
+                    && !codec::decode_slots(&data, |_, _, c| of_block.push(c))
+                {
+                    return Err(damaged(format!(
+                        "slots of block {block} of day {day} are damaged"
+                    )));
+                }
+                v.insert(of_block)
+            }
+        };
+        if of_block
+            .get(slot as usize)
+            .is_some_and(|&c| class.matches(c))
+        {
+            kept.push((t, seq));
+        }
+    }
+    Ok(kept)
+}
+
+/// The (time, seq) of `day`'s events of `account` carrying every key, within the window.
+fn posting_matches(
     c: &Connection,
     staged: &Stages,
     account: i64,
@@ -328,7 +453,13 @@ fn fetch(
 }
 
 /// Whether a record found by EventId also satisfies the other filters.
-fn matches_record(text: &str, keys: &[(i64, String)], w: &Window, seq: i64) -> bool {
+fn matches_record(
+    text: &str,
+    keys: &[(i64, String)],
+    class: &ClassFilter,
+    w: &Window,
+    seq: i64,
+) -> bool {
     let Ok(record) = serde_json::from_str::<crate::Record>(text) else {
         return false;
     };
@@ -342,11 +473,10 @@ fn matches_record(text: &str, keys: &[(i64, String)], w: &Window, seq: i64) -> b
         return false;
     };
     w.contains(p.time_ms, seq)
-        && keys.iter().all(|(k, v)| match *k {
-            KEY_READ_ONLY => p.read_only.map(|b| b.to_string()).as_deref() == Some(v.as_str()),
-            KEY_ALL => true,
-            code => p.attrs.iter().any(|(a, x)| a.code() == code && x == v),
-        })
+        && class.matches(p.class())
+        && keys
+            .iter()
+            .all(|(k, v)| p.attrs.iter().any(|(a, x)| a.code() == *k && x == v))
 }
 
 fn day_at(ms: i64) -> u32 {

@@ -133,6 +133,10 @@ CREATE TABLE id_runs (
     PRIMARY KEY (day, run)
 );
 ",
+    // Each block's slots row (eventTime and class of each record) replaces the posting lists of
+    // "every event", ReadOnly and the known EventCategory values; the writer fills the rows of
+    // blocks stored before this step when it opens the history (see `Writer::backfill_slots`).
+    "INSERT INTO counters VALUES ('slots_backfilled', 0);",
 ];
 
 /// Page size of a new history: a compressed block of 64 records (~14 KB) is stored in place
@@ -150,9 +154,10 @@ pub(crate) const MERGE_BATCHES: usize = 1024;
 /// A writer idle this long merges what is staged.
 pub(crate) const IDLE_MERGE: Duration = Duration::from_secs(1);
 
-/// Posting-list key of "every event" (time-only lookups).
+/// Posting-list key of "every event" in histories written before slots rows (now answered
+/// from the slots rows; the backfill deletes these lists).
 pub(crate) const KEY_ALL: i64 = 0;
-/// Posting-list key of ReadOnly (value "true" / "false").
+/// Posting-list key of ReadOnly in histories written before slots rows (as [`KEY_ALL`]).
 pub(crate) const KEY_READ_ONLY: i64 = 8;
 
 /// The dedup key of (account, eventID): the first 128 bits of SHA-256 over both, as two i64.
@@ -342,6 +347,10 @@ impl Drop for History {
 
 pub(crate) fn blocks_table(day: u32) -> String {
     format!("blocks_{day:08}")
+}
+
+pub(crate) fn slots_table(day: u32) -> String {
+    format!("slots_{day:08}")
 }
 
 pub(crate) fn postings_table(day: u32) -> String {
@@ -619,6 +628,220 @@ mod tests {
             })
             .unwrap();
         assert_eq!(old, 0);
+    }
+
+    /// Events with every kind of ReadOnly and eventCategory, one second apart over two days:
+    /// (eventID, eventTime ms, record).
+    fn mixed(from: usize, to: usize) -> Vec<(String, i64, Box<RawValue>)> {
+        (from..to)
+            .map(|i| {
+                let day = 1 + i % 2;
+                let t = chrono::NaiveDate::from_ymd_opt(2026, 1, day as u32)
+                    .unwrap()
+                    .and_hms_opt(10, 0, 0)
+                    .unwrap()
+                    .and_utc()
+                    + chrono::Duration::seconds(i as i64);
+                let ro = ["", r#","readOnly":true"#, r#","readOnly":false"#][i % 3];
+                let cat = [
+                    "",
+                    r#","eventCategory":"Management""#,
+                    r#","eventCategory":"Data""#,
+                    r#","eventCategory":"Weird""#,
+                    r#","eventCategory":"NetworkActivity""#,
+                ][i % 5];
+                let id = format!("x-{i}");
+                let raw = RawValue::from_string(format!(
+                    r#"{{"eventTime":"{}","eventSource":"ec2.amazonaws.com","eventName":"n{}","eventID":"{id}"{ro}{cat}}}"#,
+                    t.format("%Y-%m-%dT%H:%M:%SZ"),
+                    i % 7
+                ))
+                .unwrap();
+                (id, t.timestamp_millis(), raw)
+            })
+            .collect()
+    }
+
+    /// A lookup's (start, end) in ms.
+    type Window = (Option<i64>, Option<i64>);
+
+    /// The eventIDs a lookup returns, every page followed.
+    fn lookup_ids(
+        h: &History,
+        account: i64,
+        attrs: &[(&str, &str)],
+        window: Window,
+    ) -> Vec<String> {
+        let mut q = LookupQuery {
+            account,
+            attributes: attrs
+                .iter()
+                .map(|(k, v)| LookupAttribute::parse(k, v).unwrap())
+                .collect(),
+            start_ms: window.0,
+            end_ms: window.1,
+            max_results: 37,
+            after: None,
+        };
+        let mut ids = Vec::new();
+        loop {
+            let page = h.lookup(&q).unwrap();
+            for text in &page.events {
+                let v: serde_json::Value = serde_json::from_str(text).unwrap();
+                ids.push(v["eventID"].as_str().unwrap().to_string());
+            }
+            match page.next {
+                Some(after) => q.after = Some(after),
+                None => return ids,
+            }
+        }
+    }
+
+    /// Time-only, ReadOnly and EventCategory lookups (alone, together, with a posting-list
+    /// attribute, in a window) against the same filters applied to the records themselves.
+    fn check_class_lookups(h: &History, all: &[(String, i64, Box<RawValue>)]) {
+        let mid = all[all.len() / 3].1;
+        let late = all[2 * all.len() / 3].1;
+        let queries: Vec<(Vec<(&str, &str)>, Window)> = vec![
+            (vec![], (None, None)),
+            (vec![], (Some(mid), Some(late))),
+            (vec![("ReadOnly", "true")], (None, None)),
+            (vec![("ReadOnly", "false")], (Some(mid), None)),
+            (vec![("EventCategory", "Management")], (None, None)),
+            (
+                vec![("EventCategory", "Data"), ("ReadOnly", "true")],
+                (None, Some(late)),
+            ),
+            (vec![("EventCategory", "Weird")], (None, None)),
+            (
+                vec![("EventCategory", "NetworkActivity"), ("EventName", "n3")],
+                (None, None),
+            ),
+            (
+                vec![("EventName", "n2"), ("ReadOnly", "false")],
+                (Some(mid), None),
+            ),
+            (
+                vec![("ReadOnly", "true"), ("ReadOnly", "false")],
+                (None, None),
+            ),
+            (
+                vec![("EventCategory", "Data"), ("EventCategory", "Management")],
+                (None, None),
+            ),
+            (vec![("EventCategory", "Insight")], (None, None)),
+        ];
+        for (attrs, window) in queries {
+            let mut want: Vec<(i64, &str)> = all
+                .iter()
+                .filter(|(_, t, raw)| {
+                    let v: serde_json::Value = serde_json::from_str(raw.get()).unwrap();
+                    let cat = v["eventCategory"].as_str().unwrap_or("Management");
+                    window.0.is_none_or(|s| *t >= s)
+                        && window.1.is_none_or(|e| *t <= e)
+                        && attrs.iter().all(|(k, val)| match *k {
+                            "ReadOnly" => {
+                                v["readOnly"].as_bool().map(|b| b.to_string()).as_deref()
+                                    == Some(*val)
+                            }
+                            "EventCategory" => cat == *val,
+                            "EventName" => v["eventName"] == *val,
+                            _ => unreachable!(),
+                        })
+                })
+                .map(|(id, t, _)| (*t, id.as_str()))
+                .collect();
+            want.sort_by(|a, b| b.cmp(a));
+            let want: Vec<&str> = want.into_iter().map(|(_, id)| id).collect();
+            assert_eq!(
+                lookup_ids(h, 7, &attrs, window),
+                want,
+                "{attrs:?} {window:?}"
+            );
+            assert!(
+                lookup_ids(h, 9, &attrs, window).is_empty(),
+                "another account's events"
+            );
+        }
+    }
+
+    #[test]
+    fn time_read_only_and_category_lookups_find_exactly_the_matching_events() {
+        let dir = tempfile::tempdir().unwrap();
+        let h = open(dir.path());
+        let all = mixed(0, 300);
+        let store_range = |range: std::ops::Range<usize>| {
+            let refs: Vec<&str> = all[range].iter().map(|(_, _, r)| r.get()).collect();
+            crate::ingest_blocking(&h, 7, &refs).unwrap()
+        };
+        assert_eq!(store_range(0..200).accepted, 200);
+        // Half duplicates: their slots stay in the new blocks, not live.
+        let r = store_range(100..300);
+        assert_eq!((r.accepted, r.duplicate), (100, 100));
+        check_class_lookups(&h, &all);
+        h.merge_blocking().unwrap();
+        check_class_lookups(&h, &all);
+        drop(h);
+        let h = open(dir.path());
+        check_class_lookups(&h, &all);
+    }
+
+    #[test]
+    fn a_history_from_before_slots_rows_gets_them_when_it_opens() {
+        let dir = tempfile::tempdir().unwrap();
+        let h = open(dir.path());
+        let all = mixed(0, 250);
+        let refs: Vec<&str> = all.iter().map(|(_, _, r)| r.get()).collect();
+        assert_eq!(
+            crate::ingest_blocking(&h, 7, &refs[..200])
+                .unwrap()
+                .accepted,
+            200
+        );
+        h.merge_blocking().unwrap();
+        // Staged, not merged: a crash before the merge leaves blocks past the merge mark.
+        assert_eq!(
+            crate::ingest_blocking(&h, 7, &refs[200..])
+                .unwrap()
+                .accepted,
+            50
+        );
+        let crashed = tempfile::tempdir().unwrap();
+        for name in ["trail.db", "trail.db-wal"] {
+            let from = dir.path().join(name);
+            if from.exists() {
+                std::fs::copy(&from, crashed.path().join(name)).unwrap();
+            }
+        }
+        drop(h);
+        // The layout before slots rows: none, the counter unset, "every event" posting lists.
+        {
+            let c = Connection::open(crashed.path().join("trail.db")).unwrap();
+            c.execute_batch(
+                "DROP TABLE slots_20260101; DROP TABLE slots_20260102;
+                 UPDATE counters SET value = 0 WHERE name = 'slots_backfilled';
+                 INSERT INTO postings_20260101 VALUES (7, 0, '', 0, 0, 0, 0, x'');
+                 INSERT INTO postings_20260101 VALUES (7, 7, 'Management', 0, 0, 0, 0, x'');
+                 INSERT INTO postings_20260101 VALUES (7, 7, 'Weird2', 0, 0, 0, 0, x'');",
+            )
+            .unwrap();
+        }
+        let h = open(crashed.path());
+        check_class_lookups(&h, &all);
+        let left: Vec<(i64, String)> = h
+            .reads
+            .with(|c| {
+                let mut st = c.prepare("SELECT key, value FROM postings_20260101 WHERE key IN (0, 7, 8) ORDER BY value")?;
+                let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                Ok(rows.collect::<Result<Vec<_>, _>>()?)
+            })
+            .unwrap();
+        assert!(
+            left.iter().all(|(k, v)| *k == 7 && v.starts_with("Weird")),
+            "the lists slots rows replace are gone, the others stay: {left:?}"
+        );
+        assert!(left.contains(&(7, "Weird2".to_string())));
+        assert_eq!(crate::ingest_blocking(&h, 7, &refs).unwrap().duplicate, 250);
     }
 
     #[test]

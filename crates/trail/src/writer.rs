@@ -12,11 +12,12 @@ use rusqlite::{Connection, Transaction, params};
 use crate::codec::{self, BLOCK_SLOTS};
 use crate::idfilter::IdFilter;
 use crate::idruns;
-use crate::ingest::{Limits, StoreBatch};
+use crate::ingest::{Attr, Limits, StoreBatch};
 use crate::staged::{Staged, Stages};
 use crate::store::{
-    AppendReply, Command, GROUP_EVENTS, IDLE_MERGE, MERGE_BATCHES, MERGE_EVENTS, Outcome,
-    RetainReport, StoreError, blocks_table, id_hash, postings_table,
+    AppendReply, Command, GROUP_EVENTS, IDLE_MERGE, KEY_ALL, KEY_READ_ONLY, MERGE_BATCHES,
+    MERGE_EVENTS, Outcome, RetainReport, StoreError, blocks_table, id_hash, postings_table,
+    slots_table,
 };
 
 pub(crate) struct Writer {
@@ -429,6 +430,7 @@ impl Writer {
             }
             tx.commit()?;
         }
+        self.backfill_slots()?;
         // Every day with runs holds merged ids.
         let existing: Vec<u32> = {
             let mut st = self.conn.prepare("SELECT DISTINCT day FROM id_runs")?;
@@ -457,10 +459,6 @@ impl Writer {
             }
             tx.commit()?;
         }
-        let limits = Limits {
-            max_event_bytes: usize::MAX,
-            oldest_day: None,
-        };
         let mut staged = Staged::default();
         let mut pending = Pending::default();
         for day in days {
@@ -472,24 +470,12 @@ impl Writer {
             while let Some(row) = rows.next()? {
                 let (block, account, live): (i64, i64, i64) =
                     (row.get(0)?, row.get(1)?, row.get(2)?);
-                let data = codec::decompress_block(
-                    row.get_ref(3)?
-                        .as_blob()
-                        .map_err(|e| StoreError::Damaged(e.to_string()))?,
-                )
-                .map_err(|e| StoreError::Damaged(format!("block {block} of day {day}: {e}")))?;
+                let data = block_data(row.get_ref(3)?, day, block)?;
                 for slot in 0..BLOCK_SLOTS as usize {
                     if live & (1i64 << slot) == 0 {
                         continue;
                     }
-                    let text = codec::block_slot(&data, slot)
-                        .ok_or_else(|| StoreError::Damaged(format!("block {block} slot {slot}")))?;
-                    let record: crate::Record = serde_json::from_slice(text).map_err(|e| {
-                        StoreError::Damaged(format!("block {block} slot {slot}: {e}"))
-                    })?;
-                    let p = crate::ingest::index(&record, &limits).map_err(|e| {
-                        StoreError::Damaged(format!("block {block} slot {slot}: {e}"))
-                    })?;
+                    let p = slot_record(&data, day, block, slot)?;
                     let seq = block * BLOCK_SLOTS + slot as i64;
                     if pending.account != account || pending.events.len() >= 4096 {
                         pending.stage(&mut staged);
@@ -511,6 +497,89 @@ impl Writer {
         Ok(())
     }
 
+    /// Fills the slots rows of blocks stored before the history had them (once: a counter
+    /// records it), from the blocks' own records, and deletes the posting lists they replace.
+    fn backfill_slots(&mut self) -> Result<(), StoreError> {
+        let done: i64 = self.conn.query_row(
+            "SELECT value FROM counters WHERE name = 'slots_backfilled'",
+            [],
+            |r| r.get(0),
+        )?;
+        if done != 0 {
+            return Ok(());
+        }
+        for day in day_tables(&self.conn, "blocks")? {
+            let tx = self.conn.transaction()?;
+            Self::ensure_day(&tx, &mut self.days, day)?;
+            let mut filled = 0usize;
+            {
+                let mut st = tx.prepare(&format!(
+                    "SELECT block, account, live, data FROM {}",
+                    blocks_table(day)
+                ))?;
+                let mut insert = tx.prepare(&format!(
+                    "INSERT OR REPLACE INTO {} (block, account, live, min_time, max_time, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    slots_table(day)
+                ))?;
+                let mut rows = st.query([])?;
+                while let Some(row) = rows.next()? {
+                    let (block, account, live): (i64, i64, i64) =
+                        (row.get(0)?, row.get(1)?, row.get(2)?);
+                    let data = block_data(row.get_ref(3)?, day, block)?;
+                    // Slots past the last live one are never read; a dead slot's class is 0.
+                    let mut slots: Vec<(i64, u8)> = Vec::new();
+                    for slot in 0..(64 - (live as u64).leading_zeros()) as usize {
+                        if live & (1i64 << slot) == 0 {
+                            let t = slots.last().map_or(0, |s| s.0);
+                            slots.push((t, 0));
+                        } else {
+                            let p = slot_record(&data, day, block, slot)?;
+                            slots.push((p.time_ms, p.class()));
+                        }
+                    }
+                    let live_times = || {
+                        slots
+                            .iter()
+                            .enumerate()
+                            .filter(|(i, _)| live & (1i64 << i) != 0)
+                            .map(|(_, s)| s.0)
+                    };
+                    let (min, max) = (
+                        live_times().min().unwrap_or(0),
+                        live_times().max().unwrap_or(0),
+                    );
+                    insert.execute(params![
+                        block,
+                        account,
+                        live,
+                        min,
+                        max,
+                        codec::encode_slots(slots)
+                    ])?;
+                    filled += 1;
+                }
+            }
+            tx.execute(
+                &format!(
+                    "DELETE FROM {} WHERE key IN (?1, ?2) OR (key = ?3 AND value IN ('Management', 'Data', 'Insight', 'NetworkActivity', 'ActivityAuditLog'))",
+                    postings_table(day)
+                ),
+                params![KEY_ALL, KEY_READ_ONLY, Attr::EventCategory.code()],
+            )?;
+            tx.commit()?;
+            tracing::info!(
+                day,
+                blocks = filled,
+                "filled the slots rows of a day stored before them"
+            );
+        }
+        self.conn.execute(
+            "UPDATE counters SET value = 1 WHERE name = 'slots_backfilled'",
+            [],
+        )?;
+        Ok(())
+    }
+
     fn ensure_day(
         tx: &Transaction<'_>,
         days: &mut HashSet<u32>,
@@ -519,13 +588,15 @@ impl Writer {
         if days.contains(&day) {
             return Ok(());
         }
-        let (b, p, i) = (
+        let (b, s, p, i) = (
             blocks_table(day),
+            slots_table(day),
             postings_table(day),
             idruns::create_sql(day),
         );
         tx.execute_batch(&format!(
             "CREATE TABLE IF NOT EXISTS {b} (block INTEGER PRIMARY KEY, account INTEGER NOT NULL, live INTEGER NOT NULL, data BLOB NOT NULL);
+             CREATE TABLE IF NOT EXISTS {s} (block INTEGER PRIMARY KEY, account INTEGER NOT NULL, live INTEGER NOT NULL, min_time INTEGER NOT NULL, max_time INTEGER NOT NULL, data BLOB NOT NULL);
              {i}
              CREATE TABLE IF NOT EXISTS {p} (
                  account INTEGER NOT NULL, key INTEGER NOT NULL, value TEXT NOT NULL,
@@ -614,6 +685,11 @@ impl Writer {
                             blocks_table(day)
                         ))?
                         .execute(params![block, account, live, blk.data])?;
+                        tx.prepare_cached(&format!(
+                            "INSERT INTO {} (block, account, live, min_time, max_time, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                            slots_table(day)
+                        ))?
+                        .execute(params![block, account, live, blk.min_time, blk.max_time, blk.slots])?;
                     }
                 }
                 all.push(outcomes);
@@ -659,8 +735,9 @@ impl Writer {
         days.extend(orphan_days);
         for day in &days {
             tx.execute_batch(&format!(
-                "DROP TABLE IF EXISTS {}; DROP TABLE IF EXISTS {}; DROP TABLE IF EXISTS {};",
+                "DROP TABLE IF EXISTS {}; DROP TABLE IF EXISTS {}; DROP TABLE IF EXISTS {}; DROP TABLE IF EXISTS {};",
                 blocks_table(*day),
+                slots_table(*day),
                 postings_table(*day),
                 idruns::table(*day)
             ))?;
@@ -690,6 +767,38 @@ impl Writer {
         }
         Ok(report)
     }
+}
+
+/// A stored block's plain bytes.
+fn block_data(
+    stored: rusqlite::types::ValueRef<'_>,
+    day: u32,
+    block: i64,
+) -> Result<Vec<u8>, StoreError> {
+    let stored = stored
+        .as_blob()
+        .map_err(|e| StoreError::Damaged(format!("block {block} of day {day}: {e}")))?;
+    codec::decompress_block(stored)
+        .map_err(|e| StoreError::Damaged(format!("block {block} of day {day}: {e}")))
+}
+
+/// The record in `slot` of a stored block, indexed again.
+fn slot_record(
+    data: &[u8],
+    day: u32,
+    block: i64,
+    slot: usize,
+) -> Result<crate::ingest::Prepared, StoreError> {
+    let damaged = |e: &dyn std::fmt::Display| {
+        StoreError::Damaged(format!("block {block} of day {day}, slot {slot}: {e}"))
+    };
+    let text = codec::block_slot(data, slot).ok_or_else(|| damaged(&"no record"))?;
+    let record: crate::Record = serde_json::from_slice(text).map_err(|e| damaged(&e))?;
+    let limits = Limits {
+        max_event_bytes: usize::MAX,
+        oldest_day: None,
+    };
+    crate::ingest::index(&record, &limits).map_err(|e| damaged(&e))
 }
 
 /// Events re-read from committed blocks by recovery, staged a few thousand at a time (the stage
