@@ -11,8 +11,11 @@
 //!   each of its records without opening the block: per slot, a class byte (see
 //!   [`crate::ingest::class_of`]) and eventTime in ms as a zigzag varint delta from the previous
 //!   slot's (the first from 0).
-//! - A **posting list** is the (eventTime ms, seq) pairs of the events of one commit that carry
+//! - A **posting list** is the (eventTime ms, seq) pairs of the events of one merge that carry
 //!   one attribute value, sorted ascending, as varint deltas (time unsigned, seq zigzag).
+//! - A **list row** holds the posting lists of the values of one bucket (see
+//!   [`crate::store::ListKey`]): per value, its length and bytes, then its posting list's
+//!   length and bytes, lengths as varints.
 
 /// Records per block; `seq = block * BLOCK_SLOTS + slot`.
 pub const BLOCK_SLOTS: i64 = 64;
@@ -197,6 +200,33 @@ pub fn decode_slots(data: &[u8], mut f: impl FnMut(usize, i64, u8)) -> bool {
     true
 }
 
+/// Appends one value's entry to a list row: the value's length and bytes, then its posting
+/// list's length and bytes (see [`encode_postings`]).
+pub fn push_list_entry(out: &mut Vec<u8>, value: &str, postings: &[u8]) {
+    put_varint(out, value.len() as u64);
+    out.extend_from_slice(value.as_bytes());
+    put_varint(out, postings.len() as u64);
+    out.extend_from_slice(postings);
+}
+
+/// Calls `f(value, postings)` for each entry of a list row; `false` when the row is damaged.
+pub fn list_entries<'a>(data: &'a [u8], mut f: impl FnMut(&'a [u8], &'a [u8])) -> bool {
+    let mut pos = 0;
+    let field = |pos: &mut usize| -> Option<&'a [u8]> {
+        let len = usize::try_from(get_varint(data, pos)?).ok()?;
+        let bytes = data.get(*pos..pos.checked_add(len)?)?;
+        *pos += len;
+        Some(bytes)
+    };
+    while pos < data.len() {
+        let (Some(value), Some(postings)) = (field(&mut pos), field(&mut pos)) else {
+            return false;
+        };
+        f(value, postings);
+    }
+    true
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -274,6 +304,33 @@ mod tests {
         let too_many = encode_slots((0..=BLOCK_SLOTS).map(|i| (i, 1)));
         assert!(!decode_slots(&too_many, |_, _, _| ()));
         assert!(decode_slots(&[], |_, _, _| panic!("no slots")));
+    }
+
+    #[test]
+    fn list_rows_hold_each_value_with_its_postings() {
+        let mut row = Vec::new();
+        let a = encode_postings(&[(1, 2), (3, 4)]);
+        push_list_entry(&mut row, "alice", &a);
+        push_list_entry(&mut row, "", &[]);
+        push_list_entry(&mut row, &"b".repeat(300), &a);
+        let mut got = Vec::new();
+        assert!(list_entries(&row, |v, p| got.push((v.to_vec(), p.to_vec()))));
+        assert_eq!(
+            got,
+            vec![
+                (b"alice".to_vec(), a.clone()),
+                (vec![], vec![]),
+                (vec![b'b'; 300], a.clone())
+            ]
+        );
+        for cut in 1..row.len() {
+            let mut n = 0;
+            let ok = list_entries(&row[..cut], |_, _| n += 1);
+            assert!(!ok || n < 3, "a row cut at {cut} is damaged or shorter");
+        }
+        let mut huge = Vec::new();
+        put_varint(&mut huge, u64::MAX);
+        assert!(!list_entries(&huge, |_, _| ()));
     }
 
     #[test]

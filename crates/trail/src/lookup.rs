@@ -10,7 +10,7 @@ use crate::classify::Category;
 use crate::codec::{self, BLOCK_SLOTS};
 use crate::ingest::{Attr, CLASS_CATEGORY, CLASS_READ_ONLY, Limits, category_code, day_of};
 use crate::staged::Stages;
-use crate::store::{History, StoreError, blocks_table, find_id, postings_table, slots_table};
+use crate::store::{History, ListKey, StoreError, blocks_table, find_id, lists_table, slots_table};
 
 /// The attribute keys of CloudTrail's LookupEvents.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -224,8 +224,15 @@ impl History {
                 }
                 return Ok(LookupPage::default());
             }
+            let filters = Filters {
+                account: q.account,
+                keys: &keys,
+                list_key: &self.list_key,
+                class,
+                w,
+            };
             for day in days {
-                let mut found = day_matches(c, &staged, q.account, day, &keys, &class, &w)?;
+                let mut found = day_matches(c, &staged, day, &filters)?;
                 found.sort_unstable_by(|a, b| b.cmp(a));
                 hits.extend(found.into_iter().map(|(t, s)| (Position { t, s }, day)));
                 if hits.len() >= want {
@@ -262,20 +269,27 @@ fn damaged(what: String) -> mamori_core::db::DbError {
 fn day_matches(
     c: &Connection,
     staged: &Stages,
-    account: i64,
     day: u32,
-    keys: &[(i64, String)],
-    class: &ClassFilter,
-    w: &Window,
+    f: &Filters<'_>,
 ) -> Result<Vec<(i64, i64)>, mamori_core::db::DbError> {
-    if keys.is_empty() {
-        return scan_slots(c, account, day, class, w);
+    if f.keys.is_empty() {
+        return scan_slots(c, f.account, day, &f.class, &f.w);
     }
-    let found = posting_matches(c, staged, account, day, keys, w)?;
-    if class.is_any() || found.is_empty() {
+    let found = posting_matches(c, staged, f.account, day, f.keys, f.list_key, &f.w)?;
+    if f.class.is_any() || found.is_empty() {
         return Ok(found);
     }
-    filter_by_class(c, day, class, found)
+    filter_by_class(c, day, &f.class, found)
+}
+
+/// One lookup's filters, applied day by day.
+struct Filters<'a> {
+    account: i64,
+    /// Posting-list (key, value)s, all required.
+    keys: &'a [(i64, String)],
+    list_key: &'a ListKey,
+    class: ClassFilter,
+    w: Window,
 }
 
 /// Every event of `day` and `account` in the window whose class passes, from the slots rows
@@ -361,28 +375,35 @@ fn posting_matches(
     account: i64,
     day: u32,
     keys: &[(i64, String)],
+    list_key: &ListKey,
     w: &Window,
 ) -> Result<Vec<(i64, i64)>, mamori_core::db::DbError> {
     let mut lists: Vec<Vec<(i64, i64)>> = Vec::with_capacity(keys.len());
     let mut st = c.prepare_cached(&format!(
-        "SELECT data FROM {} WHERE account = ?1 AND key = ?2 AND value = ?3 AND max_time >= ?4 AND min_time <= ?5",
-        postings_table(day)
+        "SELECT data FROM {} WHERE account = ?1 AND key = ?2 AND bucket = ?3 AND max_time >= ?4 AND min_time <= ?5",
+        lists_table(day)
     ))?;
     for (key, value) in keys {
         let mut list = Vec::new();
-        let mut rows = st.query(params![account, key, value, w.start, w.end])?;
+        let bucket = list_key.bucket(*key, value);
+        let mut rows = st.query(params![account, key, bucket, w.start, w.end])?;
         while let Some(row) = rows.next()? {
             let data = row
                 .get_ref(0)?
                 .as_blob()
-                .map_err(|e| damaged(format!("posting list of day {day}: {e}")))?;
-            let ok = codec::decode_postings(data, |t, s| {
-                if w.contains(t, s) {
-                    list.push((t, s));
+                .map_err(|e| damaged(format!("list row of day {day}: {e}")))?;
+            let mut ok = true;
+            let whole = codec::list_entries(data, |v, postings| {
+                if v == value.as_bytes() {
+                    ok &= codec::decode_postings(postings, |t, s| {
+                        if w.contains(t, s) {
+                            list.push((t, s));
+                        }
+                    });
                 }
             });
-            if !ok {
-                return Err(damaged(format!("posting list of day {day} is damaged")));
+            if !(ok && whole) {
+                return Err(damaged(format!("a list row of day {day} is damaged")));
             }
         }
         list.extend(

@@ -103,6 +103,45 @@ pub struct History {
     pub(crate) staged: Arc<RwLock<Stages>>,
     path: PathBuf,
     options: HistoryOptions,
+    pub(crate) list_key: ListKey,
+}
+
+/// Posting lists are stored a bucket of values per row: each merge writes one row per
+/// (account, key, bucket) of each day rather than one per value (a merge of 160 k events wrote
+/// ~20 k rows per day, most of them a few events of one user or access key; inserting them was
+/// a quarter of the writer's time). A lookup reads its value's bucket.
+pub(crate) const LIST_BUCKETS: u64 = 1024;
+
+/// The history's own secret for [`ListKey::bucket`], made when the history is created, so that
+/// values cannot be crafted to pile into one bucket.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ListKey([u8; 16]);
+
+impl ListKey {
+    pub(crate) fn load(conn: &Connection) -> Result<Self, rusqlite::Error> {
+        let word = |name: &str| -> Result<i64, rusqlite::Error> {
+            conn.query_row("SELECT value FROM counters WHERE name = ?1", [name], |r| {
+                r.get(0)
+            })
+        };
+        let mut key = [0u8; 16];
+        key[..8].copy_from_slice(&word("list_key_0")?.to_le_bytes());
+        key[8..].copy_from_slice(&word("list_key_1")?.to_le_bytes());
+        Ok(ListKey(key))
+    }
+
+    /// The bucket of (posting key, value): SHA-256 (stable across versions, unlike the
+    /// in-memory hashes) over the secret, the key and the value.
+    pub(crate) fn bucket(&self, key: i64, value: &str) -> i64 {
+        let mut h = Sha256::new();
+        h.update(self.0);
+        h.update(key.to_le_bytes());
+        h.update(value.as_bytes());
+        let d = h.finalize();
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&d[..8]);
+        (u64::from_le_bytes(first) % LIST_BUCKETS) as i64
+    }
 }
 
 const MIGRATIONS: &[&str] = &[
@@ -137,6 +176,9 @@ CREATE TABLE id_runs (
     // "every event", ReadOnly and the known EventCategory values; the writer fills the rows of
     // blocks stored before this step when it opens the history (see `Writer::backfill_slots`).
     "INSERT INTO counters VALUES ('slots_backfilled', 0);",
+    // The secret that spreads attribute values over list rows (see `ListKey`).
+    "INSERT INTO counters VALUES ('list_key_0', random());
+     INSERT INTO counters VALUES ('list_key_1', random());",
 ];
 
 /// Page size of a new history: a compressed block of 64 records (~14 KB) is stored in place
@@ -212,8 +254,9 @@ impl History {
         // A checkpoint every 256 pages keeps the WAL near 16 MiB with 64 KiB pages (the default
         // 1,000 pages let it reach 64 MiB, all copied and synced in one go at close).
         conn.execute_batch("PRAGMA cache_size = -16384; PRAGMA wal_autocheckpoint = 256;")?;
+        let list_key = ListKey::load(&conn)?;
         let staged = Arc::new(RwLock::new(Stages::default()));
-        let mut writer = Writer::new(conn, staged.clone());
+        let mut writer = Writer::new(conn, staged.clone(), list_key);
         writer.recover()?;
         let (tx, rx) = sync_channel::<Command>(64);
         let handle = std::thread::Builder::new()
@@ -227,6 +270,7 @@ impl History {
             staged,
             path,
             options,
+            list_key,
         }))
     }
 
@@ -353,8 +397,14 @@ pub(crate) fn slots_table(day: u32) -> String {
     format!("slots_{day:08}")
 }
 
+/// A day's posting lists before they were bucketed (read once, when the history opens, to
+/// convert them).
 pub(crate) fn postings_table(day: u32) -> String {
     format!("postings_{day:08}")
+}
+
+pub(crate) fn lists_table(day: u32) -> String {
+    format!("lists_{day:08}")
 }
 
 /// Where (account, eventID) is stored among `days` (newest first): (day, seq).
@@ -814,33 +864,83 @@ mod tests {
             }
         }
         drop(h);
-        // The layout before slots rows: none, the counter unset, "every event" posting lists.
+        // The layout before slots rows and list rows: no slots, the counter unset, one posting
+        // row per value (including "every event" and the defined categories).
+        let mut old_rows = 0;
         {
             let c = Connection::open(crashed.path().join("trail.db")).unwrap();
-            c.execute_batch(
-                "DROP TABLE slots_20260101; DROP TABLE slots_20260102;
-                 UPDATE counters SET value = 0 WHERE name = 'slots_backfilled';
-                 INSERT INTO postings_20260101 VALUES (7, 0, '', 0, 0, 0, 0, x'');
-                 INSERT INTO postings_20260101 VALUES (7, 7, 'Management', 0, 0, 0, 0, x'');
-                 INSERT INTO postings_20260101 VALUES (7, 7, 'Weird2', 0, 0, 0, 0, x'');",
-            )
-            .unwrap();
+            for day in [20260101, 20260102] {
+                c.execute_batch(&format!(
+                    "DROP TABLE slots_{day};
+                     CREATE TABLE postings_{day} (
+                         account INTEGER NOT NULL, key INTEGER NOT NULL, value TEXT NOT NULL,
+                         max_time INTEGER NOT NULL, first_seq INTEGER NOT NULL, min_time INTEGER NOT NULL,
+                         n INTEGER NOT NULL, data BLOB NOT NULL,
+                         PRIMARY KEY (account, key, value, max_time, first_seq)) WITHOUT ROWID;
+                     INSERT INTO postings_{day} VALUES (7, 0, '', 0, 0, 0, 0, x'');
+                     INSERT INTO postings_{day} VALUES (7, 8, 'true', 0, 0, 0, 0, x'');
+                     INSERT INTO postings_{day} VALUES (7, 7, 'Management', 0, 0, 0, 0, x'');"
+                ))
+                .unwrap();
+                let rows: Vec<(i64, i64, Vec<u8>)> = {
+                    let mut st = c
+                        .prepare(&format!("SELECT account, key, data FROM lists_{day}"))
+                        .unwrap();
+                    st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                        .unwrap()
+                        .collect::<Result<_, _>>()
+                        .unwrap()
+                };
+                for (account, key, data) in rows {
+                    assert!(crate::codec::list_entries(&data, |value, postings| {
+                        let mut pairs = Vec::new();
+                        assert!(crate::codec::decode_postings(postings, |t, s| pairs.push((t, s))));
+                        let first_seq = pairs.iter().map(|p| p.1).min().unwrap();
+                        c.execute(
+                            &format!(
+                                "INSERT INTO postings_{day} VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+                            ),
+                            rusqlite::params![
+                                account,
+                                key,
+                                std::str::from_utf8(value).unwrap(),
+                                pairs.last().unwrap().0,
+                                first_seq,
+                                pairs[0].0,
+                                pairs.len() as i64,
+                                postings
+                            ],
+                        )
+                        .unwrap();
+                        old_rows += 1;
+                    }));
+                }
+                c.execute_batch(&format!("DROP TABLE lists_{day};"))
+                    .unwrap();
+            }
+            c.execute_batch("UPDATE counters SET value = 0 WHERE name = 'slots_backfilled';")
+                .unwrap();
         }
+        // Per day: 7 event names, 1 event source and the category "Weird" of the merged events.
+        assert_eq!(old_rows, 2 * (7 + 1 + 1));
         let h = open(crashed.path());
         check_class_lookups(&h, &all);
-        let left: Vec<(i64, String)> = h
+        let (postings, dense): (i64, i64) = h
             .reads
             .with(|c| {
-                let mut st = c.prepare("SELECT key, value FROM postings_20260101 WHERE key IN (0, 7, 8) ORDER BY value")?;
-                let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-                Ok(rows.collect::<Result<Vec<_>, _>>()?)
+                Ok(c.query_row(
+                    "SELECT (SELECT count(*) FROM sqlite_master WHERE name LIKE 'postings_%'),
+                            (SELECT count(*) FROM lists_20260101 WHERE key IN (0, 8) OR bucket < 0)",
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )?)
             })
             .unwrap();
-        assert!(
-            left.iter().all(|(k, v)| *k == 7 && v.starts_with("Weird")),
-            "the lists slots rows replace are gone, the others stay: {left:?}"
+        assert_eq!(
+            (postings, dense),
+            (0, 0),
+            "the old tables are gone and what slots rows answer was left out"
         );
-        assert!(left.contains(&(7, "Weird2".to_string())));
         assert_eq!(crate::ingest_blocking(&h, 7, &refs).unwrap().duplicate, 250);
     }
 

@@ -15,9 +15,9 @@ use crate::idruns;
 use crate::ingest::{Attr, Limits, StoreBatch};
 use crate::staged::{Staged, Stages};
 use crate::store::{
-    AppendReply, Command, GROUP_EVENTS, IDLE_MERGE, KEY_ALL, KEY_READ_ONLY, MERGE_BATCHES,
-    MERGE_EVENTS, Outcome, RetainReport, StoreError, blocks_table, id_hash, postings_table,
-    slots_table,
+    AppendReply, Command, GROUP_EVENTS, IDLE_MERGE, KEY_ALL, KEY_READ_ONLY, ListKey, MERGE_BATCHES,
+    MERGE_EVENTS, Outcome, RetainReport, StoreError, blocks_table, id_hash, lists_table,
+    postings_table, slots_table,
 };
 
 pub(crate) struct Writer {
@@ -36,31 +36,47 @@ pub(crate) struct Writer {
     auto_merge: bool,
     /// The newest block of the frozen stage, from its freeze until its merge completes.
     frozen_mark: Option<i64>,
+    list_key: ListKey,
 }
 
 /// A frozen stage on its way into the tables.
 struct MergeProgress {
     /// (day, h, h2) → seq, sorted.
     ids: Vec<((u32, i64, i64), i64)>,
-    /// The posting rows to write.
-    lists: Vec<PostingRow>,
+    /// The list rows to write, in key order.
+    lists: Vec<ListRow>,
     next_list: usize,
     /// Every block up to this one is indexed once the merge completes.
     mark: i64,
 }
 
-/// One attribute value's events of one merge: a row of `postings_YYYYMMDD`.
-struct PostingRow {
+/// The events of one merge that carry the values of one bucket: a row of `lists_YYYYMMDD`.
+struct ListRow {
     account: i64,
     day: u32,
     key: i64,
-    value: String,
+    bucket: i64,
     min_time: i64,
     max_time: i64,
     first_seq: i64,
     n: i64,
+    /// [`codec::push_list_entry`] of each value.
     data: Vec<u8>,
 }
+
+impl ListRow {
+    /// Adds another part of the same bucket (from the other encoding thread).
+    fn absorb(&mut self, other: ListRow) {
+        self.min_time = self.min_time.min(other.min_time);
+        self.max_time = self.max_time.max(other.max_time);
+        self.first_seq = self.first_seq.min(other.first_seq);
+        self.n += other.n;
+        self.data.extend_from_slice(&other.data);
+    }
+}
+
+/// List rows of a merge by (account, day, key, bucket).
+type ListRows = HashMap<(i64, u32, i64, i64), ListRow>;
 
 /// Each staged event's place in (eventTime, seq) order.
 struct Ranks {
@@ -82,10 +98,10 @@ impl Ranks {
         Ranks { sorted, rank }
     }
 
-    /// The posting rows of `groups` (a part of the stage's sorted groups).
-    fn rows(&self, stage: &Staged, groups: &[(u64, u32, u32)]) -> Vec<PostingRow> {
+    /// The list rows of `groups` (a part of the stage's sorted groups).
+    fn rows(&self, stage: &Staged, groups: &[(u64, u32, u32)], list_key: &ListKey) -> ListRows {
         let mut pairs: Vec<(i64, i64)> = Vec::new();
-        let mut lists: Vec<PostingRow> = Vec::new();
+        let mut rows = ListRows::new();
         stage.merged_groups(groups, |g| {
             let mut ranks = g.members;
             for r in ranks.iter_mut() {
@@ -103,19 +119,28 @@ impl Ranks {
             let (Some(&(min_time, _)), Some(&(max_time, _))) = (pairs.first(), pairs.last()) else {
                 return;
             };
-            lists.push(PostingRow {
-                account: g.account,
-                day: g.day,
-                key: g.key,
-                value: g.value.to_string(),
-                min_time,
-                max_time,
-                first_seq: pairs.iter().map(|p| p.1).min().unwrap_or(0),
-                n: pairs.len() as i64,
-                data: codec::encode_postings(&pairs),
-            });
+            let first_seq = pairs.iter().map(|p| p.1).min().unwrap_or(0);
+            let bucket = list_key.bucket(g.key, g.value);
+            let row = rows
+                .entry((g.account, g.day, g.key, bucket))
+                .or_insert_with(|| ListRow {
+                    account: g.account,
+                    day: g.day,
+                    key: g.key,
+                    bucket,
+                    min_time,
+                    max_time,
+                    first_seq,
+                    n: 0,
+                    data: Vec::new(),
+                });
+            row.min_time = row.min_time.min(min_time);
+            row.max_time = row.max_time.max(max_time);
+            row.first_seq = row.first_seq.min(first_seq);
+            row.n += pairs.len() as i64;
+            codec::push_list_entry(&mut row.data, g.value, &codec::encode_postings(&pairs));
         });
-        lists
+        rows
     }
 }
 
@@ -132,7 +157,7 @@ fn poisoned() -> rusqlite::Error {
 }
 
 impl Writer {
-    pub(crate) fn new(conn: Connection, staged: Arc<RwLock<Stages>>) -> Self {
+    pub(crate) fn new(conn: Connection, staged: Arc<RwLock<Stages>>, list_key: ListKey) -> Self {
         Writer {
             conn,
             days: HashSet::new(),
@@ -142,6 +167,7 @@ impl Writer {
             merging: None,
             auto_merge: true,
             frozen_mark: None,
+            list_key,
         }
     }
 
@@ -324,19 +350,31 @@ impl Writer {
             .and_then(|rest| rest.iter().position(|g| g.0 != groups[mid].0))
             .map_or(groups.len(), |p| mid + p);
         let (left, right) = groups.split_at(split);
-        let mut lists = std::thread::scope(|s| {
-            let other = helper().spawn_scoped(s, || ranks.rows(&stage, right));
-            let mut lists = ranks.rows(&stage, left);
+        let list_key = self.list_key;
+        let mut rows = std::thread::scope(|s| {
+            let other = helper().spawn_scoped(s, || ranks.rows(&stage, right, &list_key));
+            let mut rows = ranks.rows(&stage, left, &list_key);
             other.map(|h| {
                 h.join().map(|more| {
-                    lists.extend(more);
-                    lists
+                    for (k, row) in more {
+                        match rows.entry(k) {
+                            std::collections::hash_map::Entry::Occupied(mut o) => {
+                                o.get_mut().absorb(row)
+                            }
+                            std::collections::hash_map::Entry::Vacant(v) => {
+                                v.insert(row);
+                            }
+                        }
+                    }
+                    rows
                 })
             })
         })
         .map_err(|_| encoder_failed())?
         .map_err(|_| encoder_failed())?;
-        lists.sort_unstable_by_key(|r| (r.account, r.day, r.key));
+        // In key order, so each slice's inserts walk the table's pages once.
+        let mut lists: Vec<ListRow> = rows.drain().map(|(_, row)| row).collect();
+        lists.sort_unstable_by_key(|r| (r.account, r.day, r.key, r.bucket));
         self.merging = Some(MergeProgress {
             ids,
             lists,
@@ -363,10 +401,10 @@ impl Writer {
             m.next_list += 1;
             Self::ensure_day(&tx, &mut self.days, r.day)?;
             tx.prepare_cached(&format!(
-                "INSERT INTO {} (account, key, value, max_time, first_seq, min_time, n, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                postings_table(r.day)
+                "INSERT INTO {} (account, key, bucket, max_time, first_seq, min_time, n, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                lists_table(r.day)
             ))?
-            .execute(params![r.account, r.key, r.value, r.max_time, r.first_seq, r.min_time, r.n, r.data])?;
+            .execute(params![r.account, r.key, r.bucket, r.max_time, r.first_seq, r.min_time, r.n, r.data])?;
             rows += (r.n as usize).div_ceil(64).max(1);
         }
         if m.next_list < m.lists.len() {
@@ -430,7 +468,7 @@ impl Writer {
             }
             tx.commit()?;
         }
-        self.backfill_slots()?;
+        self.upgrade_layout()?;
         // Every day with runs holds merged ids.
         let existing: Vec<u32> = {
             let mut st = self.conn.prepare("SELECT DISTINCT day FROM id_runs")?;
@@ -451,9 +489,9 @@ impl Writer {
         // the merge below writes them again.
         {
             let tx = self.conn.transaction()?;
-            for day in day_tables(&tx, "postings")? {
+            for day in day_tables(&tx, "lists")? {
                 tx.execute(
-                    &format!("DELETE FROM {} WHERE first_seq >= ?1", postings_table(day)),
+                    &format!("DELETE FROM {} WHERE first_seq >= ?1", lists_table(day)),
                     [(merged + 1) * BLOCK_SLOTS],
                 )?;
             }
@@ -497,8 +535,92 @@ impl Writer {
         Ok(())
     }
 
+    /// Brings a history written by an earlier version to the current layout.
+    fn upgrade_layout(&mut self) -> Result<(), StoreError> {
+        self.backfill_slots()?;
+        for day in day_tables(&self.conn, "postings")? {
+            self.convert_postings(day)?;
+        }
+        Ok(())
+    }
+
+    /// Moves a day's posting lists of one row per value into list rows (a bucket of values per
+    /// row), leaving out those that slots rows replace: "every event", ReadOnly and the
+    /// EventCategory values CloudTrail defines.
+    fn convert_postings(&mut self, day: u32) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        Self::ensure_day(&tx, &mut self.days, day)?;
+        // Rows of one merge, key and bucket become one row (as a merge writes them now).
+        let mut rows: HashMap<(i64, i64, i64, i64, i64), ListRow> = HashMap::new();
+        {
+            let mut st = tx.prepare(&format!(
+                "SELECT account, key, value, max_time, first_seq, min_time, n, data FROM {}",
+                postings_table(day)
+            ))?;
+            let mut old = st.query([])?;
+            while let Some(r) = old.next()? {
+                let (account, key, value): (i64, i64, String) = (r.get(0)?, r.get(1)?, r.get(2)?);
+                if key == KEY_ALL
+                    || key == KEY_READ_ONLY
+                    || (key == Attr::EventCategory.code()
+                        && crate::classify::Category::known(&value).is_some())
+                {
+                    continue;
+                }
+                let bucket = self.list_key.bucket(key, &value);
+                let mut data = Vec::new();
+                let postings = r
+                    .get_ref(7)?
+                    .as_blob()
+                    .map_err(|e| StoreError::Damaged(format!("posting list of day {day}: {e}")))?;
+                codec::push_list_entry(&mut data, &value, postings);
+                let part = ListRow {
+                    account,
+                    day,
+                    key,
+                    bucket,
+                    max_time: r.get(3)?,
+                    first_seq: r.get(4)?,
+                    min_time: r.get(5)?,
+                    n: r.get(6)?,
+                    data,
+                };
+                match rows.entry((account, key, bucket, part.max_time, part.first_seq)) {
+                    std::collections::hash_map::Entry::Occupied(mut o) => o.get_mut().absorb(part),
+                    std::collections::hash_map::Entry::Vacant(v) => {
+                        v.insert(part);
+                    }
+                }
+            }
+            let mut insert = tx.prepare(&format!(
+                "INSERT INTO {} (account, key, bucket, max_time, first_seq, min_time, n, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                lists_table(day)
+            ))?;
+            for r in rows.values() {
+                insert.execute(params![
+                    r.account,
+                    r.key,
+                    r.bucket,
+                    r.max_time,
+                    r.first_seq,
+                    r.min_time,
+                    r.n,
+                    r.data
+                ])?;
+            }
+        }
+        tx.execute_batch(&format!("DROP TABLE {}", postings_table(day)))?;
+        tx.commit()?;
+        tracing::info!(
+            day,
+            rows = rows.len(),
+            "moved a day's posting lists into bucketed list rows"
+        );
+        Ok(())
+    }
+
     /// Fills the slots rows of blocks stored before the history had them (once: a counter
-    /// records it), from the blocks' own records, and deletes the posting lists they replace.
+    /// records it), from the blocks' own records.
     fn backfill_slots(&mut self) -> Result<(), StoreError> {
         let done: i64 = self.conn.query_row(
             "SELECT value FROM counters WHERE name = 'slots_backfilled'",
@@ -559,13 +681,6 @@ impl Writer {
                     filled += 1;
                 }
             }
-            tx.execute(
-                &format!(
-                    "DELETE FROM {} WHERE key IN (?1, ?2) OR (key = ?3 AND value IN ('Management', 'Data', 'Insight', 'NetworkActivity', 'ActivityAuditLog'))",
-                    postings_table(day)
-                ),
-                params![KEY_ALL, KEY_READ_ONLY, Attr::EventCategory.code()],
-            )?;
             tx.commit()?;
             tracing::info!(
                 day,
@@ -588,21 +703,21 @@ impl Writer {
         if days.contains(&day) {
             return Ok(());
         }
-        let (b, s, p, i) = (
+        let (b, s, l, i) = (
             blocks_table(day),
             slots_table(day),
-            postings_table(day),
+            lists_table(day),
             idruns::create_sql(day),
         );
         tx.execute_batch(&format!(
             "CREATE TABLE IF NOT EXISTS {b} (block INTEGER PRIMARY KEY, account INTEGER NOT NULL, live INTEGER NOT NULL, data BLOB NOT NULL);
              CREATE TABLE IF NOT EXISTS {s} (block INTEGER PRIMARY KEY, account INTEGER NOT NULL, live INTEGER NOT NULL, min_time INTEGER NOT NULL, max_time INTEGER NOT NULL, data BLOB NOT NULL);
              {i}
-             CREATE TABLE IF NOT EXISTS {p} (
-                 account INTEGER NOT NULL, key INTEGER NOT NULL, value TEXT NOT NULL,
+             CREATE TABLE IF NOT EXISTS {l} (
+                 account INTEGER NOT NULL, key INTEGER NOT NULL, bucket INTEGER NOT NULL,
                  max_time INTEGER NOT NULL, first_seq INTEGER NOT NULL, min_time INTEGER NOT NULL,
                  n INTEGER NOT NULL, data BLOB NOT NULL,
-                 PRIMARY KEY (account, key, value, max_time, first_seq)) WITHOUT ROWID;"
+                 PRIMARY KEY (account, key, bucket, max_time, first_seq)) WITHOUT ROWID;"
         ))?;
         days.insert(day);
         Ok(())
@@ -735,9 +850,10 @@ impl Writer {
         days.extend(orphan_days);
         for day in &days {
             tx.execute_batch(&format!(
-                "DROP TABLE IF EXISTS {}; DROP TABLE IF EXISTS {}; DROP TABLE IF EXISTS {}; DROP TABLE IF EXISTS {};",
+                "DROP TABLE IF EXISTS {}; DROP TABLE IF EXISTS {}; DROP TABLE IF EXISTS {}; DROP TABLE IF EXISTS {}; DROP TABLE IF EXISTS {};",
                 blocks_table(*day),
                 slots_table(*day),
+                lists_table(*day),
                 postings_table(*day),
                 idruns::table(*day)
             ))?;
