@@ -233,6 +233,12 @@ impl History {
             };
             for day in days {
                 let mut found = day_matches(c, &staged, day, &filters)?;
+                // Only the newest `want` of a day can make the page (a time-only lookup finds
+                // every event of the day): select them before sorting.
+                if found.len() > want {
+                    found.select_nth_unstable_by(want - 1, |a, b| b.cmp(a));
+                    found.truncate(want);
+                }
                 found.sort_unstable_by(|a, b| b.cmp(a));
                 hits.extend(found.into_iter().map(|(t, s)| (Position { t, s }, day)));
                 if hits.len() >= want {
