@@ -7,10 +7,16 @@
 //!   (a duplicate stays in its block, unindexed). An event's `seq` is
 //!   `block * 64 + slot`: global, increasing in commit order — the order downstream consumers
 //!   (delivery, detection) follow with a committed cursor.
-//! - `postings_YYYYMMDD(account, key, value, max_time, first_seq, min_time, n, data)`: for each
-//!   lookup attribute value (and "all events") seen in one merge, the sorted (eventTime, seq)
-//!   pairs that carry it. A lookup reads the posting lists of its attributes, intersects them,
-//!   and decompresses only the records it returns.
+//! - `slots_YYYYMMDD(block, account, live, min_time, max_time, data)`: written with each block,
+//!   each slot's eventTime and class byte (ReadOnly and a CloudTrail-defined EventCategory).
+//!   Time-only, ReadOnly and EventCategory lookups read these: their posting lists held every
+//!   event of the day, or half of it.
+//! - `lists_YYYYMMDD(account, key, bucket, max_time, first_seq, min_time, n, data)`: the other
+//!   lookup attributes. One merge's sorted (eventTime, seq) pairs of each value, the values of
+//!   one bucket ([`ListKey::bucket`], 1,024 per key) in one row. A lookup reads its values'
+//!   buckets, intersects the lists, filters by class if asked, and decompresses only the
+//!   records it returns. (Histories from before slots and buckets had `postings_YYYYMMDD`, one
+//!   row per value; they are converted when opened.)
 //! - `idrun_YYYYMMDD`: deduplication on (account, eventID) and EventId lookups, keyed by the
 //!   first 128 bits of SHA-256(account, eventID), as sorted runs written once per merge
 //!   ([`crate::idruns`]). Kept per day of eventTime: a duplicate delivery carries the same
