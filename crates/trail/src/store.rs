@@ -452,6 +452,18 @@ mod tests {
             .collect()
     }
 
+    /// What a crash leaves on disk now: the committed state (the WAL included), copied.
+    fn crash_copy(dir: &std::path::Path) -> tempfile::TempDir {
+        let crashed = tempfile::tempdir().unwrap();
+        for name in ["trail.db", "trail.db-wal"] {
+            let from = dir.join(name);
+            if from.exists() {
+                std::fs::copy(&from, crashed.path().join(name)).unwrap();
+            }
+        }
+        crashed
+    }
+
     fn open(dir: &std::path::Path) -> Arc<History> {
         History::open(
             dir,
@@ -597,14 +609,7 @@ mod tests {
             "one slice, not the whole merge"
         );
         assert_eq!(store(&h, &events("2026-01-02", 5, "d")).accepted, 5);
-        // What a crash leaves on disk now: the committed state (the WAL included).
-        let crashed = tempfile::tempdir().unwrap();
-        for name in ["trail.db", "trail.db-wal"] {
-            let from = dir.path().join(name);
-            if from.exists() {
-                std::fs::copy(&from, crashed.path().join(name)).unwrap();
-            }
-        }
+        let crashed = crash_copy(dir.path());
         drop(h);
         let h = open(crashed.path());
         assert_eq!(count(&h), 125, "every event once after recovery");
@@ -862,13 +867,7 @@ mod tests {
                 .accepted,
             50
         );
-        let crashed = tempfile::tempdir().unwrap();
-        for name in ["trail.db", "trail.db-wal"] {
-            let from = dir.path().join(name);
-            if from.exists() {
-                std::fs::copy(&from, crashed.path().join(name)).unwrap();
-            }
-        }
+        let crashed = crash_copy(dir.path());
         drop(h);
         // The layout before slots rows and list rows: no slots, the counter unset, one posting
         // row per value (including "every event" and the defined categories).

@@ -65,6 +65,24 @@ struct ListRow {
 }
 
 impl ListRow {
+    fn insert(&self, tx: &Transaction<'_>) -> Result<(), rusqlite::Error> {
+        tx.prepare_cached(&format!(
+            "INSERT INTO {} (account, key, bucket, max_time, first_seq, min_time, n, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            lists_table(self.day)
+        ))?
+        .execute(params![
+            self.account,
+            self.key,
+            self.bucket,
+            self.max_time,
+            self.first_seq,
+            self.min_time,
+            self.n,
+            self.data
+        ])?;
+        Ok(())
+    }
+
     /// Adds another part of the same bucket (from the other encoding thread).
     fn absorb(&mut self, other: ListRow) {
         self.min_time = self.min_time.min(other.min_time);
@@ -400,11 +418,7 @@ impl Writer {
         {
             m.next_list += 1;
             Self::ensure_day(&tx, &mut self.days, r.day)?;
-            tx.prepare_cached(&format!(
-                "INSERT INTO {} (account, key, bucket, max_time, first_seq, min_time, n, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                lists_table(r.day)
-            ))?
-            .execute(params![r.account, r.key, r.bucket, r.max_time, r.first_seq, r.min_time, r.n, r.data])?;
+            r.insert(&tx)?;
             rows += (r.n as usize).div_ceil(64).max(1);
         }
         if m.next_list < m.lists.len() {
@@ -592,21 +606,8 @@ impl Writer {
                     }
                 }
             }
-            let mut insert = tx.prepare(&format!(
-                "INSERT INTO {} (account, key, bucket, max_time, first_seq, min_time, n, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                lists_table(day)
-            ))?;
             for r in rows.values() {
-                insert.execute(params![
-                    r.account,
-                    r.key,
-                    r.bucket,
-                    r.max_time,
-                    r.first_seq,
-                    r.min_time,
-                    r.n,
-                    r.data
-                ])?;
+                r.insert(&tx)?;
             }
         }
         tx.execute_batch(&format!("DROP TABLE {}", postings_table(day)))?;
