@@ -717,6 +717,31 @@ mod tests {
     }
 
     #[test]
+    fn only_an_event_category_cloudtrail_does_not_define_gets_a_posting_group() {
+        let events: Vec<Prepared> = ["Management", "Data", "Weird"]
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                prep(&format!(
+                    r#"{{"eventTime":"2023-07-10T11:42:36Z","eventSource":"s","eventName":"n","eventID":"e{i}","eventCategory":"{c}"}}"#
+                ))
+                .unwrap()
+            })
+            .collect();
+        let built = BatchPostings::build(&events);
+        let day = events[0].day;
+        let code = Attr::EventCategory.code();
+        assert_eq!(built.find(day, code, "Weird"), &[2]);
+        assert!(built.find(day, code, "Management").is_empty());
+        assert!(built.find(day, code, "Data").is_empty());
+        // The defined ones are in the class byte instead.
+        assert_eq!(
+            events.iter().map(|p| p.class() >> 2).collect::<Vec<_>>(),
+            vec![1, 2, 6]
+        );
+    }
+
+    #[test]
     fn a_value_whose_hash_collides_gets_its_own_group() {
         let mut index: Map<u64, u32> = Map::default();
         let mut g = Grouper {
