@@ -657,10 +657,11 @@ async fn trails_bench(b: TrailsBench) -> anyhow::Result<u8> {
     let org = mamori_org::Org::open(&data)?;
     let (org_id, account) = org.organization()?;
     let db = Arc::new(store::TrailsDb::open(&data)?);
-    let out = work.join("bucket");
+    let confinement = mamori_dest::Confinement::new(&work.join("destinations"), &[])?;
+    let out = confinement.account_dir(account).join("bucket");
     let sp: spec::TrailSpec = serde_json::from_value(serde_json::json!({
         "name": "bench",
-        "destination": out.display().to_string(),
+        "destination": "bucket",
         "digestIntervalSeconds": 1,
         "advancedEventSelectors": [{"FieldSelectors": [{"Field": "eventCategory", "Equals": ["Management", "Data"]}]}],
     }))?;
@@ -669,6 +670,7 @@ async fn trails_bench(b: TrailsBench) -> anyhow::Result<u8> {
         db.clone(),
         trail.history.clone(),
         org_id.as_str().to_string(),
+        confinement,
     );
     let started = Instant::now();
     let report = engine.step(t.id, true).await?;

@@ -179,9 +179,9 @@ pub enum ListsCommand {
     Add {
         name: String,
         file: PathBuf,
-        /// threat, trusted or tor
-        #[arg(long, default_value = "threat")]
-        kind: String,
+        /// threat, trusted, tor, sinkhole or droppoint
+        #[arg(long, default_value = "threat", value_parser = parse_list_kind)]
+        kind: ListKind,
         #[command(flatten)]
         remote: Remote,
     },
@@ -419,7 +419,7 @@ pub async fn run_remote(cmd: GuardCommand) -> anyhow::Result<u8> {
                 let v = Client::from_remote(&remote)?
                     .post_json(
                         "/v1/guard/lists",
-                        &serde_json::json!({"name": name, "kind": kind.to_uppercase(), "content": content}),
+                        &serde_json::json!({"name": name, "kind": kind.as_str(), "content": content}),
                     )
                     .await?;
                 println!(
@@ -575,6 +575,10 @@ pub struct HuntArgs {
     /// Files read at once (0: one per core); the findings are the same whatever the number
     #[arg(long, short = 'j', default_value_t = 0)]
     pub threads: usize,
+}
+
+fn parse_list_kind(s: &str) -> Result<ListKind, String> {
+    s.parse()
 }
 
 fn load(intel: &mut Intel, paths: &[PathBuf], kind: ListKind) -> anyhow::Result<()> {

@@ -76,7 +76,10 @@ fn findings(s: &Server, key: &str) -> Vec<Value> {
 
 #[test]
 fn events_to_findings_to_webhook() {
-    let mut s = Server::start();
+    // The webhook listens on loopback: the operator allows private targets for this server.
+    let mut s = Server::start_with(
+        "[server]\nallow_private_webhooks = true\n\n[trail]\nretention_days = 0\n",
+    );
     let (url, got) = receiver();
     let secret = "a-webhook-secret-of-some-length";
     let (st, v) = s.post(
@@ -360,7 +363,7 @@ fn sigma_rules_from_the_config_run_on_the_server() {
 fn findings_and_their_updates_are_published_to_a_directory() {
     let s =
         Server::start_with("[trail]\nretention_days = 0\n\n[guard]\npublish_updates_minutes = 0\n");
-    let out = s.dir.path().join("published");
+    let out = s.dest_dir("published");
     let (st, _) = s.post(
         "/v1/guard/detector",
         &s.key,

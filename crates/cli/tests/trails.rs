@@ -40,7 +40,7 @@ fn ingest(s: &Server, ids: &[String]) {
 /// A trail that delivered a few batches over several digest periods, then stopped logging.
 fn delivered() -> Delivered {
     let server = Server::start();
-    let out = server.dir.path().join("bucket");
+    let out = server.dest_dir("bucket");
     let o = cli(
         &server,
         &[
@@ -421,7 +421,7 @@ fn delivery_digests_proofs_and_the_tamper_suite() {
 #[test]
 fn sigkill_mid_delivery_loses_and_repeats_nothing() {
     let mut s = Server::start();
-    let out = s.dir.path().join("bucket");
+    let out = s.dest_dir("bucket");
     let o = cli(
         &s,
         &[
@@ -490,7 +490,7 @@ fn sigkill_mid_delivery_loses_and_repeats_nothing() {
 #[test]
 fn delete_makes_a_final_delivery_and_keeps_the_keys_verifiable() {
     let server = Server::start();
-    let out = server.dir.path().join("gone");
+    let out = server.dest_dir("gone");
     let o = cli(
         &server,
         &[

@@ -226,9 +226,21 @@ fn s3_delivery_outage_validation_and_bad_input() {
     let upstream: u16 = moto.url.rsplit(':').next().unwrap().parse().unwrap();
     let relay = Relay::start(upstream);
     let s = Server::start_with_env(
-        "[trail]\nretention_days = 0\n",
+        "[server]\ns3_destinations = [\"trail-bucket/audit\", \"no-such-bucket\"]\n\n[trail]\nretention_days = 0\n",
         aws_env(&format!("http://127.0.0.1:{}", relay.port)),
     );
+    // A bucket, or a prefix, the operator did not allow: refused before anything is written.
+    for refused in [
+        format!("s3://{BUCKET}/elsewhere"),
+        "s3://other-bucket/x".to_string(),
+    ] {
+        let (code, out) = cli(
+            &s,
+            &["trail", "create", "sneaky", "--destination", &refused],
+        );
+        assert_eq!(code, Some(2), "{out}");
+        assert!(out.contains("s3_destinations"), "{out}");
+    }
     let dest = format!("s3://{BUCKET}/audit");
     let (code, out) = cli(
         &s,

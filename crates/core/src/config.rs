@@ -24,9 +24,54 @@ pub struct Config {
     pub listen: String,
     /// Directory holding every database mamori keeps (created if missing).
     pub data_dir: PathBuf,
+    pub server: ServerConfig,
     pub trail: TrailConfig,
     /// Detection thresholds and windows (`[guard]`), read by the guard service.
     pub guard: toml::Table,
+}
+
+/// The operator's walls (`[server]`): what tenants may make the server write to or call, and
+/// how much a client may hold of it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// The folder every local trail and publishing destination lives under, each account in
+    /// its own `<12-digit account>/` folder. Default: `<data_dir>/destinations`.
+    pub destinations_root: Option<PathBuf>,
+    /// S3 destinations tenants may name: `bucket` (any prefix) or `bucket/prefix`. Empty: none.
+    /// The server writes with its own (the operator's) credentials, so this list is the wall.
+    pub s3_destinations: Vec<String>,
+    /// Let webhooks call loopback, private, link-local and other non-public addresses.
+    pub allow_private_webhooks: bool,
+    /// Seconds a client has to send a request's headers; an idle connection is closed after it.
+    pub header_read_timeout_secs: u64,
+    /// Seconds a client has to send a request's body.
+    pub body_read_timeout_secs: u64,
+    /// Connections served at once; more wait in the kernel's backlog.
+    pub max_connections: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            destinations_root: None,
+            s3_destinations: Vec::new(),
+            allow_private_webhooks: false,
+            header_read_timeout_secs: 10,
+            body_read_timeout_secs: 60,
+            max_connections: 512,
+        }
+    }
+}
+
+impl Config {
+    /// `[server] destinations_root`, or `<data_dir>/destinations`.
+    pub fn destinations_root(&self) -> PathBuf {
+        self.server
+            .destinations_root
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("destinations"))
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -48,6 +93,7 @@ impl Default for Config {
         Self {
             listen: "127.0.0.1:7878".into(),
             data_dir: PathBuf::from("./mamori-data"),
+            server: ServerConfig::default(),
             trail: TrailConfig::default(),
             guard: toml::Table::new(),
         }

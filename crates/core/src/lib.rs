@@ -3,7 +3,7 @@
 //! Owns: typed ids ([`AccountId`], [`OrgId`]), the authenticated [`Caller`] and its [`Role`],
 //! the error codes and their one mapping to HTTP ([`ApiError`]), configuration ([`Config`]),
 //! the SQLite handle with its pragmas and migration runner ([`db`]), time parsing ([`time`]),
-//! opaque pagination tokens ([`page`]) and the self-audit seam ([`AuditSink`]).
+//! opaque pagination tokens ([`page`]), bounded reading of hostile input ([`input`]) and the self-audit seam ([`AuditSink`]).
 //!
 //! Must never know about a particular service: `trail`, `org`, `guard` and `inspect` depend on
 //! this crate, never the other way round.
@@ -14,6 +14,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod ids;
+pub mod input;
 pub mod page;
 pub mod time;
 

@@ -36,7 +36,13 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/guard/findings/{id}/unarchive", post(unarchive))
         .route("/v1/guard/findings/{id}/feedback", post(feedback))
         .route("/v1/guard/stats", get(stats))
-        .route("/v1/guard/lists", get(lists).post(put_list))
+        .route(
+            "/v1/guard/lists",
+            get(lists)
+                .post(put_list)
+                // Lists are meant to be large (a million indicators is ~20 MB of text).
+                .layer(axum::extract::DefaultBodyLimit::max(MAX_LIST_BODY_BYTES)),
+        )
         .route("/v1/guard/lists/{name}", axum::routing::delete(delete_list))
         .route("/v1/guard/publishing", put(set_publishing))
         .route("/v1/guard/sources/{source}", post(ingest_source))
@@ -337,16 +343,7 @@ async fn put_list(
     if b.name.is_empty() || b.name.len() > 128 {
         return Err(ApiError::bad_request("name must be 1 to 128 characters"));
     }
-    let kind = match b.kind.as_str() {
-        "THREAT" => ListKind::Threat,
-        "TRUSTED" => ListKind::Trusted,
-        "TOR" => ListKind::Tor,
-        k => {
-            return Err(ApiError::bad_request(format!(
-                "kind {k:?}: THREAT, TRUSTED or TOR"
-            )));
-        }
-    };
+    let kind: ListKind = b.kind.parse().map_err(ApiError::bad_request)?;
     let format = match b.format.as_deref() {
         Some("TXT") => ListFormat::Txt,
         Some("CSV") => ListFormat::Csv,
@@ -369,7 +366,11 @@ async fn put_list(
         ListFormat::Stix => "STIX",
     };
     let account = caller.account.as_i64();
-    let (name, kind_s, content) = (b.name.clone(), b.kind.clone(), b.content.into_bytes());
+    let (name, kind_s, content) = (
+        b.name.clone(),
+        kind.as_str().to_string(),
+        b.content.into_bytes(),
+    );
     with_db(&s, move |db| {
         db.put_list(account, &name, &kind_s, fmt, &content, entries)
     })
@@ -380,7 +381,7 @@ async fn put_list(
         &caller,
         &headers,
         "CreateThreatIntelSet",
-        json!({"name": b.name, "kind": b.kind, "format": fmt}),
+        json!({"name": b.name, "kind": kind.as_str(), "format": fmt}),
         json!({"entries": entries, "skipped": bad.len()}),
     )
     .await?;
@@ -414,11 +415,9 @@ async fn set_publishing(
         ));
     }
     if let Some(u) = &b.webhook_url {
-        if !(u.starts_with("http://") || u.starts_with("https://")) {
-            return Err(ApiError::bad_request(
-                "webhookUrl must be an http:// or https:// URL",
-            ));
-        }
+        mamori_dest::outbound::check(u, s.engine.outbound().allow_private_webhooks)
+            .await
+            .map_err(|e| ApiError::bad_request(format!("webhookUrl: {e}")))?;
         if b.secret.as_deref().is_none_or(|s| s.len() < 16) {
             return Err(ApiError::bad_request(
                 "a webhook needs a secret of at least 16 characters",
@@ -426,7 +425,11 @@ async fn set_publishing(
         }
     }
     if let Some(d) = &b.destination {
-        mamori_trails::dest::Destination::open(d)
+        let rules = s.engine.outbound().destinations.clone();
+        let (account, d) = (caller.account, d.clone());
+        tokio::task::spawn_blocking(move || rules.open(account, &d))
+            .await
+            .map_err(ApiError::internal)?
             .map_err(|e| ApiError::bad_request(e.to_string()))?;
     }
     let account = caller.account.as_i64();
@@ -470,24 +473,41 @@ async fn ingest_source(
             )));
         }
     };
-    let body = mamori_trail::body::decompress_capped(&body, 256 << 20)
-        .map_err(|e| ApiError::bad_request(e.to_string()))?
-        .into_owned();
-    let text = String::from_utf8(body)
-        .map_err(|e| ApiError::bad_request(format!("not UTF-8 text: {e}")))?;
     let account = caller.account.as_i64();
     let e = s.engine.clone();
-    let (records, signals, bad) =
-        tokio::task::spawn_blocking(move || e.ingest_lines(account, dns, &text))
-            .await
-            .map_err(ApiError::internal)?
-            .map_err(api_error)?;
+    // Off the async workers: a gzip body is inflated twice in a stream — once to refuse a bomb
+    // or a truncated member before any line acts, once line by line — and never held whole.
+    let (records, signals, bad) = tokio::task::spawn_blocking(move || {
+        let what = format!("{source} body");
+        mamori_core::input::measure(&body[..], &what, MAX_SOURCE_BYTES).map_err(input_error)?;
+        let lines = mamori_core::input::decoded(&body[..], MAX_SOURCE_BYTES)
+            .map_err(|e| input_error(mamori_core::input::classify(&what, MAX_SOURCE_BYTES, e)))?;
+        e.ingest_lines(account, dns, lines).map_err(api_error)
+    })
+    .await
+    .map_err(ApiError::internal)??;
     Ok(Json(json!({
         "records": records,
         "signals": signals,
-        "rejected": bad.len(),
-        "rejectedLines": bad.into_iter().take(100).collect::<Vec<_>>(),
+        "rejected": bad.count,
+        "rejectedLines": bad.first,
     })))
+}
+
+/// The largest list upload, as JSON.
+const MAX_LIST_BODY_BYTES: usize = 128 << 20;
+
+/// The most a flow or DNS log body may inflate to (streamed, never held).
+const MAX_SOURCE_BYTES: u64 = 1 << 30;
+
+fn input_error(e: mamori_core::input::InputError) -> ApiError {
+    match e {
+        mamori_core::input::InputError::TooLarge { .. } => {
+            ApiError::new(mamori_core::ErrorCode::PayloadTooLarge, e.to_string())
+        }
+        mamori_core::input::InputError::Io { .. } => ApiError::internal(e),
+        mamori_core::input::InputError::Gzip { .. } => ApiError::bad_request(e.to_string()),
+    }
 }
 
 async fn list_filters(

@@ -27,6 +27,9 @@ const BATCH: usize = 4096;
 /// Findings not updated for this long are removed, as GuardDuty's are.
 const FINDINGS_KEPT_DAYS: i64 = 90;
 
+/// The longest flow or DNS log line read; a longer one is rejected without being held.
+pub const MAX_LINE_BYTES: usize = 64 * 1024;
+
 pub struct Engine {
     pub db: Mutex<GuardDb>,
     /// Flow and DNS detectors' windows and baselines, per account (kept in memory only: they
@@ -39,17 +42,15 @@ pub struct Engine {
     intel: Mutex<(String, HashMap<i64, Arc<Intel>>)>,
     /// Sigma rules per account (each its own correlation state), loaded from `sigma_rules`.
     sigma: Mutex<HashMap<i64, SigmaRules>>,
-    http: reqwest::Client,
+    outbound: Outbound,
 }
 
-fn parse_kind(k: &str) -> ListKind {
-    match k {
-        "TRUSTED" => ListKind::Trusted,
-        "TOR" => ListKind::Tor,
-        "SINKHOLE" => ListKind::Sinkhole,
-        "DROPPOINT" => ListKind::DropPoint,
-        _ => ListKind::Threat,
-    }
+/// The operator's walls around where findings are published: local folders and S3 buckets
+/// tenants may name, and whether webhooks may call non-public addresses.
+#[derive(Clone, Debug)]
+pub struct Outbound {
+    pub destinations: mamori_dest::Confinement,
+    pub allow_private_webhooks: bool,
 }
 
 fn parse_format(f: &str) -> ListFormat {
@@ -66,6 +67,7 @@ impl Engine {
         history: Arc<History>,
         management: i64,
         cfg: GuardConfig,
+        outbound: Outbound,
     ) -> Result<Arc<Self>, GuardError> {
         let instance_networks: Vec<IpNet> = cfg.networks().map_err(GuardError::Invalid)?;
         if !cfg.sigma_rules.is_empty() {
@@ -96,10 +98,7 @@ impl Engine {
             instance_networks,
             intel: Mutex::new((String::new(), HashMap::new())),
             sigma: Mutex::new(HashMap::new()),
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(10))
-                .build()
-                .unwrap_or_default(),
+            outbound,
         }))
     }
 
@@ -125,7 +124,14 @@ impl Engine {
         let mut intel = Intel::with_canaries();
         for (name, kind, format, content) in self.db().list_contents(&accounts)? {
             // Lists were checked when stored; a list that fails now is skipped, not fatal.
-            if let Err(e) = intel.load(&name, parse_kind(&kind), parse_format(&format), &content) {
+            let kind = match kind.parse::<ListKind>() {
+                Ok(k) => k,
+                Err(e) => {
+                    tracing::error!(list = %name, error = %e, "stored threat list has an unknown kind; not loaded");
+                    continue;
+                }
+            };
+            if let Err(e) = intel.load(&name, kind, parse_format(&format), &content) {
                 tracing::warn!(error = %e, "threat list not loaded");
             }
         }
@@ -201,8 +207,9 @@ impl Engine {
         &self,
         account: i64,
         dns: bool,
-        text: &str,
-    ) -> Result<(usize, usize, Vec<String>), GuardError> {
+        input: impl std::io::BufRead,
+    ) -> Result<(usize, usize, mamori_core::input::Rejections), GuardError> {
+        use mamori_core::input::{Line, Lines, Rejections};
         if !self.db().enabled(account)? {
             return Err(GuardError::Invalid(
                 "detection is not enabled for this account: `mamori guard enable` first".into(),
@@ -210,7 +217,7 @@ impl Engine {
         }
         let intel = self.intel_for(account)?;
         let mut signals = Vec::new();
-        let mut bad = Vec::new();
+        let mut bad = Rejections::keeping(100);
         let mut records = 0;
         {
             let mut net = self.network.lock().unwrap_or_else(|p| p.into_inner());
@@ -218,8 +225,26 @@ impl Engine {
                 .entry(account)
                 .or_insert_with(|| (FlowDetector::new(&self.cfg), DnsDetector::new(&self.cfg)));
             let mut layout = Layout::v2();
-            for (i, line) in text.lines().enumerate() {
-                let line = line.trim();
+            let mut lines = Lines::new(input, MAX_LINE_BYTES);
+            loop {
+                let n = lines.number + 1;
+                let line = lines
+                    .next_line()
+                    .map_err(|e| GuardError::Invalid(format!("reading the body: {e}")))?;
+                let line = match line {
+                    None => break,
+                    Some(Line::Text(t)) => t.trim(),
+                    Some(Line::TooLong { len }) => {
+                        bad.push(|| {
+                            format!("line {n}: {len} bytes, longer than {MAX_LINE_BYTES}; skipped")
+                        });
+                        continue;
+                    }
+                    Some(Line::NotUtf8 { at }) => {
+                        bad.push(|| format!("line {n}: not UTF-8 at byte {at}"));
+                        continue;
+                    }
+                };
                 if line.is_empty() {
                     continue;
                 }
@@ -227,15 +252,12 @@ impl Engine {
                     match serde_json::from_str::<Query>(line) {
                         Ok(q) => queries.detect(&q, &intel),
                         Err(e) => {
-                            bad.push(format!(
-                                "line {}: not a resolver query log record ({e})",
-                                i + 1
-                            ));
+                            bad.push(|| format!("line {n}: not a resolver query log record ({e})"));
                             continue;
                         }
                     }
                 } else {
-                    if i == 0
+                    if n == 1
                         && let Some(l) = Layout::from_header(line)
                     {
                         layout = l;
@@ -245,7 +267,7 @@ impl Engine {
                         Ok(Some(f)) => flows.detect(&f, &intel),
                         Ok(None) => Vec::new(),
                         Err(e) => {
-                            bad.push(format!("line {}: not a flow log record ({e})", i + 1));
+                            bad.push(|| format!("line {n}: not a flow log record ({e})"));
                             continue;
                         }
                     }
@@ -294,9 +316,20 @@ impl Engine {
                 Hmac::<Sha256>::new_from_slice(p.secret.as_bytes()).map_err(|e| e.to_string())?;
             mac.update(p.body.as_bytes());
             let sig = hex::encode(mac.finalize().into_bytes());
-            let resp = self
-                .http
-                .post(&p.url)
+            // Checked again at every call (the operator may have changed the rules; DNS may
+            // answer differently now), and connected to the address that was checked.
+            let target = mamori_dest::outbound::check(&p.url, self.outbound.allow_private_webhooks)
+                .await
+                .map_err(|e| e.to_string())?;
+            let http = reqwest::Client::builder()
+                .timeout(Duration::from_secs(10))
+                .redirect(reqwest::redirect::Policy::none())
+                .no_proxy()
+                .resolve(&target.host, target.addr)
+                .build()
+                .map_err(|e| e.to_string())?;
+            let resp = http
+                .post(target.url)
                 .header("content-type", "application/json")
                 .header("x-mamori-signature", format!("sha256={sig}"))
                 .header("x-mamori-delivery", p.id.to_string())
@@ -309,7 +342,12 @@ impl Engine {
             }
         }
         if let Some(d) = &p.destination {
-            let dest = mamori_trails::dest::Destination::open(d).map_err(|e| e.to_string())?;
+            let account = mamori_core::AccountId::from_i64(p.account).map_err(|e| e.to_string())?;
+            let dest = self
+                .outbound
+                .destinations
+                .open(account, d)
+                .map_err(|e| e.to_string())?;
             let region = serde_json::from_str::<serde_json::Value>(&p.body)
                 .ok()
                 .and_then(|v| v["region"].as_str().map(String::from))
@@ -334,6 +372,11 @@ impl Engine {
                 .map_err(|e| e.to_string())?;
         }
         Ok(())
+    }
+
+    /// The operator's rules for publishing targets.
+    pub fn outbound(&self) -> &Outbound {
+        &self.outbound
     }
 
     /// The background loop: detection every 50 ms when idle (at once while events wait), publishing

@@ -40,6 +40,43 @@ pub enum ListKind {
     DropPoint,
 }
 
+impl ListKind {
+    pub const ALL: [ListKind; 5] = [
+        ListKind::Threat,
+        ListKind::Trusted,
+        ListKind::Tor,
+        ListKind::Sinkhole,
+        ListKind::DropPoint,
+    ];
+
+    /// The name the API, the store and the CLI use (`THREAT`, …, `DROPPOINT`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ListKind::Threat => "THREAT",
+            ListKind::Trusted => "TRUSTED",
+            ListKind::Tor => "TOR",
+            ListKind::Sinkhole => "SINKHOLE",
+            ListKind::DropPoint => "DROPPOINT",
+        }
+    }
+}
+
+impl std::str::FromStr for ListKind {
+    type Err = String;
+    /// The one parse of a list kind, any case (`threat`, `DropPoint`, `DROPPOINT`).
+    fn from_str(s: &str) -> Result<Self, String> {
+        ListKind::ALL
+            .into_iter()
+            .find(|k| k.as_str().eq_ignore_ascii_case(s))
+            .ok_or_else(|| {
+                format!(
+                    "kind {s:?}: one of {}",
+                    ListKind::ALL.map(ListKind::as_str).join(", ")
+                )
+            })
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ListFormat {
     Txt,

@@ -163,11 +163,18 @@ pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
     });
 
     let (org_id, management) = org.organization()?;
+    let confinement =
+        mamori_dest::Confinement::new(&cfg.destinations_root(), &cfg.server.s3_destinations)
+            .map_err(|e| ServeError::DataDir {
+                path: cfg.destinations_root(),
+                message: e.to_string(),
+            })?;
     let trails_db = Arc::new(mamori_trails::store::TrailsDb::open(&cfg.data_dir)?);
     let engine = mamori_trails::deliver::Engine::new(
         trails_db,
         trail.history.clone(),
         org_id.as_str().to_string(),
+        confinement.clone(),
     );
 
     // Inspection: stored inventories and the advisory database they are matched against
@@ -190,6 +197,10 @@ pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
         trail.history.clone(),
         management.as_i64(),
         guard_cfg,
+        mamori_guard::engine::Outbound {
+            destinations: confinement,
+            allow_private_webhooks: cfg.server.allow_private_webhooks,
+        },
     )?;
     let org_accounts = org.clone();
     let guard_api = mamori_guard::api::ApiState {

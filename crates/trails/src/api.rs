@@ -113,9 +113,11 @@ async fn create(
             "only the organization's management account can create an organization trail",
         ));
     }
-    s.engine.destination(&spec.destination).map_err(api_error)?;
     let e = s.engine.clone();
     let account = caller.account.as_i64();
+    let sp = spec.clone();
+    blocking(move || e.check_destination(account, &sp)).await?;
+    let e = s.engine.clone();
     let origin = format!(
         "mamori/{}/{}/{}",
         s.engine.org,
@@ -198,7 +200,9 @@ async fn update(
             "the digest interval is fixed when the trail is created (changing it would break the digest chain)",
         ));
     }
-    s.engine.destination(&spec.destination).map_err(api_error)?;
+    let e = s.engine.clone();
+    let (account, sp) = (t.account, spec.clone());
+    blocking(move || e.check_destination(account, &sp)).await?;
     let e = s.engine.clone();
     let (id, sp) = (t.id, spec.clone());
     let t = blocking(move || {
@@ -524,7 +528,7 @@ async fn proof(
 
 /// The canonical record at leaf `n`, read back from the delivered log file that holds it.
 fn record_of(e: &Engine, t: &TrailRow, object: &str, n: u64) -> Result<String, TrailsError> {
-    let dest = e.destination(&t.spec.destination)?;
+    let dest = e.destination(t.account, &t.spec.destination)?;
     let start = crate::layout::parse_log_name(object)
         .ok_or_else(|| TrailsError::Damaged(format!("log file name {object}")))?
         .leaf_start;

@@ -31,6 +31,7 @@ use crate::digest::{self, Digest, LogFileEntry};
 use crate::layout::{Layout, safe_region};
 use crate::merkle::{self, TreeHashes};
 use crate::selectors::Selection;
+use crate::spec::TrailSpec;
 use crate::store::{TrailRow, TrailsDb, TrailsError, now_text};
 
 /// Events read from the history per delivery step.
@@ -83,7 +84,9 @@ pub struct Engine {
     pub org: String,
     /// One delivery at a time (the background loop and `flush` share it).
     lock: AsyncMutex<()>,
-    dests: std::sync::Mutex<HashMap<String, Arc<Destination>>>,
+    /// The operator's walls around the destinations trails name.
+    pub confinement: mamori_dest::Confinement,
+    dests: std::sync::Mutex<HashMap<(i64, String), Arc<Destination>>>,
     backoff: std::sync::Mutex<HashMap<i64, (Instant, u32)>>,
 }
 
@@ -100,32 +103,96 @@ pub fn layout(t: &TrailRow, dest: &Destination, org: &str) -> Layout {
     }
 }
 
+fn account_id(a: i64) -> Result<mamori_core::AccountId, TrailsError> {
+    mamori_core::AccountId::from_i64(a).map_err(|e| TrailsError::Damaged(e.to_string()))
+}
+
 pub fn account_text(a: i64) -> String {
     format!("{a:012}")
 }
 
 impl Engine {
-    pub fn new(db: Arc<TrailsDb>, history: Arc<History>, org: String) -> Arc<Self> {
+    pub fn new(
+        db: Arc<TrailsDb>,
+        history: Arc<History>,
+        org: String,
+        confinement: mamori_dest::Confinement,
+    ) -> Arc<Self> {
         Arc::new(Self {
             db,
             history,
             org,
             lock: AsyncMutex::new(()),
+            confinement,
             dests: Default::default(),
             backoff: Default::default(),
         })
     }
 
-    pub fn destination(&self, spec_dest: &str) -> Result<Arc<Destination>, TrailsError> {
+    /// Opens a trail's destination for its account, inside the operator's walls.
+    pub fn destination(
+        &self,
+        account: i64,
+        spec_dest: &str,
+    ) -> Result<Arc<Destination>, TrailsError> {
+        let key = (account, spec_dest.to_string());
         let mut cache = self.dests.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(d) = cache.get(spec_dest) {
+        if let Some(d) = cache.get(&key) {
             return Ok(d.clone());
         }
         let d = Arc::new(
-            Destination::open(spec_dest).map_err(|e| TrailsError::Invalid(e.to_string()))?,
+            self.confinement
+                .open(account_id(account)?, spec_dest)
+                .map_err(|e| TrailsError::Invalid(e.to_string()))?,
         );
-        cache.insert(spec_dest.to_string(), d.clone());
+        cache.insert(key, d.clone());
         Ok(d)
+    }
+
+    /// Checks a trail's destination before it is saved: inside the walls, and not sharing its
+    /// place (destination and key prefix) with a trail of another account, whose validation it
+    /// would otherwise break.
+    pub fn check_destination(&self, account: i64, spec: &TrailSpec) -> Result<(), TrailsError> {
+        let target = self.target(account, spec)?;
+        for other in self.db.list(None)? {
+            if other.account == account {
+                continue;
+            }
+            let Ok(theirs) = self.target(other.account, &other.spec) else {
+                continue;
+            };
+            if target.overlaps(&theirs) {
+                return Err(TrailsError::Conflict(format!(
+                    "destination {:?} with key prefix {:?} shares its place with a trail of \
+                     another account; give a destination or key prefix of this account's own",
+                    spec.destination, spec.key_prefix
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Where a trail's objects go: its destination, then its key prefix.
+    fn target(&self, account: i64, spec: &TrailSpec) -> Result<mamori_dest::Target, TrailsError> {
+        let t = self
+            .confinement
+            .resolve(account_id(account)?, &spec.destination)
+            .map_err(|e| TrailsError::Invalid(e.to_string()))?;
+        let kp = spec.key_prefix.trim_matches('/');
+        Ok(match t {
+            _ if kp.is_empty() => t,
+            mamori_dest::Target::Dir(d) => mamori_dest::Target::Dir(d.join(kp)),
+            mamori_dest::Target::S3 { bucket, prefix } if prefix.is_empty() => {
+                mamori_dest::Target::S3 {
+                    bucket,
+                    prefix: kp.to_string(),
+                }
+            }
+            mamori_dest::Target::S3 { bucket, prefix } => mamori_dest::Target::S3 {
+                bucket,
+                prefix: format!("{prefix}/{kp}"),
+            },
+        })
     }
 
     /// The background loop: every second, each trail whose delivery or digest is due.
@@ -172,7 +239,7 @@ impl Engine {
             if !self.delivery_due(&t, now, force)? {
                 break;
             }
-            let dest = self.destination(&t.spec.destination)?;
+            let dest = self.destination(t.account, &t.spec.destination)?;
             match self.deliver(&t, &dest, now).await {
                 Ok((files, events, more)) => {
                     report.files += files;
@@ -189,7 +256,7 @@ impl Engine {
             }
         }
         let t = self.db.get_by_id(trail)?;
-        let dest = self.destination(&t.spec.destination)?;
+        let dest = self.destination(t.account, &t.spec.destination)?;
         self.put_checkpoint(&t, &dest).await?;
         match self.digests(&t, &dest, Utc::now()).await {
             Ok(n) => report.digests = n,

@@ -5,7 +5,7 @@
 pub mod api;
 pub mod canonical;
 pub mod deliver;
-pub mod dest;
+pub use mamori_dest as dest;
 pub mod digest;
 pub mod layout;
 pub mod merkle;

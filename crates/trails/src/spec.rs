@@ -107,12 +107,7 @@ impl TrailSpec {
         if self.destination.trim().is_empty() {
             return Err("destination is empty; give a directory or s3://bucket/prefix".into());
         }
-        if self.key_prefix.split('/').any(|s| s == ".." || s == ".") {
-            return Err(format!(
-                "keyPrefix {:?} may not contain . or .. segments",
-                self.key_prefix
-            ));
-        }
+        mamori_dest::check_key_prefix(&self.key_prefix)?;
         if self.delivery_interval_seconds == 0 || self.delivery_interval_seconds > 86_400 {
             return Err("deliveryIntervalSeconds must be 1 to 86400".into());
         }

@@ -79,6 +79,23 @@ impl Server {
         self.dir.path().join("data")
     }
 
+    /// The account the admin key acts in (12 digits).
+    pub fn account(&self) -> String {
+        let (st, v) = self.get("/v1/org/whoami", &self.key);
+        assert_eq!(st, 200, "{v}");
+        v["accountId"].as_str().unwrap().to_string()
+    }
+
+    /// The absolute folder of a local destination named `name` by the admin key's account:
+    /// `<data>/destinations/<account>/<name>` (the server's default root).
+    pub fn dest_dir(&self, name: &str) -> PathBuf {
+        std::fs::canonicalize(self.data_dir())
+            .unwrap()
+            .join("destinations")
+            .join(self.account())
+            .join(name)
+    }
+
     pub fn kill9(&mut self) {
         unsafe_kill(self.child.id(), 9);
         let _ = self.child.wait();
