@@ -180,3 +180,155 @@ fn private_webhooks_are_called_when_the_operator_allows_them() {
     );
     assert_eq!(st, 200, "{v}");
 }
+
+/// Peak resident memory of a process (VmHWM), in MiB.
+fn peak_rss_mib(pid: u32) -> f64 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    s.lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count())
+}
+
+fn gzip_of_zeros(inflated: usize) -> Vec<u8> {
+    use std::io::Write;
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    let chunk = vec![b'0'; 1 << 20];
+    let mut left = inflated;
+    while left > 0 {
+        let n = left.min(chunk.len());
+        e.write_all(&chunk[..n]).unwrap();
+        left -= n;
+    }
+    e.finish().unwrap()
+}
+
+#[test]
+fn idle_connections_are_closed_and_capped() {
+    use std::io::Read;
+    let s = Server::start_with(
+        "[server]\nheader_read_timeout_secs = 1\nmax_connections = 16\n\n[trail]\nretention_days = 0\n",
+    );
+    let pid = s.child.id();
+    let addr = s.url.trim_start_matches("http://").to_string();
+    // One connection that never sends a header: closed after the timeout.
+    let mut idle = std::net::TcpStream::connect(&addr).unwrap();
+    idle.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut buf = [0u8; 64];
+    let n = idle.read(&mut buf).unwrap_or(0);
+    let waited = started.elapsed();
+    assert!(
+        waited < std::time::Duration::from_secs(4),
+        "an idle connection is closed after the header timeout (waited {waited:?}, read {n})"
+    );
+    // Many idle sockets: the server holds at most max_connections of them.
+    let before = open_fds(pid);
+    let held: Vec<_> = (0..300)
+        .map(|_| std::net::TcpStream::connect(&addr).unwrap())
+        .collect();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let during = open_fds(pid);
+    println!(
+        "hostile: 300 idle connections: server fds {before} -> {during}, peak RSS {:.0} MiB",
+        peak_rss_mib(pid)
+    );
+    assert!(during <= before + 20, "fds grew from {before} to {during}");
+    // The server keeps answering: idle sockets time out and make room.
+    let (st, _) = s.get("/v1/org/whoami", &s.key);
+    assert_eq!(st, 200);
+    drop(held);
+}
+
+#[test]
+fn compressed_bombs_and_bad_lines_stay_small() {
+    let s = Server::start();
+    let pid = s.child.id();
+    let (st, v) = s.post(
+        "/v1/guard/detector",
+        &s.key,
+        json!({"enabled": true}).to_string(),
+    );
+    assert_eq!(st, 200, "{v}");
+    let idle = peak_rss_mib(pid);
+    // ~1 MB of gzip inflating to 1.5 GiB: refused as too large, never held.
+    let bomb = gzip_of_zeros(1536 << 20);
+    let (st, v) = common::status_json(
+        s.req(
+            reqwest::Method::POST,
+            "/v1/guard/sources/vpcflow",
+            Some(&s.key),
+        )
+        .body(bomb)
+        .send()
+        .unwrap(),
+    );
+    assert_json_error(st, &v, 413, "bomb");
+    let after_bomb = peak_rss_mib(pid);
+    // A small body of a million bad lines: counted, the first 100 kept.
+    let lines = "x\n".repeat(1_000_000);
+    let (st, v) = s.post(
+        "/v1/guard/sources/vpcflow",
+        &s.key,
+        common::gzip(lines.as_bytes()),
+    );
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["rejected"], 1_000_000);
+    assert_eq!(v["rejectedLines"].as_array().unwrap().len(), 100);
+    // A truncated gzip body: 400, saying so.
+    let mut cut =
+        common::gzip(b"2 123456789012 eni-1 10.0.0.1 10.0.0.2 1 2 6 1 40 1 2 ACCEPT OK\n");
+    cut.truncate(cut.len() - 5);
+    let (st, v) = s.post("/v1/guard/sources/vpcflow", &s.key, cut);
+    assert_json_error(st, &v, 400, "truncated");
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("gzip"),
+        "{v}"
+    );
+    // A trail ingest bomb: 413 too.
+    let (st, v) = common::status_json(
+        s.req(reqwest::Method::POST, "/v1/trail/events", Some(&s.key))
+            .body(gzip_of_zeros(512 << 20))
+            .send()
+            .unwrap(),
+    );
+    assert_json_error(st, &v, 413, "trail bomb");
+    let peak = peak_rss_mib(pid);
+    println!(
+        "hostile: HTTP bombs: idle {idle:.0} MiB, after a 1.5 GiB flow-log bomb {after_bomb:.0} MiB, after 1 M bad lines and a 512 MiB trail bomb {peak:.0} MiB (peak)"
+    );
+    assert!(peak - idle < 256.0, "peak {peak} MiB, idle {idle} MiB");
+}
+
+#[test]
+fn framework_errors_have_the_json_shape() {
+    let s = Server::start();
+    let (st, v) = s.get("/v1/trail/events?maxResults=abc", &s.key);
+    assert_json_error(st, &v, 400, "query string");
+    // Over the JSON body limit.
+    let (st, v) = s.post(
+        "/v1/trail/trails",
+        &s.key,
+        format!("{{\"name\":\"{}\"}}", "x".repeat(3 << 20)),
+    );
+    assert_json_error(st, &v, 413, "big body");
+}
+
+#[test]
+fn a_header_given_twice_is_refused() {
+    let s = Server::start();
+    let member = s.create_account("tenant");
+    let (st, v) = common::status_json(
+        s.req(reqwest::Method::GET, "/v1/org/whoami", Some(&s.key))
+            .header("x-mamori-account", &member)
+            .header("x-mamori-account", s.account())
+            .send()
+            .unwrap(),
+    );
+    assert_json_error(st, &v, 400, "two account headers");
+}

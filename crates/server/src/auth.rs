@@ -17,6 +17,13 @@ use mamori_org::store::AuthErrorOr;
 pub const ACCOUNT_HEADER: &str = "x-mamori-account";
 
 pub async fn authenticate(State(org): State<Arc<Org>>, mut req: Request, next: Next) -> Response {
+    // A header given twice is ambiguous (which one did a proxy check?): refused, never first-wins.
+    for name in [header::AUTHORIZATION.as_str(), ACCOUNT_HEADER] {
+        if req.headers().get_all(name).iter().count() > 1 {
+            return ApiError::bad_request(format!("the {name} header is given more than once"))
+                .into_response();
+        }
+    }
     let token = req
         .headers()
         .get(header::AUTHORIZATION)

@@ -3,10 +3,11 @@
 //! background tasks (retention) and shuts down gracefully. No service logic lives here.
 
 mod auth;
+mod errors;
+mod listen;
 mod telemetry;
 
 use std::io::Write;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -245,7 +246,8 @@ pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
         .route_layer(axum::middleware::from_fn(telemetry::track))
         .fallback(|| async {
             ApiError::not_found("no such endpoint; the API lives under /v1/<service>/…")
-        });
+        })
+        .layer(axum::middleware::from_fn(errors::json_errors));
 
     let listener = tokio::net::TcpListener::bind(&cfg.listen)
         .await
@@ -263,12 +265,17 @@ pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
     let delivery = tokio::spawn(engine.clone().run());
     let rematch = tokio::spawn(mamori_inspect::api::rematch_loop(inspect));
     let detection = tokio::spawn(guard.run());
-    axum::serve(
+    listen::serve(
         listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
+        app,
+        listen::Limits {
+            header_read_timeout: Duration::from_secs(cfg.server.header_read_timeout_secs.max(1)),
+            body_read_timeout: Duration::from_secs(cfg.server.body_read_timeout_secs.max(1)),
+            max_connections: cfg.server.max_connections,
+        },
+        shutdown_signal(),
     )
-    .with_graceful_shutdown(shutdown_signal())
-    .await?;
+    .await;
     retention.abort();
     delivery.abort();
     rematch.abort();
