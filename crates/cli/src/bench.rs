@@ -656,7 +656,10 @@ async fn trails_bench(b: TrailsBench) -> anyhow::Result<u8> {
     )?;
     let org = mamori_org::Org::open(&data)?;
     let (org_id, account) = org.organization()?;
-    let db = Arc::new(store::TrailsDb::open(&data)?);
+    let db = Arc::new(store::TrailsDb::open(
+        &data,
+        Arc::new(mamori_core::seal::Keyring::from_key(&[0; 32])),
+    )?);
     let confinement = mamori_dest::Confinement::new(&work.join("destinations"), &[])?;
     let out = confinement.account_dir(account).join("bucket");
     let sp: spec::TrailSpec = serde_json::from_value(serde_json::json!({

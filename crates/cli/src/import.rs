@@ -21,7 +21,7 @@ use crate::output::sanitize;
 use crate::{Exit, Format, Remote, usage};
 
 /// Largest decompressed log file accepted (CloudTrail files are at most 50 MB compressed).
-const MAX_FILE_BYTES: usize = 1 << 30;
+const MAX_FILE_BYTES: usize = mamori_core::files::DEFAULT_MAX_FILE_BYTES;
 /// Records per request in server mode.
 const CHUNK: usize = 2_000;
 /// Rejection reasons shown per file.
@@ -165,27 +165,32 @@ pub(crate) fn with_file<T>(
     f: impl FnOnce(&[u8]) -> Result<T, String>,
 ) -> Result<T, String> {
     thread_local! {
+        static RAW: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
         static GUNZIP: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
     }
-    let bytes = std::fs::read(path).map_err(|e| format!("cannot read: {e}"))?;
-    if !body::is_gzip(&bytes) {
-        if bytes.len() > MAX_FILE_BYTES {
-            return Err(body::BodyError::TooLarge {
-                limit: MAX_FILE_BYTES,
-            }
-            .to_string());
-        }
-        return f(&bytes);
-    }
+    let mut raw = RAW.with(|b| std::mem::take(&mut *b.borrow_mut()));
     let mut buf = GUNZIP.with(|b| std::mem::take(&mut *b.borrow_mut()));
-    let result = body::gunzip_into(&bytes, MAX_FILE_BYTES, &mut buf)
-        .map_err(|e| e.to_string())
-        .and_then(|()| f(&buf));
-    if buf.capacity() <= 256 << 20 {
-        GUNZIP.with(|b| *b.borrow_mut() = buf);
+    let result = mamori_core::files::read_whole(path, MAX_FILE_BYTES, &mut raw, &mut buf)
+        .map_err(|e| match e {
+            // The caller names the file; say only what is wrong with it.
+            mamori_core::files::FileError::Io { source, .. } => format!("cannot read: {source}"),
+            other => other
+                .to_string()
+                .trim_start_matches(&format!("{}: ", path.display()))
+                .to_string(),
+        })
+        .and_then(|gz| f(if gz { &buf } else { &raw }));
+    // Kept for the next file, unless a large one made them large.
+    for (slot, b) in [(&RAW, raw), (&GUNZIP, buf)] {
+        if b.capacity() <= KEEP_BUFFER {
+            slot.with(|s| *s.borrow_mut() = b);
+        }
     }
     result
 }
+
+/// The largest read or gunzip buffer a preparing thread keeps between files.
+const KEEP_BUFFER: usize = 32 << 20;
 
 /// How much a preparing thread defers to the history's writer (a `nice` increment).
 const PREPARE_NICE: i32 = 10;

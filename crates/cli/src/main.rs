@@ -145,6 +145,7 @@ pub fn usage(msg: impl Into<String>) -> anyhow::Error {
 
 fn main() -> ExitCode {
     limit_malloc_arenas();
+    private_files();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("MAMORI_LOG")
@@ -185,6 +186,16 @@ fn limit_malloc_arenas() {
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, 8);
         libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
+    }
+}
+
+/// Files mamori creates — databases, key files, delivered logs, findings — are readable by
+/// their owner only, whatever umask the process was started with (it often runs as root).
+fn private_files() {
+    #[cfg(unix)]
+    // SAFETY: umask only sets the process's file-creation mask; it cannot fail.
+    unsafe {
+        libc::umask(0o077);
     }
 }
 

@@ -332,3 +332,135 @@ fn a_header_given_twice_is_refused() {
     );
     assert_json_error(st, &v, 400, "two account headers");
 }
+
+/// Runs the binary to its end: (exit code, output, peak RSS in MiB from the kernel's rusage).
+fn run_measured(args: &[&std::ffi::OsStr]) -> (Option<i32>, String, f64) {
+    let child = std::process::Command::new(common::bin())
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    // RUSAGE_CHILDREN: the largest of the waited-for children so far (this test's only child
+    // of size is the one just run).
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut ru) };
+    (
+        out.status.code(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+        ru.ru_maxrss as f64 / 1024.0,
+    )
+}
+
+/// A `.json.gz` of ~1 MB holding one CloudTrail record with a 1 GiB field.
+fn huge_record_file(dir: &std::path::Path) -> std::path::PathBuf {
+    use std::io::Write;
+    let p = dir.join("huge.json.gz");
+    let f = std::fs::File::create(&p).unwrap();
+    let mut e = flate2::write::GzEncoder::new(f, flate2::Compression::best());
+    e.write_all(br#"{"Records":[{"eventVersion":"1.08","eventTime":"2026-11-28T10:00:00Z","eventSource":"iam.amazonaws.com","eventName":"CreateUser","eventID":"huge","x":""#)
+        .unwrap();
+    let chunk = vec![b'a'; 1 << 20];
+    for _ in 0..1024 {
+        e.write_all(&chunk).unwrap();
+    }
+    e.write_all(br#""}]}"#).unwrap();
+    e.finish().unwrap();
+    p
+}
+
+#[test]
+fn a_file_holding_a_huge_record_is_refused_in_bounded_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let huge = huge_record_file(dir.path());
+    let data = dir.path().join("data");
+    let (code, out, rss) = run_measured(&[
+        "trail".as_ref(),
+        "import".as_ref(),
+        huge.as_os_str(),
+        "--data-dir".as_ref(),
+        data.as_os_str(),
+    ]);
+    println!(
+        "hostile: trail import of a 1 GiB record in {} KB of gzip: exit {code:?}, peak RSS {rss:.0} MiB",
+        std::fs::metadata(&huge).unwrap().len() / 1024
+    );
+    assert_ne!(code, Some(0), "{out}");
+    assert!(
+        out.contains("huge.json.gz") && out.contains("larger than"),
+        "{out}"
+    );
+    assert!(rss < 256.0, "peak RSS {rss} MiB");
+    let (code, out, rss) = run_measured(&["guard".as_ref(), "hunt".as_ref(), huge.as_os_str()]);
+    println!("hostile: guard hunt of the same file: exit {code:?}, peak RSS {rss:.0} MiB");
+    assert!(out.contains("larger than"), "{out}");
+    assert!(rss < 256.0, "peak RSS {rss} MiB");
+}
+
+#[test]
+fn secrets_at_rest_are_sealed_and_files_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let s = Server::start_with(
+        "[server]\nallow_private_webhooks = true\n\n[trail]\nretention_days = 0\n",
+    );
+    let secret = "a-webhook-secret-nobody-may-read";
+    let (st, v) = put(
+        &s,
+        "/v1/guard/publishing",
+        &s.key,
+        json!({"webhookUrl": "http://127.0.0.1:9/hook", "secret": secret}),
+    );
+    assert_eq!(st, 200, "{v}");
+    let (st, v) = s.post(
+        "/v1/trail/trails",
+        &s.key,
+        json!({"name": "main", "destination": "main", "digestSignatureAlgorithm": "Ed25519"})
+            .to_string(),
+    );
+    assert_eq!(st, 201, "{v}");
+    let (st, v) = s.post("/v1/trail/trails/main/flush", &s.key, "");
+    assert_eq!(st, 200, "{v}");
+    let data = s.data_dir();
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&data), 0o700, "the data dir");
+    assert_eq!(mode(&data.join("kek.key")), 0o400, "the key-encryption key");
+    for entry in std::fs::read_dir(&data).unwrap() {
+        let p = entry.unwrap().path();
+        if p.is_file() {
+            assert_eq!(mode(&p) & 0o077, 0, "{} is private", p.display());
+            let bytes = std::fs::read(&p).unwrap();
+            assert!(
+                !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                "{} holds the webhook secret in plaintext",
+                p.display()
+            );
+        }
+    }
+    // The digest keys are sealed: every stored private key opens only with the KEK.
+    let (st, v) = s.post(
+        "/v1/trail/trails/main/rotate-key?region=../../x",
+        &s.key,
+        "",
+    );
+    assert_json_error(st, &v, 400, "a region that is a path");
+    let (st, v) = s.post("/v1/trail/trails/main/rotate-key", &s.key, "");
+    assert_eq!(st, 200, "{v}");
+    let conn = rusqlite::Connection::open(data.join("trails.db")).unwrap();
+    let keys: Vec<Vec<u8>> = conn
+        .prepare("SELECT private_key FROM keys")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert!(!keys.is_empty());
+    for k in keys {
+        assert!(k.starts_with(b"MSv1"), "a private key stored unsealed");
+        assert!(k.len() > 32 + 4 + 8 + 12, "sealed with a tag");
+    }
+}

@@ -49,6 +49,13 @@ pub struct ServerConfig {
     pub body_read_timeout_secs: u64,
     /// Connections served at once; more wait in the kernel's backlog.
     pub max_connections: usize,
+    /// The key-encryption key sealing secrets at rest (64 hex digits, mode 0400; created on
+    /// first start). `MAMORI_KEK` in the environment takes its place. Default:
+    /// `<data_dir>/kek.key` — keep it elsewhere (and out of the data dir's backups) in
+    /// production. See `mamori_core::seal` for rotation.
+    pub kek_file: Option<PathBuf>,
+    /// Key files of earlier key-encryption keys, during a rotation.
+    pub previous_kek_files: Vec<PathBuf>,
 }
 
 impl Default for ServerConfig {
@@ -60,11 +67,21 @@ impl Default for ServerConfig {
             header_read_timeout_secs: 10,
             body_read_timeout_secs: 60,
             max_connections: 512,
+            kek_file: None,
+            previous_kek_files: Vec::new(),
         }
     }
 }
 
 impl Config {
+    /// `[server] kek_file`, or `<data_dir>/kek.key`.
+    pub fn kek_file(&self) -> PathBuf {
+        self.server
+            .kek_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("kek.key"))
+    }
+
     /// `[server] destinations_root`, or `<data_dir>/destinations`.
     pub fn destinations_root(&self) -> PathBuf {
         self.server

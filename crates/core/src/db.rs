@@ -32,6 +32,31 @@ pub enum DbError {
     Damaged(String),
 }
 
+/// Takes group and other permissions off `dir` and every entry directly in it (links are
+/// left alone): the data directory holds secrets, sealed or hashed, and every tenant's data.
+pub fn make_private(dir: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let private = |p: &Path, m: &std::fs::Metadata| -> std::io::Result<()> {
+            let mode = m.permissions().mode();
+            if mode & 0o077 != 0 {
+                std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode & 0o700))?;
+            }
+            Ok(())
+        };
+        private(dir, &std::fs::metadata(dir)?)?;
+        for entry in std::fs::read_dir(dir)? {
+            let entry = entry?;
+            let m = entry.metadata()?;
+            if !m.file_type().is_symlink() {
+                private(&entry.path(), &m)?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Opens (creating if needed) a database file with the pragmas every mamori store uses:
 /// WAL (readers never block the writer), `synchronous=FULL` (a commit is on disk before it is
 /// acknowledged), incremental auto-vacuum (dropped partitions give their pages back to the OS),
@@ -48,6 +73,15 @@ pub fn open_with_page_size(path: &Path, page_size: Option<u32>) -> Result<Connec
         path: p.clone(),
         source,
     })?;
+    // 0600 whatever the umask (SQLite gives its -wal and -shm files the database's mode).
+    #[cfg(unix)]
+    if let Ok(m) = std::fs::metadata(path) {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = m.permissions().mode();
+        if mode & 0o077 != 0 {
+            let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode & 0o700));
+        }
+    }
     if let Some(size) = page_size {
         // Only takes effect before the first table exists (and before WAL mode is set below).
         conn.execute_batch(&format!("PRAGMA page_size = {size};"))?;

@@ -21,6 +21,60 @@ pub enum InputError {
     Io { what: String, source: io::Error },
 }
 
+/// Why [`gunzip_into`] refused its input.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum GunzipError {
+    #[error("decompressed size exceeds the limit of {limit} bytes; split the input")]
+    TooLarge { limit: usize },
+    #[error("gzip data is truncated or corrupt: {0}")]
+    Corrupt(String),
+}
+
+/// Whether `bytes` start with the gzip magic.
+pub fn is_gzip(bytes: &[u8]) -> bool {
+    bytes.starts_with(&GZIP_MAGIC)
+}
+
+/// Gunzips `bytes` (gzip, all members) into `out`, replacing what it held and reusing its
+/// memory — for callers that read many files, whose fresh buffers would otherwise each cost
+/// page faults — refusing to produce more than `limit` bytes.
+pub fn gunzip_into(bytes: &[u8], limit: usize, out: &mut Vec<u8>) -> Result<(), GunzipError> {
+    // Sized from the gzip trailer (the last member's size, mod 2^32): one allocation for the
+    // usual single-member file instead of a doubling chain of copies. Only a hint — several
+    // members, or a lying trailer, just grow the vector.
+    let trailer = bytes
+        .len()
+        .checked_sub(4)
+        .and_then(|i| bytes.get(i..))
+        .and_then(|t| <[u8; 4]>::try_from(t).ok())
+        .map_or(0, |t| u32::from_le_bytes(t) as usize);
+    let hint = if trailer > 0 {
+        trailer.saturating_add(1)
+    } else {
+        bytes.len().saturating_mul(8)
+    };
+    out.clear();
+    // The fast way first, in the space the trailer asks for (never past the cap); whatever it
+    // cannot do — a member that does not fit, bad data — the streaming decoder redoes, and it
+    // is the one that reports errors and enforces the cap.
+    out.reserve(hint.saturating_sub(1).min(limit));
+    if crate::inflate::gunzip(bytes, out, limit).is_some() {
+        return Ok(());
+    }
+    out.clear();
+    out.reserve(hint.min(limit.saturating_add(1)));
+    let decoder = flate2::read::MultiGzDecoder::new(bytes);
+    decoder
+        .take(limit as u64 + 1)
+        .read_to_end(out)
+        .map_err(|e| GunzipError::Corrupt(e.to_string()))?;
+    if out.len() > limit {
+        out.clear();
+        return Err(GunzipError::TooLarge { limit });
+    }
+    Ok(())
+}
+
 /// A reader that fails with [`io::ErrorKind::FileTooLarge`] once more than `limit` bytes
 /// have come through it (instead of stopping quietly, as `Read::take` does).
 pub struct Capped<R> {
@@ -234,20 +288,28 @@ impl Rejections {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use std::io::Write;
 
-    fn gz(b: &[u8]) -> Vec<u8> {
-        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        e.write_all(b).unwrap();
-        e.finish().unwrap()
+    /// Gzip members, one per part, concatenated (shared with `inflate`'s tests).
+    pub(crate) fn gz(parts: &[&[u8]]) -> Vec<u8> {
+        let mut all = Vec::new();
+        for p in parts {
+            let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            enc.write_all(p).unwrap();
+            all.extend(enc.finish().unwrap());
+        }
+        all
+    }
+
+    fn gz1(b: &[u8]) -> Vec<u8> {
+        gz(&[b])
     }
 
     #[test]
     fn members_are_all_read_and_plain_text_passes() {
-        let mut two = gz(b"a\n");
-        two.extend(gz(b"b\n"));
+        let two = gz(&[b"a\n", b"b\n"]);
         let mut s = String::new();
         decoded(&two[..], 100)
             .unwrap()
@@ -264,7 +326,7 @@ mod tests {
 
     #[test]
     fn the_cap_is_exact_and_loud() {
-        let bomb = gz(&vec![b'x'; 1 << 20]);
+        let bomb = gz1(&vec![b'x'; 1 << 20]);
         assert_eq!(measure(&bomb[..], "b", 1 << 20).unwrap(), 1 << 20);
         assert!(matches!(
             measure(&bomb[..], "b", (1 << 20) - 1),
@@ -278,7 +340,7 @@ mod tests {
 
     #[test]
     fn truncated_gzip_is_an_error() {
-        let g = gz(&vec![b'x'; 10_000]);
+        let g = gz1(&vec![b'x'; 10_000]);
         let cut = &g[..g.len() - 6];
         let e = measure(cut, "file.gz", 1 << 20).unwrap_err();
         assert!(matches!(e, InputError::Gzip { .. }), "{e}");

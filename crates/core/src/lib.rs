@@ -13,9 +13,12 @@ pub mod caller;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod files;
 pub mod ids;
+mod inflate;
 pub mod input;
 pub mod page;
+pub mod seal;
 pub mod time;
 
 pub use audit::{AuditEntry, AuditSink};

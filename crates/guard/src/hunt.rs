@@ -34,8 +34,8 @@ pub enum Source {
 /// Problems listed in full (the counts are always exact).
 const MAX_PROBLEMS: usize = 1000;
 
-/// Largest file read (after decompression).
-const MAX_FILE: usize = 1 << 30;
+/// Largest file read (and after decompression).
+const MAX_FILE: usize = mamori_core::files::DEFAULT_MAX_FILE_BYTES;
 
 #[derive(Debug, Default, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -232,29 +232,17 @@ fn read(
     // Each thread reads into the same buffer and gunzips into another, file after file (a
     // fresh buffer per file cost a page fault per 4 KB of it, and a large free per file).
     let mut bytes = READ.with(|b| std::mem::take(&mut *b.borrow_mut()));
-    bytes.clear();
-    let read = if stdin {
-        std::io::Read::read_to_end(
-            &mut std::io::Read::take(std::io::stdin(), MAX_FILE as u64 + 1),
-            &mut bytes,
-        )
-    } else {
-        std::fs::File::open(f)
-            .and_then(|mut file| std::io::Read::read_to_end(&mut file, &mut bytes))
-    };
-    if let Err(e) = read {
-        return Read::Failed(format!("{shown}: {e}"));
-    }
     let mut buf = GUNZIP.with(|b| std::mem::take(&mut *b.borrow_mut()));
-    let gz = mamori_trail::body::is_gzip(&bytes);
-    if gz {
-        if let Err(e) = mamori_trail::body::gunzip_into(&bytes, MAX_FILE, &mut buf) {
-            return Read::Failed(format!("{shown}: {e}"));
+    let gz = match mamori_core::files::read_whole(f, MAX_FILE, &mut bytes, &mut buf) {
+        Ok(gz) => gz,
+        Err(e) => {
+            keep(&GUNZIP, buf);
+            keep(&READ, bytes);
+            let e = e.to_string();
+            let why = e.strip_prefix(&format!("{}: ", f.display())).unwrap_or(&e);
+            return Read::Failed(format!("{shown}: {why}"));
         }
-    } else if bytes.len() > MAX_FILE {
-        let e = mamori_trail::body::BodyError::TooLarge { limit: MAX_FILE };
-        return Read::Failed(format!("{shown}: {e}"));
-    }
+    };
     let body: &[u8] = if gz { &buf } else { &bytes };
     // The first line, or its first 4 KB: a CloudTrail file is one long line.
     let start = body.trim_ascii_start();
@@ -322,7 +310,7 @@ fn keep(slot: &'static Buffer, buf: Vec<u8>) {
 }
 
 /// The largest gunzip buffer a thread keeps between files.
-const KEEP_BUFFER: usize = 256 << 20;
+const KEEP_BUFFER: usize = 32 << 20;
 
 /// What applying results in file order needs.
 struct State<'a, 'r> {

@@ -67,10 +67,17 @@ pub enum GuardError {
     Invalid(String),
     #[error("{0}")]
     NotFound(String),
+    #[error("secrets: {0}")]
+    Seal(#[from] mamori_core::seal::SealError),
 }
 
 pub struct GuardDb {
     conn: Connection,
+    keyring: std::sync::Arc<mamori_core::seal::Keyring>,
+}
+
+fn secret_label(account: i64) -> String {
+    format!("guard.publishing/{account}")
 }
 
 fn now() -> String {
@@ -107,11 +114,54 @@ pub struct Pending {
 }
 
 impl GuardDb {
-    pub fn open(data_dir: &Path) -> Result<Self, GuardError> {
+    /// Opens `<data_dir>/guard.db`; webhook secrets are sealed with `keyring`, and any stored
+    /// in plaintext (before sealing) or under a previous key are resealed now.
+    pub fn open(
+        data_dir: &Path,
+        keyring: std::sync::Arc<mamori_core::seal::Keyring>,
+    ) -> Result<Self, GuardError> {
         let path = data_dir.join("guard.db");
         let mut conn = mamori_core::db::open(&path)?;
         mamori_core::db::migrate(&mut conn, &path, MIGRATIONS)?;
-        Ok(Self { conn })
+        let mut db = Self { conn, keyring };
+        let n = db.reseal()?;
+        if n > 0 {
+            tracing::info!(
+                secrets = n,
+                "webhook secrets sealed under the current key-encryption key"
+            );
+        }
+        Ok(db)
+    }
+
+    fn reseal(&mut self) -> Result<usize, GuardError> {
+        use mamori_core::seal::Keyring;
+        let tx = self.conn.transaction()?;
+        let rows: Vec<(i64, String)> = {
+            let mut st = tx.prepare("SELECT account, secret FROM publishing WHERE secret <> ''")?;
+            st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<Result<_, _>>()?
+        };
+        let mut n = 0;
+        for (account, stored) in rows {
+            if self.keyring.is_current_text(&stored) {
+                continue;
+            }
+            let label = secret_label(account);
+            let plain = if Keyring::is_sealed_text(&stored) {
+                self.keyring.unseal_text(&stored, &label)?
+            } else {
+                stored
+            };
+            let sealed = self.keyring.seal_text(&plain, &label)?;
+            tx.execute(
+                "UPDATE publishing SET secret = ?2 WHERE account = ?1",
+                params![account, sealed],
+            )?;
+            n += 1;
+        }
+        tx.commit()?;
+        Ok(n)
     }
 
     pub fn set_enabled(&self, account: i64, enabled: bool) -> Result<(), GuardError> {
@@ -529,6 +579,11 @@ impl GuardDb {
         secret: &str,
         destination: Option<&str>,
     ) -> Result<(), GuardError> {
+        let secret = if secret.is_empty() {
+            String::new()
+        } else {
+            self.keyring.seal_text(secret, &secret_label(account))?
+        };
         self.conn.execute(
             "INSERT INTO publishing (account, url, secret, destination) VALUES (?1, ?2, ?3, ?4) \
              ON CONFLICT(account) DO UPDATE SET url = ?2, secret = ?3, destination = ?4",
@@ -577,7 +632,7 @@ impl GuardDb {
              FROM outbox o JOIN publishing p ON p.account = o.account \
              WHERE o.next_at <= ?1 ORDER BY o.id LIMIT ?2",
         )?;
-        Ok(st
+        let rows: Vec<Pending> = st
             .query_map(params![now_s, limit as i64], |r| {
                 Ok(Pending {
                     id: r.get(0)?,
@@ -590,7 +645,17 @@ impl GuardDb {
                     destination: r.get(7)?,
                 })
             })?
-            .collect::<Result<_, _>>()?)
+            .collect::<Result<_, _>>()?;
+        rows.into_iter()
+            .map(|mut p| {
+                if !p.secret.is_empty() {
+                    p.secret = self
+                        .keyring
+                        .unseal_text(&p.secret, &secret_label(p.account))?;
+                }
+                Ok(p)
+            })
+            .collect()
     }
 
     pub fn delivered(&self, id: i64) -> Result<(), GuardError> {

@@ -65,6 +65,10 @@ pub fn lock_data_dir(dir: &Path) -> Result<DataDirLock, ServeError> {
         path: dir.into(),
         message: e.to_string(),
     })?;
+    mamori_core::db::make_private(dir).map_err(|e| ServeError::DataDir {
+        path: dir.into(),
+        message: format!("cannot make it private (0700, files 0600): {e}"),
+    })?;
     let file = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
@@ -170,7 +174,18 @@ pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
                 path: cfg.destinations_root(),
                 message: e.to_string(),
             })?;
-    let trails_db = Arc::new(mamori_trails::store::TrailsDb::open(&cfg.data_dir)?);
+    let keyring = Arc::new(
+        mamori_core::seal::Keyring::load(&cfg.kek_file(), &cfg.server.previous_kek_files).map_err(
+            |e| ServeError::DataDir {
+                path: cfg.kek_file(),
+                message: e.to_string(),
+            },
+        )?,
+    );
+    let trails_db = Arc::new(mamori_trails::store::TrailsDb::open(
+        &cfg.data_dir,
+        keyring.clone(),
+    )?);
     let engine = mamori_trails::deliver::Engine::new(
         trails_db,
         trail.history.clone(),
@@ -194,7 +209,7 @@ pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
     let guard_cfg = mamori_guard::config::GuardConfig::from_table(&cfg.guard)
         .map_err(|e| ServeError::Guard(mamori_guard::store::GuardError::Invalid(e)))?;
     let guard = mamori_guard::engine::Engine::new(
-        mamori_guard::store::GuardDb::open(&cfg.data_dir)?,
+        mamori_guard::store::GuardDb::open(&cfg.data_dir, keyring)?,
         trail.history.clone(),
         management.as_i64(),
         guard_cfg,

@@ -5,7 +5,6 @@
 //! in ([`RawValue`]), so the history returns it unchanged.
 
 use std::borrow::Cow;
-use std::io::Read;
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -34,11 +33,7 @@ pub enum BodyError {
     Shape { found: String },
 }
 
-const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
-
-pub fn is_gzip(bytes: &[u8]) -> bool {
-    bytes.starts_with(&GZIP_MAGIC)
-}
+pub use mamori_core::input::is_gzip;
 
 /// Gunzips `bytes` when they start with the gzip magic (all members, as `gzip -c a b` writes),
 /// refusing to produce more than `limit` bytes: a gzip bomb stops at the cap.
@@ -54,44 +49,13 @@ pub fn decompress_capped(bytes: &[u8], limit: usize) -> Result<Cow<'_, [u8]>, Bo
     Ok(Cow::Owned(out))
 }
 
-/// Gunzips `bytes` (gzip, all members) into `out`, replacing what it held and reusing its
-/// memory — for callers that read many files, whose fresh buffers would otherwise each cost
-/// page faults — refusing to produce more than `limit` bytes.
+/// Gunzips `bytes` (gzip, all members) into `out` with the one bounded decompressor
+/// ([`mamori_core::input::gunzip_into`]), refusing to produce more than `limit` bytes.
 pub fn gunzip_into(bytes: &[u8], limit: usize, out: &mut Vec<u8>) -> Result<(), BodyError> {
-    // Sized from the gzip trailer (the last member's size, mod 2^32): one allocation for the
-    // usual single-member file instead of a doubling chain of copies. Only a hint — several
-    // members, or a lying trailer, just grow the vector.
-    let trailer = bytes
-        .len()
-        .checked_sub(4)
-        .and_then(|i| bytes.get(i..))
-        .and_then(|t| <[u8; 4]>::try_from(t).ok())
-        .map_or(0, |t| u32::from_le_bytes(t) as usize);
-    let hint = if trailer > 0 {
-        trailer.saturating_add(1)
-    } else {
-        bytes.len().saturating_mul(8)
-    };
-    out.clear();
-    // The fast way first, in the space the trailer asks for (never past the cap); whatever it
-    // cannot do — a member that does not fit, bad data — the streaming decoder redoes, and it
-    // is the one that reports errors and enforces the cap.
-    out.reserve(hint.saturating_sub(1).min(limit));
-    if crate::inflate::gunzip(bytes, out, limit).is_some() {
-        return Ok(());
-    }
-    out.clear();
-    out.reserve(hint.min(limit.saturating_add(1)));
-    let decoder = flate2::read::MultiGzDecoder::new(bytes);
-    decoder
-        .take(limit as u64 + 1)
-        .read_to_end(out)
-        .map_err(|e| BodyError::Gzip(e.to_string()))?;
-    if out.len() > limit {
-        out.clear();
-        return Err(BodyError::TooLarge { limit });
-    }
-    Ok(())
+    mamori_core::input::gunzip_into(bytes, limit, out).map_err(|e| match e {
+        mamori_core::input::GunzipError::TooLarge { limit } => BodyError::TooLarge { limit },
+        mamori_core::input::GunzipError::Corrupt(m) => BodyError::Gzip(m),
+    })
 }
 
 #[derive(Deserialize)]

@@ -16,7 +16,6 @@ pub mod feed;
 pub mod field;
 mod idfilter;
 mod idruns;
-mod inflate;
 pub mod ingest;
 pub mod lookup;
 pub mod model;

@@ -363,6 +363,13 @@ async fn rotate_key(
     Query(q): Query<RotateQuery>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Role::Admin)?;
+    if let Some(r) = &q.region
+        && crate::layout::safe_region(r) != *r
+    {
+        return Err(ApiError::bad_request(format!(
+            "region {r:?} is not a region name (letters, digits and '-')"
+        )));
+    }
     let t = find(&s, &caller, &name).await?;
     let e = s.engine.clone();
     let region = q.region.clone();

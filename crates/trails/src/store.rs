@@ -2,10 +2,11 @@
 //! chains and signing keys. Its own file, so delivery never contends with ingest's writer.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use chrono::{DateTime, Utc};
 use mamori_core::db::{self, DbError};
+use mamori_core::seal::Keyring;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
@@ -30,6 +31,8 @@ pub enum TrailsError {
     History(#[from] mamori_trail::store::StoreError),
     #[error("stored data is damaged: {0}")]
     Damaged(String),
+    #[error("secrets: {0}")]
+    Seal(#[from] mamori_core::seal::SealError),
 }
 
 impl From<rusqlite::Error> for TrailsError {
@@ -233,6 +236,7 @@ pub type RetiredKeys = (Vec<PublicKey>, Vec<(String, String)>);
 pub struct TrailsDb {
     path: PathBuf,
     conn: Mutex<Connection>,
+    keyring: Arc<Keyring>,
 }
 
 pub fn now_text(t: DateTime<Utc>) -> String {
@@ -240,14 +244,60 @@ pub fn now_text(t: DateTime<Utc>) -> String {
 }
 
 impl TrailsDb {
-    pub fn open(dir: &Path) -> Result<Self, TrailsError> {
+    /// Opens `<dir>/trails.db`; digest signing private keys are sealed with `keyring`, and any
+    /// stored in plaintext (before sealing) or under a previous key are resealed now.
+    pub fn open(dir: &Path, keyring: Arc<Keyring>) -> Result<Self, TrailsError> {
         let path = dir.join("trails.db");
         let mut conn = db::open(&path)?;
         db::migrate(&mut conn, &path, MIGRATIONS)?;
-        Ok(Self {
+        let db = Self {
             path,
             conn: Mutex::new(conn),
-        })
+            keyring,
+        };
+        let n = db.reseal()?;
+        if n > 0 {
+            tracing::info!(
+                keys = n,
+                "digest signing keys sealed under the current key-encryption key"
+            );
+        }
+        Ok(db)
+    }
+
+    fn key_label(fingerprint: &str) -> String {
+        format!("trails.keys/{fingerprint}")
+    }
+
+    /// Seals every private key not sealed under the current key; returns how many.
+    fn reseal(&self) -> Result<usize, TrailsError> {
+        let mut c = self.conn();
+        let tx = c.transaction()?;
+        let rows: Vec<(i64, String, Vec<u8>)> = {
+            let mut st = tx.prepare("SELECT id, fingerprint, private_key FROM keys")?;
+            st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                .collect::<Result<_, _>>()?
+        };
+        let mut n = 0;
+        for (id, fp, stored) in rows {
+            if self.keyring.is_current(&stored) {
+                continue;
+            }
+            let label = Self::key_label(&fp);
+            let plain = if Keyring::is_sealed(&stored) {
+                self.keyring.unseal(&stored, &label)?
+            } else {
+                stored
+            };
+            let sealed = self.keyring.seal(&plain, &label)?;
+            tx.execute(
+                "UPDATE keys SET private_key = ?2 WHERE id = ?1",
+                params![id, sealed],
+            )?;
+            n += 1;
+        }
+        tx.commit()?;
+        Ok(n)
     }
 
     pub fn path(&self) -> &Path {
@@ -436,6 +486,7 @@ impl TrailsDb {
         if let Some((alg, private, fp)) = found
             && alg == t.spec.digest_signature_algorithm
         {
+            let private = self.keyring.unseal(&private, &Self::key_label(&fp))?;
             return Ok((SigningKey::from_private_bytes(&alg, &private)?, fp));
         }
         self.rotate_key(t, region, now)
@@ -451,6 +502,9 @@ impl TrailsDb {
         let key = SigningKey::generate(&t.spec.digest_signature_algorithm)?;
         let der = key.public_der()?;
         let fp = signing::fingerprint(&der);
+        let sealed = self
+            .keyring
+            .seal(&key.to_private_bytes()?, &Self::key_label(&fp))?;
         let mut c = self.conn();
         let tx = c.transaction()?;
         tx.execute(
@@ -459,7 +513,7 @@ impl TrailsDb {
         )?;
         tx.execute(
             "INSERT INTO keys (trail, region, algorithm, fingerprint, public_der, private_key, valid_from) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![t.id, region, key.algorithm(), fp, der, key.to_private_bytes()?, now_text(now)],
+            params![t.id, region, key.algorithm(), fp, der, sealed, now_text(now)],
         )?;
         tx.commit()?;
         Ok((key, fp))

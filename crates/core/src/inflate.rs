@@ -42,7 +42,7 @@ pub(crate) fn gunzip(input: &[u8], out: &mut Vec<u8>, limit: usize) -> Option<us
         }
         let mut rest = input;
         while !rest.is_empty() {
-            if !crate::body::is_gzip(rest) {
+            if !rest.starts_with(&crate::input::GZIP_MAGIC) {
                 return None;
             }
             let room = limit.saturating_sub(out.len());
@@ -78,7 +78,7 @@ mod tests {
     use std::io::Read;
 
     use super::gunzip;
-    use crate::body::tests::gz;
+    use crate::input::tests::gz;
 
     fn streaming(input: &[u8]) -> Option<Vec<u8>> {
         let mut out = Vec::new();
