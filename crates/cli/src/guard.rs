@@ -196,21 +196,6 @@ pub enum ListsCommand {
     },
 }
 
-/// Files named, and the log files under folders named (as the hunt finds them).
-fn collect_files(p: &std::path::Path, named: bool, out: &mut Vec<PathBuf>) {
-    if p.is_dir() {
-        if let Ok(entries) = std::fs::read_dir(p) {
-            let mut v: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
-            v.sort();
-            for e in v {
-                collect_files(&e, false, out);
-            }
-        }
-    } else if named || mamori_guard::hunt::is_log(p) {
-        out.push(p.to_path_buf());
-    }
-}
-
 fn enc(s: &str) -> String {
     form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
@@ -460,11 +445,23 @@ pub async fn run_remote(cmd: GuardCommand) -> anyhow::Result<u8> {
             } else {
                 "/v1/guard/sources/vpcflow"
             };
-            let mut files = Vec::new();
-            for p in &paths {
-                collect_files(p, true, &mut files);
+            // Found as the hunt finds them (links inside folders are not followed).
+            let walked = mamori_core::files::walk(&paths, mamori_guard::hunt::is_log, |_| false);
+            if let Some(e) = walked.errors.first() {
+                return Err(Exit(2, format!("cannot read {}", sanitize(e))).into());
             }
+            if walked.files.is_empty() {
+                return Err(Exit(
+                    2,
+                    "no flow or DNS log files found (.log, .txt, .json, .jsonl and their .gz)"
+                        .into(),
+                )
+                .into());
+            }
+            let files: Vec<PathBuf> = walked.files.into_iter().map(|f| f.path).collect();
+            // 1 when any line was rejected, 2 when a file was refused whole.
             let mut failed = false;
+            let mut rejected = false;
             for f in files {
                 let shown = f.display().to_string();
                 let bytes = std::fs::read(&f).map_err(|e| Exit(2, format!("{shown}: {e}")))?;
@@ -477,6 +474,7 @@ pub async fn run_remote(cmd: GuardCommand) -> anyhow::Result<u8> {
                             v["signals"],
                             v["rejected"]
                         );
+                        rejected |= v["rejected"].as_u64().is_some_and(|n| n > 0);
                         for l in v["rejectedLines"].as_array().into_iter().flatten().take(10) {
                             eprintln!(
                                 "  {}: {}",
@@ -491,7 +489,7 @@ pub async fn run_remote(cmd: GuardCommand) -> anyhow::Result<u8> {
                     }
                 }
             }
-            Ok(u8::from(failed))
+            Ok(if failed { 2 } else { u8::from(rejected) })
         }
         GuardCommand::Publish {
             webhook,
@@ -644,7 +642,37 @@ fn run_hunt(a: HuntArgs) -> anyhow::Result<u8> {
     let mut sigma = if a.rules.is_empty() {
         None
     } else {
+        for r in &a.rules {
+            if !r.exists() {
+                return Err(Exit(
+                    2,
+                    format!(
+                        "--rules {}: no such file or folder",
+                        sanitize(&r.display().to_string())
+                    ),
+                )
+                .into());
+            }
+        }
         let (rules, errors) = mamori_guard::sigma::SigmaRules::load(&a.rules);
+        if rules.rules == 0 && rules.correlations == 0 {
+            for e in errors.iter().take(5) {
+                eprintln!("error: {}", sanitize(e));
+            }
+            return Err(Exit(
+                2,
+                format!(
+                    "no Sigma rule could be loaded from {} ({} rejected)",
+                    a.rules
+                        .iter()
+                        .map(|p| sanitize(&p.display().to_string()))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    errors.len()
+                ),
+            )
+            .into());
+        }
         for e in &errors {
             eprintln!("warning: Sigma rule rejected: {}", sanitize(e));
         }
@@ -735,6 +763,24 @@ fn run_hunt(a: HuntArgs) -> anyhow::Result<u8> {
     }
     if stats.files == 0 && !stats.problems.is_empty() {
         return Err(Exit(2, "nothing could be read".into()).into());
+    }
+    if stats.files == 0 {
+        return Err(Exit(
+            2,
+            "no log files found (.json, .json.gz, .jsonl, .ndjson, .log, .txt and their .gz)"
+                .into(),
+        )
+        .into());
+    }
+    if stats.records == 0 {
+        return Err(Exit(
+            2,
+            format!(
+                "no CloudTrail, VPC flow log or DNS query log records in {} file(s) ({} records of something else); nothing was hunted",
+                stats.files, stats.bad_records
+            ),
+        )
+        .into());
     }
     Ok(u8::from(!shown.is_empty()))
 }

@@ -112,49 +112,56 @@ fn is_digest(path: &Path) -> bool {
             .is_some_and(|n| n.contains("_CloudTrail-Digest_"))
 }
 
+/// CloudTrail log files and NDJSON exports of records, plain or gzip.
 fn is_log_name(path: &Path) -> bool {
-    path.file_name()
-        .and_then(|n| n.to_str())
-        .is_some_and(|n| n.ends_with(".json") || n.ends_with(".json.gz"))
+    path.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+        let n = n.strip_suffix(".gz").unwrap_or(n);
+        n.ends_with(".json") || n.ends_with(".jsonl") || n.ends_with(".ndjson")
+    })
 }
 
-/// Files to import (sorted), and how many digest files were skipped.
+/// Files to import (sorted), and how many digest files were skipped. Folders are walked with
+/// [`mamori_core::files::walk`] (links inside them are not followed); what is passed over is
+/// said on standard error, and finding nothing to import is an error.
 pub(crate) fn collect(paths: &[PathBuf]) -> anyhow::Result<(Vec<(PathBuf, u64)>, usize)> {
-    let mut files = Vec::new();
-    let mut digests = 0;
-    let mut stack: Vec<PathBuf> = Vec::new();
-    for p in paths {
-        let meta =
-            std::fs::metadata(p).map_err(|e| usage(format!("cannot read {}: {e}", p.display())))?;
-        if meta.is_dir() {
-            stack.push(p.clone());
-        } else if is_digest(p) {
-            digests += 1;
-        } else {
-            files.push((p.clone(), meta.len()));
-        }
+    let w = mamori_core::files::walk(paths, is_log_name, |_| false);
+    if let Some(e) = w.errors.first() {
+        return Err(usage(format!("cannot read {}", sanitize(e))));
     }
-    while let Some(dir) = stack.pop() {
-        let entries = std::fs::read_dir(&dir)
-            .map_err(|e| usage(format!("cannot list {}: {e}", dir.display())))?;
-        for entry in entries {
-            let entry = entry.with_context(|| format!("listing {}", dir.display()))?;
-            let path = entry.path();
-            // Symbolic links are not followed inside trees: no loops, no escaping the tree.
-            let ft = entry.file_type()?;
-            if ft.is_dir() {
-                stack.push(path);
-            } else if ft.is_file() && is_log_name(&path) {
-                if is_digest(&path) {
-                    digests += 1;
-                } else {
-                    files.push((path, entry.metadata()?.len()));
-                }
+    let (digests, files): (Vec<_>, Vec<_>) = w.files.into_iter().partition(|f| is_digest(&f.path));
+    if w.skipped > 0 {
+        eprintln!(
+            "note: skipped {} file(s) that are not .json, .jsonl or .ndjson (plain or .gz), e.g. {}",
+            w.skipped,
+            sanitize(&w.skipped_examples[0].display().to_string())
+        );
+    }
+    if !w.links.is_empty() {
+        eprintln!(
+            "note: skipped {} symbolic link(s) inside folders (not followed), e.g. {}",
+            w.links.len(),
+            sanitize(&w.links[0].display().to_string())
+        );
+    }
+    if files.is_empty() {
+        return Err(usage(format!(
+            "no CloudTrail log files to import in {}{}",
+            paths
+                .iter()
+                .map(|p| sanitize(&p.display().to_string()))
+                .collect::<Vec<_>>()
+                .join(", "),
+            if digests.is_empty() {
+                String::new()
+            } else {
+                format!(" ({} digest files only)", digests.len())
             }
-        }
+        )));
     }
-    files.sort();
-    Ok((files, digests))
+    Ok((
+        files.into_iter().map(|f| (f.path, f.len)).collect(),
+        digests.len(),
+    ))
 }
 
 /// Reads a file and, when it is gzip, gunzips it into this thread's buffer, which is kept from

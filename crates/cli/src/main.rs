@@ -154,6 +154,9 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
+    if !matches!(cli.command, Command::Serve(_)) {
+        quiet_broken_pipe();
+    }
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -186,6 +189,17 @@ fn limit_malloc_arenas() {
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, 8);
         libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
+    }
+}
+
+/// `mamori trail lookup … | head`: when the reader goes away, end quietly as `cat` does
+/// (the default action of SIGPIPE) instead of panicking in `println!`. Not for `serve`, whose
+/// sockets report a closed peer as an error to handle.
+fn quiet_broken_pipe() {
+    #[cfg(unix)]
+    // SAFETY: restores the default disposition of one signal; no handler runs Rust code.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 

@@ -236,7 +236,7 @@ fn events_to_findings_to_webhook() {
         "vpcflow",
         flows.to_str().unwrap(),
     ]);
-    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(code, Some(1), "a rejected line exits 1: {out}");
     assert!(
         out.contains("25 records") && out.contains("1 lines rejected") && out.contains("line 27"),
         "{out}"

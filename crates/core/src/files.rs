@@ -1,5 +1,10 @@
-//! Reading input files whole, within bounds: the one place that decides how much of a file
-//! (or of standard input) is read and how much it may inflate to.
+//! Finding input files, and reading them whole within bounds: the one place that decides which
+//! files under a folder are read, how links are treated, how much of a file (or of standard
+//! input) is read and how much it may inflate to.
+//!
+//! **Links**: a path the user names is followed, file or folder (it is their choice); inside a
+//! folder, symbolic links are never followed — no loops, nothing outside the tree — and each one
+//! skipped is counted, so a run can say so. `-` stands for standard input.
 //!
 //! A file named by a person is still hostile input (a `.json.gz` holding a 1 GiB record, a
 //! gzip bomb, a truncated member): nothing past `limit` bytes is read, nothing past `limit`
@@ -14,6 +19,106 @@ use crate::input::{GunzipError, gunzip_into, is_gzip};
 /// The most a file may hold, and inflate to, by default: enough for any CloudTrail, flow or
 /// resolver log file AWS writes, and a bound on the memory one hostile file can take.
 pub const DEFAULT_MAX_FILE_BYTES: usize = 192 << 20;
+
+/// A file a walk found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Found {
+    pub path: PathBuf,
+    /// Its size when listed (0 for standard input).
+    pub len: u64,
+}
+
+/// What [`walk`] found under the paths it was given.
+#[derive(Debug, Default)]
+pub struct Walk {
+    /// Files to read: each named file as given, then each folder's accepted files in name order.
+    pub files: Vec<Found>,
+    /// Files inside folders that `accept` turned down (the first few are kept as examples).
+    pub skipped: u64,
+    pub skipped_examples: Vec<PathBuf>,
+    /// Symbolic links inside folders, not followed.
+    pub links: Vec<PathBuf>,
+    /// Paths that could not be listed or looked at, with why.
+    pub errors: Vec<String>,
+}
+
+/// Walks `paths`: a named file is taken whatever its name (`-` too); a named folder is walked
+/// recursively, taking the files `accept` says yes to and never following links inside it;
+/// `prune` may skip whole folders (e.g. `.git`) by path. Folders are read in name order.
+pub fn walk(
+    paths: &[PathBuf],
+    accept: impl Fn(&Path) -> bool,
+    prune: impl Fn(&Path) -> bool,
+) -> Walk {
+    let mut w = Walk::default();
+    for p in paths {
+        if is_stdin(p) {
+            w.files.push(Found {
+                path: p.clone(),
+                len: 0,
+            });
+            continue;
+        }
+        // Named: followed if it is a link.
+        match std::fs::metadata(p) {
+            Ok(m) if m.is_dir() => {}
+            Ok(m) => {
+                w.files.push(Found {
+                    path: p.clone(),
+                    len: m.len(),
+                });
+                continue;
+            }
+            Err(e) => {
+                w.errors.push(format!("{}: {e}", p.display()));
+                continue;
+            }
+        }
+        let it = walkdir::WalkDir::new(p)
+            .follow_links(false)
+            .follow_root_links(true)
+            .sort_by_file_name()
+            .into_iter()
+            .filter_entry(|e| e.depth() == 0 || !(e.file_type().is_dir() && prune(e.path())));
+        for entry in it {
+            let entry = match entry {
+                Ok(e) => e,
+                Err(e) => {
+                    let at = e
+                        .path()
+                        .map_or_else(|| p.display().to_string(), |x| x.display().to_string());
+                    w.errors.push(format!(
+                        "{at}: {}",
+                        e.io_error()
+                            .map_or_else(|| e.to_string(), |io| io.to_string())
+                    ));
+                    continue;
+                }
+            };
+            if entry.depth() == 0 {
+                continue; // the named folder itself (followed if a link)
+            }
+            let ft = entry.file_type();
+            if ft.is_symlink() {
+                w.links.push(entry.into_path());
+            } else if ft.is_file() {
+                if accept(entry.path()) {
+                    let len = entry.metadata().map_or(0, |m| m.len());
+                    w.files.push(Found {
+                        path: entry.into_path(),
+                        len,
+                    });
+                } else {
+                    w.skipped += 1;
+                    if w.skipped_examples.len() < 3 {
+                        w.skipped_examples.push(entry.into_path());
+                    }
+                }
+            }
+        }
+    }
+    w
+}
 
 /// Why a file could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -93,6 +198,44 @@ pub fn read_whole(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn walks_follow_named_links_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        let outside = dir.path().join("outside");
+        std::fs::create_dir_all(root.join("b/.git")).unwrap();
+        std::fs::create_dir_all(&outside).unwrap();
+        std::fs::write(root.join("b/2.json"), "x").unwrap();
+        std::fs::write(root.join("a.json"), "xy").unwrap();
+        std::fs::write(root.join("notes.md"), "").unwrap();
+        std::fs::write(root.join("b/.git/x.json"), "").unwrap();
+        std::fs::write(outside.join("secret.json"), "").unwrap();
+        std::os::unix::fs::symlink(&outside, root.join("escape")).unwrap();
+        std::os::unix::fs::symlink(&root, root.join("b/loop")).unwrap();
+        let link_to_root = dir.path().join("named-link");
+        std::os::unix::fs::symlink(&root, &link_to_root).unwrap();
+        let w = walk(
+            &[link_to_root.clone(), outside.join("secret.json")],
+            |p| p.extension().is_some_and(|e| e == "json"),
+            |p| p.ends_with(".git"),
+        );
+        let names: Vec<_> = w.files.iter().map(|f| f.path.clone()).collect();
+        assert_eq!(
+            names,
+            vec![
+                link_to_root.join("a.json"),
+                link_to_root.join("b/2.json"),
+                outside.join("secret.json")
+            ]
+        );
+        assert_eq!(w.files[0].len, 2);
+        assert_eq!(w.links.len(), 2, "{:?}", w.links);
+        assert_eq!(w.skipped, 1);
+        let w = walk(&[dir.path().join("nope")], |_| true, |_| false);
+        assert_eq!(w.errors.len(), 1);
+    }
 
     #[test]
     fn bounds_hold_before_and_after_inflating() {

@@ -45,7 +45,11 @@ pub fn router(state: ApiState) -> Router {
         )
         .route("/v1/guard/lists/{name}", axum::routing::delete(delete_list))
         .route("/v1/guard/publishing", put(set_publishing))
-        .route("/v1/guard/sources/{source}", post(ingest_source))
+        .route(
+            "/v1/guard/sources/{source}",
+            // The body is held as sent (gzip mostly) and inflated as a stream.
+            post(ingest_source).layer(axum::extract::DefaultBodyLimit::max(MAX_SOURCE_BODY_BYTES)),
+        )
         .route("/v1/guard/filters", get(list_filters).post(put_filter))
         .route(
             "/v1/guard/filters/{name}",
@@ -493,6 +497,9 @@ async fn ingest_source(
         "rejectedLines": bad.first,
     })))
 }
+
+/// The largest flow or DNS log body, as sent.
+const MAX_SOURCE_BODY_BYTES: usize = 64 << 20;
 
 /// The largest list upload, as JSON.
 const MAX_LIST_BODY_BYTES: usize = 128 << 20;

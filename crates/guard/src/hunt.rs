@@ -62,39 +62,6 @@ pub fn is_log(p: &Path) -> bool {
         .any(|e| n.ends_with(e))
 }
 
-fn walk(p: &Path, named: bool, out: &mut Vec<PathBuf>, problems: &mut Vec<String>) {
-    if named && p == Path::new("-") {
-        out.push(p.to_path_buf()); // standard input
-        return;
-    }
-    match std::fs::symlink_metadata(p) {
-        Ok(m) if m.is_dir() => match std::fs::read_dir(p) {
-            Ok(entries) => {
-                let mut v: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
-                v.sort();
-                for e in v {
-                    walk(&e, false, out, problems);
-                }
-            }
-            Err(e) => problems.push(format!("{}: {e}", p.display())),
-        },
-        Ok(m) if m.is_file() && (named || is_log(p)) => out.push(p.to_path_buf()),
-        // A link named on the command line is followed; one met inside a folder is not.
-        Ok(m) if m.is_symlink() && named => match std::fs::metadata(p) {
-            Ok(t) if t.is_dir() => walk(
-                &p.canonicalize().unwrap_or(p.to_path_buf()),
-                true,
-                out,
-                problems,
-            ),
-            Ok(_) => out.push(p.to_path_buf()),
-            Err(e) => problems.push(format!("{}: {e}", p.display())),
-        },
-        Ok(_) => {}
-        Err(e) => problems.push(format!("{}: {e}", p.display())),
-    }
-}
-
 /// Hunts through `paths` with `jobs` threads (0: one per core); findings aggregate across all
 /// of them.
 ///
@@ -114,10 +81,17 @@ pub fn hunt(
     jobs: usize,
 ) -> HuntStats {
     let mut stats = HuntStats::default();
-    let mut files = Vec::new();
-    for p in paths {
-        walk(p, true, &mut files, &mut stats.problems);
+    // One walk for every command that reads files: links inside folders are not followed.
+    let walked = mamori_core::files::walk(paths, is_log, |_| false);
+    stats.problems.extend(walked.errors);
+    if !walked.links.is_empty() {
+        stats.problems.push(format!(
+            "{} symbolic link(s) inside folders were not followed, e.g. {}",
+            walked.links.len(),
+            walked.links[0].display()
+        ));
     }
+    let files: Vec<PathBuf> = walked.files.into_iter().map(|f| f.path).collect();
     let (shared, streaming) = match sigma {
         Some(r) if r.correlations > 0 => (None, Some(r)),
         Some(r) => (Some(&*r), None),
@@ -437,12 +411,25 @@ fn envelope(
             let start = s.pos();
             let Some(rules) = sigma.as_deref_mut() else {
                 lite.scan_into(s, None, |ip| ctx.intel.prefetch(ip))?;
-                out.signals.extend(detect(&lite.view(), ctx));
+                let view = lite.view();
+                if !is_cloudtrail(&view) {
+                    return Err(ScanError {
+                        at: start,
+                        what: NOT_CLOUDTRAIL,
+                    });
+                }
+                out.signals.extend(detect(&view, ctx));
                 out.records += 1;
                 return Ok(());
             };
             lite.scan_into(s, Some(&mut members), |ip| ctx.intel.prefetch(ip))?;
             let view = lite.view();
+            if !is_cloudtrail(&view) {
+                return Err(ScanError {
+                    at: start,
+                    what: NOT_CLOUDTRAIL,
+                });
+            }
             out.signals.extend(detect(&view, ctx));
             let found = rules(Record::Members(&mut members), &view).map_err(|_| ScanError {
                 at: start,
@@ -493,20 +480,20 @@ fn cloudtrail_file(
         }
     };
     for (i, raw) in raws.iter().enumerate() {
-        let record = match sigma.as_deref_mut() {
-            // Rules need the whole record; the detectors' fields come out of the same pass.
-            Some(rules) => Lite::parse(raw)
-                .map_err(|e| e.to_string())
-                .and_then(|lite| {
-                    let view = lite.view();
-                    let mut signals = detect(&view, ctx);
+        let record = Lite::parse(raw)
+            .map_err(|e| e.to_string())
+            .and_then(|lite| {
+                let view = lite.view();
+                if !is_cloudtrail(&view) {
+                    return Err(NOT_CLOUDTRAIL.to_string());
+                }
+                let mut signals = detect(&view, ctx);
+                if let Some(rules) = sigma.as_deref_mut() {
+                    // Rules need the whole record; the detectors' fields come out of the same pass.
                     signals.extend(rules(Record::Text(raw), &view)?);
-                    Ok(signals)
-                }),
-            None => Lite::parse(raw)
-                .map(|lite| detect(&lite.view(), ctx))
-                .map_err(|e| e.to_string()),
-        };
+                }
+                Ok(signals)
+            });
         match record {
             Ok(signals) => {
                 out.records += 1;
@@ -517,6 +504,14 @@ fn cloudtrail_file(
             )),
         }
     }
+}
+
+const NOT_CLOUDTRAIL: &str = "no eventTime, eventName or eventSource";
+
+/// Whether a record has any of the three fields every CloudTrail record has; an object with
+/// none of them is some other JSON, not an audit event to count.
+fn is_cloudtrail(v: &View<'_>) -> bool {
+    !(v.event_time.is_empty() && v.event_name.is_empty() && v.event_source.is_empty())
 }
 
 #[cfg(test)]

@@ -100,32 +100,39 @@ pub fn split_records(body: &[u8]) -> Result<Vec<&str>, BodyError> {
 }
 
 /// [`split_records`] by serde_json alone (`first`: the first byte that is not whitespace).
+///
+/// The body is a stream of JSON values, one or many, separated by whitespace or nothing at all
+/// (NDJSON, or CloudTrail files concatenated as `zcat *.json.gz` writes them): an array gives
+/// its elements, a `{"Records":[…]}` envelope its records, anything else is one record.
 fn split_with_serde(body: &[u8], first: usize) -> Result<Vec<&str>, BodyError> {
-    match body[first] {
-        b'[' => serde_json::from_slice::<Vec<&RawValue>>(body)
-            .map(|v| v.into_iter().map(RawValue::get).collect())
-            .map_err(syntax),
-        b'{' => {
-            let mut values = Vec::new();
-            for v in serde_json::Deserializer::from_slice(body).into_iter::<&RawValue>() {
-                values.push(v.map_err(syntax)?);
+    if !matches!(body[first], b'[' | b'{') {
+        return Err(BodyError::Shape {
+            found: format!("a body starting with {:?}", body[first] as char),
+        });
+    }
+    let mut out = Vec::new();
+    for v in serde_json::Deserializer::from_slice(body).into_iter::<&RawValue>() {
+        let v = v.map_err(syntax)?;
+        let text = v.get();
+        match text.as_bytes().first() {
+            Some(b'[') => {
+                let items: Vec<&RawValue> = serde_json::from_str(text).map_err(syntax)?;
+                out.extend(items.into_iter().map(RawValue::get));
             }
-            if values.len() == 1 {
-                let one = values[0];
+            Some(b'{') if text.contains("\"Records\"") => {
                 let env: Envelope<'_> =
-                    serde_json::from_str(one.get()).map_err(|_| BodyError::Shape {
+                    serde_json::from_str(text).map_err(|_| BodyError::Shape {
                         found: "an object whose \"Records\" is not an array of records".into(),
                     })?;
-                if let Some(records) = env.records {
-                    return Ok(records.into_iter().map(RawValue::get).collect());
+                match env.records {
+                    Some(records) => out.extend(records.into_iter().map(RawValue::get)),
+                    None => out.push(text),
                 }
             }
-            Ok(values.into_iter().map(RawValue::get).collect())
+            _ => out.push(text),
         }
-        other => Err(BodyError::Shape {
-            found: format!("a body starting with {:?}", other as char),
-        }),
     }
+    Ok(out)
 }
 
 /// The records of an array or of a `{"Records":[…]}` envelope, if the scanner reads the body as
@@ -189,6 +196,31 @@ pub(crate) mod tests {
             vec![r#"{"a":1}"#, r#"{"b":2}"#]
         );
         assert_eq!(texts(r#"{"eventName":"X"}"#), vec![r#"{"eventName":"X"}"#]);
+    }
+
+    /// `zcat *.json.gz` concatenates CloudTrail files with nothing between them; `cat a.json
+    /// b.json` or NDJSON of envelopes with newlines: every record of every document counts.
+    #[test]
+    fn concatenated_documents_give_every_record() {
+        let two = r#"{"Records":[{"a":1},{"b":2}]}{"Records":[{"c":3}]}"#;
+        assert_eq!(texts(two), vec![r#"{"a":1}"#, r#"{"b":2}"#, r#"{"c":3}"#]);
+        assert_eq!(
+            texts("{\"Records\":[{\"a\":1}]}\n[{\"b\":2}]\n{\"c\":3}"),
+            vec![r#"{"a":1}"#, r#"{"b":2}"#, r#"{"c":3}"#]
+        );
+        assert_eq!(
+            texts(r#"[{"a":1}][{"b":2}]"#),
+            vec![r#"{"a":1}"#, r#"{"b":2}"#]
+        );
+        // A record whose text mentions "Records" only in a value stays one record.
+        assert_eq!(
+            texts("{\"x\":\"\\\"Records\\\"\"}\n{\"y\":1}"),
+            vec![r#"{"x":"\"Records\""}"#, r#"{"y":1}"#]
+        );
+        assert!(matches!(
+            split_records(br#"{"Records":[{"a":1}]}{"Records":5}"#),
+            Err(BodyError::Shape { .. })
+        ));
     }
 
     #[test]

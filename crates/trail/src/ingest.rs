@@ -435,7 +435,15 @@ pub fn prepare(text: &str, limits: &Limits) -> Result<Prepared, String> {
 pub fn index(record: &Record, limits: &Limits) -> Result<Prepared, String> {
     let event_time = match &record.event_time {
         crate::field::Field::Value(t) => t,
-        _ => return Err("eventTime is missing".into()),
+        _ => {
+            let (name, source) = classify::name_and_source(record);
+            return Err(if name.is_none() && source.is_none() {
+                "eventTime is missing, and so are eventName and eventSource: not a CloudTrail record"
+                    .into()
+            } else {
+                "eventTime is missing".into()
+            });
+        }
     };
     let time: DateTime<Utc> = DateTime::parse_from_rfc3339(event_time)
         .map_err(|_| {
@@ -648,6 +656,12 @@ mod tests {
             .contains("schema")
         );
         assert_eq!(prep("[1]").unwrap_err(), "record is not a JSON object");
+        assert!(
+            prep(r#"{"hello":"world"}"#)
+                .unwrap_err()
+                .contains("not a CloudTrail record"),
+            "some other JSON is named as such"
+        );
         // No eventID (eventVersion 1.0): a stable id from the content, whatever the layout.
         let a = prep(r#"{"eventTime":"2013-11-01T00:00:00Z","eventSource":"s","eventName":"n"}"#)
             .unwrap();
