@@ -98,6 +98,15 @@ impl Client {
             .clone()
             .or_else(|| env("MAMORI_ACCOUNT"))
             .or(p.account);
+        // Checked here so the error names the flag (or variable) the user wrote, not the header.
+        if let Some(a) = &account
+            && a.parse::<mamori_core::AccountId>().is_err()
+        {
+            return Err(crate::usage(format!(
+                "--account (or MAMORI_ACCOUNT, or the profile's account) {:?} is not a 12-digit account id",
+                crate::output::sanitize(a)
+            )));
+        }
         let http = reqwest::Client::builder()
             .user_agent(concat!("mamori-cli/", env!("CARGO_PKG_VERSION")))
             .build()?;
@@ -192,5 +201,27 @@ impl Client {
 
     pub async fn delete(&self, path: &str) -> anyhow::Result<Value> {
         self.send(self.request(reqwest::Method::DELETE, path)).await
+    }
+}
+
+/// One path segment of an API URL, percent-encoded (RFC 3986: everything but unreserved
+/// characters), so a name with a space, `/`, `?` or `#` reaches the server as that name. Query
+/// values use `form_urlencoded` instead, where `+` means a space.
+pub fn segment(s: &str) -> String {
+    const UNRESERVED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'.')
+        .remove(b'_')
+        .remove(b'~');
+    percent_encoding::utf8_percent_encode(s, UNRESERVED).to_string()
+}
+
+#[cfg(test)]
+mod segment_tests {
+    #[test]
+    fn names_reach_the_server_as_written() {
+        assert_eq!(super::segment("my list"), "my%20list");
+        assert_eq!(super::segment("a/b?c#d+e"), "a%2Fb%3Fc%23d%2Be");
+        assert_eq!(super::segment("ok-._~1"), "ok-._~1");
     }
 }

@@ -66,6 +66,9 @@ pub enum GuardCommand {
     /// Publish new findings (and, every [guard] publish_updates_minutes, their updates) to a
     /// webhook (HMAC-SHA256 signed with --secret) and/or a directory or s3://bucket/prefix
     Publish {
+        /// The webhook URL (or --webhook URL)
+        #[arg(conflicts_with = "webhook")]
+        url: Option<String>,
         #[arg(long)]
         webhook: Option<String>,
         #[arg(long, env = "MAMORI_WEBHOOK_SECRET", hide_env_values = true)]
@@ -90,7 +93,8 @@ pub enum FindingsCommand {
         /// A finding type, e.g. Stealth:IAMUser/CloudTrailLoggingDisabled
         #[arg(long = "type")]
         kind: Option<String>,
-        #[arg(long)]
+        /// A number (0.1–10) or a band: low, medium, high, critical
+        #[arg(long, value_parser = parse_min_severity)]
         min_severity: Option<f64>,
         #[arg(long)]
         archived: Option<bool>,
@@ -123,8 +127,9 @@ pub enum FindingsCommand {
     /// Mark a finding useful or not (it stays; the verdict is kept with it)
     Feedback {
         id: String,
-        #[arg(value_parser = ["useful", "not-useful"])]
-        verdict: String,
+        /// useful or not-useful (USEFUL, NOT_USEFUL and not_useful work too)
+        #[arg(value_parser = parse_verdict)]
+        verdict: &'static str,
         #[arg(long)]
         comments: Option<String>,
         #[command(flatten)]
@@ -196,8 +201,33 @@ pub enum ListsCommand {
     },
 }
 
+/// GuardDuty's bands: Low from 1.0, Medium from 4.0, High from 7.0, Critical from 9.0.
+fn parse_min_severity(s: &str) -> Result<f64, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "low" => Ok(1.0),
+        "medium" => Ok(4.0),
+        "high" => Ok(7.0),
+        "critical" => Ok(9.0),
+        n => n
+            .parse::<f64>()
+            .ok()
+            .filter(|v| (0.0..=10.0).contains(v))
+            .ok_or_else(|| {
+                format!("{s:?} is not a severity: give 0 to 10, or low, medium, high, critical")
+            }),
+    }
+}
+
+fn parse_verdict(s: &str) -> Result<&'static str, String> {
+    match s.to_ascii_lowercase().replace('_', "-").as_str() {
+        "useful" => Ok("USEFUL"),
+        "not-useful" => Ok("NOT_USEFUL"),
+        _ => Err(format!("{s:?}: useful or not-useful")),
+    }
+}
+
 fn enc(s: &str) -> String {
-    form_urlencoded::byte_serialize(s.as_bytes()).collect()
+    crate::client::segment(s)
 }
 
 pub async fn run_remote(cmd: GuardCommand) -> anyhow::Result<u8> {
@@ -333,11 +363,7 @@ pub async fn run_remote(cmd: GuardCommand) -> anyhow::Result<u8> {
                 comments,
                 remote,
             } => {
-                let v = if verdict == "useful" {
-                    "USEFUL"
-                } else {
-                    "NOT_USEFUL"
-                };
+                let v = verdict;
                 Client::from_remote(&remote)?
                     .post_json(
                         &format!("/v1/guard/findings/{}/feedback", enc(&id)),
@@ -492,11 +518,13 @@ pub async fn run_remote(cmd: GuardCommand) -> anyhow::Result<u8> {
             Ok(if failed { 2 } else { u8::from(rejected) })
         }
         GuardCommand::Publish {
+            url,
             webhook,
             secret,
             destination,
             remote,
         } => {
+            let webhook = url.or(webhook);
             let c = Client::from_remote(&remote)?;
             c.put_json(
                 "/v1/guard/publishing",

@@ -311,10 +311,7 @@ pub async fn run(cmd: InspectCommand) -> anyhow::Result<u8> {
                 Ok(0)
             }
             FilterCommand::Delete { name, remote } => {
-                let path = format!(
-                    "/v1/inspect/filters/{}",
-                    form_urlencoded::byte_serialize(name.as_bytes()).collect::<String>()
-                );
+                let path = format!("/v1/inspect/filters/{}", crate::client::segment(&name));
                 Client::from_remote(&remote)?.delete(&path).await?;
                 println!("Filter {} deleted", sanitize(&name));
                 Ok(0)
@@ -339,7 +336,12 @@ async fn scan_remote(a: ScanArgs) -> anyhow::Result<u8> {
     let c = Client::from_remote(&a.remote)?;
     let target = a.target.clone();
     let (inv, kind) =
-        tokio::task::spawn_blocking(move || mamori_inspect::scan::collect_kind(&target)).await??;
+        tokio::task::spawn_blocking(move || mamori_inspect::scan::collect_kind(&target))
+            .await?
+            .map_err(|e| match e {
+                e @ mamori_inspect::scan::ScanError::Target { .. } => crate::usage(e.to_string()),
+                e => e.into(),
+            })?;
     let resource_type = resource_type(kind, &inv);
     let resource_id = a
         .resource_id
@@ -377,11 +379,14 @@ fn run_offline(cmd: InspectCommand) -> anyhow::Result<u8> {
         } => {
             let path = db_path(&db)?;
             let mut adb = AdvisoryDb::open(&path)?;
+            // 1 when a record was rejected, 2 when a file could not be imported at all.
             let mut failed = false;
+            let mut rejected = false;
             for p in paths {
                 let started = std::time::Instant::now();
                 match adb.import(&p) {
                     Ok(r) => {
+                        rejected |= !r.rejected.is_empty();
                         println!(
                             "{}: {} added, {} updated, {} withdrawn, {} unchanged, {} KEV entries changed, {} rejected ({:.1}s)",
                             sanitize(&p.display().to_string()),
@@ -406,7 +411,7 @@ fn run_offline(cmd: InspectCommand) -> anyhow::Result<u8> {
                     }
                 }
             }
-            Ok(u8::from(failed))
+            Ok(if failed { 2 } else { u8::from(rejected) })
         }
         InspectCommand::Db {
             command: DbCommand::Status { db, format },
@@ -466,7 +471,11 @@ fn scan(a: ScanArgs) -> anyhow::Result<u8> {
         .into());
     }
     let db = AdvisoryDb::open(&path)?;
-    let (inv, kind) = mamori_inspect::scan::collect_kind(&a.target)?;
+    let (inv, kind) = mamori_inspect::scan::collect_kind(&a.target).map_err(|e| match e {
+        // The target is the user's input: a missing or unreadable one is a usage error.
+        e @ mamori_inspect::scan::ScanError::Target { .. } => crate::usage(e.to_string()),
+        e => e.into(),
+    })?;
     let target = Target {
         account: "local".into(),
         region: "local".into(),

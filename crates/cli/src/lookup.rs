@@ -15,10 +15,10 @@ pub struct LookupArgs {
     #[arg(long = "attr", value_name = "KEY=VALUE")]
     attrs: Vec<String>,
     /// Oldest event time: RFC 3339 or relative (-15m, -1h, -7d)
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     start: Option<String>,
     /// Newest event time: RFC 3339 or relative
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     end: Option<String>,
     /// Events per page, 1 to 1000
     #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u16).range(1..=1000))]

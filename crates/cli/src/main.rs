@@ -242,3 +242,83 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Bench { command } => bench::run(command).await,
     }
 }
+
+/// The README's commands are this binary's commands: every `mamori …` line in its shell blocks
+/// parses with this build's arguments, so the README cannot drift from the binary again.
+#[cfg(test)]
+mod readme {
+    use clap::Parser;
+
+    /// Splits a shell line into words: quotes group, `#` outside quotes starts a comment, and a
+    /// pipe or redirection ends the command.
+    fn words(line: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut cur = String::new();
+        let mut quote: Option<char> = None;
+        let mut started = false;
+        for c in line.chars() {
+            match (quote, c) {
+                (Some(q), c) if c == q => quote = None,
+                (Some(_), c) => cur.push(c),
+                (None, '\'' | '"') => {
+                    quote = Some(c);
+                    started = true;
+                }
+                (None, '#') if !started => break,
+                (None, '|' | '>' | '<') => break,
+                (None, c) if c.is_whitespace() => {
+                    if started {
+                        out.push(std::mem::take(&mut cur));
+                        started = false;
+                    }
+                }
+                (None, c) => {
+                    cur.push(c);
+                    started = true;
+                }
+            }
+        }
+        if started {
+            out.push(cur);
+        }
+        out
+    }
+
+    #[test]
+    fn every_readme_command_parses() {
+        let readme = include_str!("../../../README.md");
+        let mut in_shell = false;
+        let mut checked = 0;
+        for (n, line) in readme.lines().enumerate() {
+            let t = line.trim();
+            if t.starts_with("```") {
+                in_shell = t == "```sh" || t == "```bash" || t == "```console";
+                continue;
+            }
+            if !in_shell {
+                continue;
+            }
+            // The command after a pipe is a command too (`… | mamori guard hunt -`).
+            let cmd = match t.find("| mamori ") {
+                Some(i) => &t[i + 2..],
+                None if t.starts_with("mamori ") => t,
+                None => continue,
+            };
+            let args = words(cmd);
+            if let Err(e) = super::Cli::try_parse_from(&args) {
+                panic!("README.md line {}: `{cmd}` does not parse:\n{e}", n + 1);
+            }
+            checked += 1;
+        }
+        assert!(checked >= 30, "only {checked} README commands found");
+    }
+
+    #[test]
+    fn words_split_as_a_shell_does() {
+        assert_eq!(
+            words(r#"mamori a --b "c d" 'e#f' # comment"#),
+            ["mamori", "a", "--b", "c d", "e#f"]
+        );
+        assert_eq!(words("mamori x > out.json"), ["mamori", "x"]);
+    }
+}

@@ -180,8 +180,7 @@ fn json_arg(s: &str) -> anyhow::Result<Value> {
 }
 
 fn path(name: &str) -> String {
-    let enc: String = form_urlencoded::byte_serialize(name.as_bytes()).collect();
-    format!("/v1/trail/trails/{enc}")
+    format!("/v1/trail/trails/{}", crate::client::segment(name))
 }
 
 fn print_trail(v: &Value) {

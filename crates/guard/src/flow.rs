@@ -22,7 +22,7 @@ use serde_json::{Value, json};
 
 use crate::config::GuardConfig;
 use crate::finding::Signal;
-use crate::intel::{Intel, ListKind, is_public};
+use crate::intel::{Intel, ListKind, is_canary, is_public};
 use crate::window::Distinct;
 
 /// The default (v2) field order.
@@ -146,7 +146,10 @@ fn sides(f: &Flow) -> Option<(IpAddr, IpAddr, u16, u16, bool)> {
         "egress" => return Some((s, d, f.srcport, f.dstport, false)),
         _ => {}
     }
-    match (is_public(s), is_public(d)) {
+    // A canary address (documentation ranges) stands for a remote host, so the README's
+    // "call from 203.0.113.x" proves the flow pipeline too.
+    let outside = |ip: IpAddr| is_public(ip) || is_canary(ip);
+    match (outside(s), outside(d)) {
         (true, false) => Some((d, s, f.dstport, f.srcport, true)),
         (false, true) => Some((s, d, f.srcport, f.dstport, false)),
         _ => None,

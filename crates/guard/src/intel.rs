@@ -318,7 +318,8 @@ pub fn is_public(ip: IpAddr) -> bool {
     }
 }
 
-fn is_canary(ip: IpAddr) -> bool {
+/// Is this address in one of the canary ranges?
+pub fn is_canary(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(a) => CANARY_NETS
             .iter()

@@ -332,3 +332,33 @@ fn dns_detectors() {
     assert_eq!(registrable("a.b.example.co.uk"), "example.co.uk");
     assert!(dga_score("qhxvkzrtwpmbnl") > dga_score("stackoverflow"));
 }
+
+/// The README's end-to-end proof: traffic with a canary address (203.0.113.x, RFC 5737's
+/// documentation ranges) fires a flow finding — it never did, since both sides of such a flow
+/// counted as not public and the flow had no remote side.
+#[test]
+fn the_canary_address_fires_in_flow_logs() {
+    let found = run(&[line(
+        "10.0.0.5",
+        "203.0.113.9",
+        51000,
+        443,
+        "ACCEPT",
+        1_700_000_000,
+    )]);
+    assert!(
+        found
+            .iter()
+            .any(|(k, _, _)| k == "UnauthorizedAccess:EC2/MaliciousIPCaller.Custom"),
+        "{found:?}"
+    );
+    let found = run(&[line(
+        "203.0.113.9",
+        "10.0.0.5",
+        443,
+        51000,
+        "ACCEPT",
+        1_700_000_000,
+    )]);
+    assert!(!found.is_empty(), "inbound too: {found:?}");
+}
