@@ -394,13 +394,18 @@ pub async fn run_remote(cmd: GuardCommand) -> anyhow::Result<u8> {
             } => {
                 let criteria: serde_json::Value = serde_json::from_str(&criteria)
                     .map_err(|e| usage(format!("--criteria is not JSON: {e}")))?;
-                Client::from_remote(&remote)?
+                let v = Client::from_remote(&remote)?
                     .post_json(
                         "/v1/guard/filters",
                         &serde_json::json!({"name": name, "action": action, "rank": rank, "criteria": criteria}),
                     )
                     .await?;
-                println!("Filter {} saved ({action})", sanitize(&name));
+                println!(
+                    "Filter {} saved ({}); it matches {} of the findings stored now",
+                    sanitize(&name),
+                    sanitize(&action),
+                    v["matchingFindings"]
+                );
                 Ok(0)
             }
             FiltersCommand::List { remote } => {

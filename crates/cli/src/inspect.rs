@@ -78,6 +78,9 @@ pub enum FilterCommand {
         /// Why (kept with the rule)
         #[arg(long)]
         reason: Option<String>,
+        /// A rule with no criteria: it matches every finding
+        #[arg(long, conflicts_with_all = ["severity", "vulnerability_id", "package_name", "resource_id"])]
+        all: bool,
         #[command(flatten)]
         remote: Remote,
     },
@@ -280,12 +283,14 @@ pub async fn run(cmd: InspectCommand) -> anyhow::Result<u8> {
                 package_name,
                 resource_id,
                 reason,
+                all,
                 remote,
             } => {
                 let body = serde_json::json!({
                     "name": name,
                     "action": action,
                     "reason": reason,
+                    "matchAll": all,
                     "filterCriteria": criteria(&[
                         ("severity", &severity),
                         ("vulnerabilityId", &vulnerability_id),

@@ -100,7 +100,11 @@ fn import_scan_findings_and_exit_codes() {
     let adv = tmp.path().join("osv");
     advisories(&adv);
     let (code, out, err) = run(&["inspect", "db", "import", "--db", db, adv.to_str().unwrap()]);
-    assert_eq!(code, Some(0), "{out}{err}");
+    assert_eq!(
+        code,
+        Some(1),
+        "a rejected record exits 1 (README's exit codes): {out}{err}"
+    );
     assert!(
         out.contains(
             "2 added, 0 updated, 1 withdrawn, 0 unchanged, 1 KEV entries changed, 1 rejected"
@@ -122,7 +126,7 @@ fn import_scan_findings_and_exit_codes() {
     let bad = tmp.path().join("all.zip");
     std::fs::write(&bad, b"PK\x03\x04 truncated").unwrap();
     let (code, _, err) = run(&["inspect", "db", "import", "--db", db, bad.to_str().unwrap()]);
-    assert_eq!(code, Some(1));
+    assert_eq!(code, Some(2), "an input refused whole is an input error");
     assert!(err.contains("all.zip") && err.contains("zip"), "{err}");
     let (_, status, _) = run(&["inspect", "db", "status", "--db", db, "--format", "json"]);
     let status: Value = serde_json::from_str(&status).unwrap();

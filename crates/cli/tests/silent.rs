@@ -161,3 +161,62 @@ fn a_closed_pipe_ends_the_output_quietly() {
     assert!(!err.contains("panicked"), "{err}");
     assert_ne!(status.code(), Some(101), "{err}");
 }
+
+#[test]
+fn suppression_rules_that_would_hide_findings_by_mistake_are_refused() {
+    let s = Server::start();
+    // A guard filter on a field that does not exist, with NotEquals: it held for every finding.
+    let (st, v) = s.post(
+        "/v1/guard/filters",
+        &s.key,
+        json!({"name": "typo", "action": "ARCHIVE",
+            "criteria": {"typo.field": {"NotEquals": ["x"]}}})
+        .to_string(),
+    );
+    assert_eq!(st, 400, "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("typo.field"),
+        "{v}"
+    );
+    let (st, v) = s.post(
+        "/v1/guard/filters",
+        &s.key,
+        json!({"name": "scanner", "action": "ARCHIVE",
+            "criteria": {"resource.accessKeyDetails.userName": {"Equals": ["scanner"]}}})
+        .to_string(),
+    );
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["matchingFindings"], 0, "{v}");
+    // An inspect filter with no criteria suppresses everything: only when said so.
+    let (st, v) = s.post(
+        "/v1/inspect/filters",
+        &s.key,
+        json!({"name": "all", "action": "SUPPRESS", "filterCriteria": {}}).to_string(),
+    );
+    assert_eq!(st, 400, "{v}");
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("matchAll"),
+        "{v}"
+    );
+    let (st, v) = s.post(
+        "/v1/inspect/filters",
+        &s.key,
+        json!({"name": "all", "action": "SUPPRESS", "filterCriteria": {}, "matchAll": true})
+            .to_string(),
+    );
+    assert_eq!(st, 200, "{v}");
+    // A misspelt severity matches nothing (or, with NOT_EQUALS, everything): refused.
+    let (st, v) = s.post(
+        "/v1/inspect/filters",
+        &s.key,
+        json!({"name": "hgh", "action": "SUPPRESS",
+            "filterCriteria": {"severity": [{"comparison": "EQUALS", "value": "Hgh"}]}})
+        .to_string(),
+    );
+    assert_eq!(st, 400, "{v}");
+    let (code, out) = s.cli(&["inspect", "filters", "create", "x", "--severity", "Hgh"]);
+    assert_eq!(code, Some(2), "{out}");
+}

@@ -539,7 +539,7 @@ async fn put_filter(
     let account = caller.account.as_i64();
     let req = serde_json::to_value(&f).unwrap_or(Value::Null);
     let name = f.name.clone();
-    with_db(&s, move |db| db.put_filter(account, &f)).await?;
+    let matching = with_db(&s, move |db| db.put_filter(account, &f)).await?;
     audit(
         &s,
         &caller,
@@ -549,7 +549,7 @@ async fn put_filter(
         json!({"name": name}),
     )
     .await?;
-    Ok(Json(json!({"name": name})))
+    Ok(Json(json!({"name": name, "matchingFindings": matching})))
 }
 
 #[derive(Deserialize)]

@@ -13,6 +13,128 @@ use serde_json::Value;
 
 pub const MAX_CRITERIA: usize = 50;
 
+/// The finding fields a filter may name: GuardDuty's filter attributes (as JSON paths into the
+/// finding), plus what mamori's findings carry. A name outside these — a typo — would find no
+/// value, and `NotEquals`/`NotMatches` on no value hold for every finding: a filter that
+/// archives everything by accident. So it is refused, naming the field.
+const FIELDS: &[&str] = &[
+    "accountId",
+    "arn",
+    "confidence",
+    "createdAt",
+    "description",
+    "id",
+    "partition",
+    "region",
+    "schemaVersion",
+    "severity",
+    "title",
+    "type",
+    "updatedAt",
+    "resource.resourceType",
+    "resource.accessKeyDetails.accessKeyId",
+    "resource.accessKeyDetails.principalId",
+    "resource.accessKeyDetails.userName",
+    "resource.accessKeyDetails.userType",
+    "resource.instanceDetails.iamInstanceProfile.id",
+    "resource.instanceDetails.imageId",
+    "resource.instanceDetails.instanceId",
+    "resource.instanceDetails.outpostArn",
+    "resource.instanceDetails.networkInterfaces.ipv6Addresses",
+    "resource.instanceDetails.networkInterfaces.networkInterfaceId",
+    "resource.instanceDetails.networkInterfaces.privateIpAddress",
+    "resource.instanceDetails.networkInterfaces.privateIpAddresses.privateIpAddress",
+    "resource.instanceDetails.networkInterfaces.publicDnsName",
+    "resource.instanceDetails.networkInterfaces.publicIp",
+    "resource.instanceDetails.networkInterfaces.securityGroups.groupId",
+    "resource.instanceDetails.networkInterfaces.securityGroups.groupName",
+    "resource.instanceDetails.networkInterfaces.subnetId",
+    "resource.instanceDetails.networkInterfaces.vpcId",
+    "resource.instanceDetails.tags.key",
+    "resource.instanceDetails.tags.value",
+    "resource.s3BucketDetails.arn",
+    "resource.s3BucketDetails.name",
+    "resource.s3BucketDetails.type",
+    "resource.s3BucketDetails.tags.key",
+    "resource.s3BucketDetails.tags.value",
+    "resource.s3BucketDetails.publicAccess.effectivePermission",
+    "service.action.actionType",
+    "service.action.awsApiCallAction.api",
+    "service.action.awsApiCallAction.callerType",
+    "service.action.awsApiCallAction.errorCode",
+    "service.action.awsApiCallAction.serviceName",
+    "service.action.awsApiCallAction.userAgent.fullUserAgent",
+    "service.action.awsApiCallAction.remoteAccountDetails.affiliated",
+    "service.action.dnsRequestAction.domain",
+    "service.action.dnsRequestAction.domainWithSuffix",
+    "service.action.networkConnectionAction.blocked",
+    "service.action.networkConnectionAction.connectionDirection",
+    "service.action.networkConnectionAction.localPortDetails.port",
+    "service.action.networkConnectionAction.protocol",
+    "service.action.networkConnectionAction.remotePortDetails.port",
+    "service.archived",
+    "service.count",
+    "service.detectorId",
+    "service.eventFirstSeen",
+    "service.eventLastSeen",
+    "service.featureName",
+    "service.resourceRole",
+    "service.serviceName",
+    "service.evidence.threatIntelligenceDetails.threatListName",
+    "service.evidence.threatIntelligenceDetails.threatNames",
+];
+
+/// Where an address's details sit in an action; each has the same fields (`REMOTE_IP`).
+const IP_DETAILS: &[&str] = &[
+    "service.action.awsApiCallAction.remoteIpDetails.",
+    "service.action.networkConnectionAction.localIpDetails.",
+    "service.action.networkConnectionAction.remoteIpDetails.",
+    "service.action.portProbeAction.portProbeDetails.localIpDetails.",
+    "service.action.portProbeAction.portProbeDetails.remoteIpDetails.",
+    "service.action.kubernetesApiCallAction.remoteIpDetails.",
+];
+const REMOTE_IP: &[&str] = &[
+    "ipAddressV4",
+    "ipAddressV6",
+    "city.cityName",
+    "country.countryCode",
+    "country.countryName",
+    "geoLocation.lat",
+    "geoLocation.lon",
+    "organization.asn",
+    "organization.asnOrg",
+    "organization.isp",
+    "organization.org",
+];
+
+/// Open-ended parts of the finding (maps, and kinds of findings whose fields grow).
+const OPEN_PREFIXES: &[&str] = &[
+    "service.additionalInfo.",
+    "service.action.portProbeAction.portProbeDetails.localPortDetails.",
+    "service.action.kubernetesApiCallAction.",
+    "service.runtimeDetails.",
+    "service.ebsVolumeScanDetails.",
+    "resource.kubernetesDetails.",
+    "resource.eksClusterDetails.",
+    "resource.ecsClusterDetails.",
+    "resource.containerDetails.",
+    "resource.lambdaDetails.",
+    "resource.rdsDbInstanceDetails.",
+    "resource.rdsDbUserDetails.",
+];
+
+/// Whether a filter may name this field.
+pub fn known_field(path: &str) -> bool {
+    FIELDS.contains(&path)
+        || IP_DETAILS.iter().any(|p| {
+            path.strip_prefix(p)
+                .is_some_and(|rest| REMOTE_IP.contains(&rest))
+        })
+        || OPEN_PREFIXES
+            .iter()
+            .any(|p| path.len() > p.len() && path.starts_with(p))
+}
+
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]
 pub struct Condition {
@@ -122,6 +244,16 @@ impl Filter {
         if self.criteria.is_empty() || self.criteria.len() > MAX_CRITERIA {
             return Err(format!("1 to {MAX_CRITERIA} criteria"));
         }
+        for (field, c) in &self.criteria {
+            if !known_field(field) {
+                return Err(format!(
+                    "criteria field {field:?} is not a finding field; use GuardDuty's filter attributes, e.g. type, severity, region, resource.accessKeyDetails.userName, service.action.awsApiCallAction.remoteIpDetails.ipAddressV4"
+                ));
+            }
+            if *c == Condition::default() {
+                return Err(format!("criteria field {field:?} has no condition"));
+            }
+        }
         Ok(())
     }
 
@@ -143,6 +275,39 @@ pub fn decide<'f>(filters: &'f [Filter], finding: &Value) -> Option<&'f Filter> 
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn fields_are_checked_against_the_finding_schema() {
+        let parse = |field: &str| -> Filter {
+            serde_json::from_value(json!({"name": "f", "action": "ARCHIVE",
+                "criteria": {field: {"NotEquals": ["x"]}}}))
+            .unwrap()
+        };
+        for ok in [
+            "type",
+            "severity",
+            "resource.accessKeyDetails.userName",
+            "service.action.networkConnectionAction.remoteIpDetails.ipAddressV4",
+            "service.action.awsApiCallAction.remoteIpDetails.organization.asn",
+            "service.additionalInfo.sample",
+        ] {
+            assert!(parse(ok).validate().is_ok(), "{ok}");
+        }
+        for bad in [
+            "typo.field",
+            "Type",
+            "service.additionalInfo.",
+            "service.action.awsApiCallAction.remoteIpDetails.nope",
+        ] {
+            let e = parse(bad).validate().unwrap_err();
+            assert!(e.contains(bad), "{e}");
+        }
+        let empty: Filter = serde_json::from_value(
+            json!({"name": "f", "action": "ARCHIVE", "criteria": {"type": {}}}),
+        )
+        .unwrap();
+        assert!(empty.validate().is_err(), "a criterion with no condition");
+    }
 
     #[test]
     fn criteria_operators_and_ranking() {

@@ -532,13 +532,33 @@ impl GuardDb {
         )?)
     }
 
-    pub fn put_filter(&self, account: i64, f: &crate::filters::Filter) -> Result<(), GuardError> {
+    /// Saves a filter; returns how many of the account's stored findings it matches (what it
+    /// would have decided), so its author sees its reach before new findings meet it.
+    pub fn put_filter(
+        &self,
+        account: i64,
+        f: &crate::filters::Filter,
+    ) -> Result<usize, GuardError> {
         f.validate().map_err(GuardError::Invalid)?;
+        let body = serde_json::to_string(f)
+            .map_err(|e| GuardError::Invalid(format!("filter {:?}: {e}", f.name)))?;
         self.conn.execute(
             "INSERT INTO filters (account, name, body) VALUES (?1, ?2, ?3) ON CONFLICT(account, name) DO UPDATE SET body = ?3",
-            params![account, f.name, serde_json::to_string(f).unwrap_or_default()],
+            params![account, f.name, body],
         )?;
-        Ok(())
+        let mut st = self
+            .conn
+            .prepare("SELECT doc FROM findings WHERE account = ?1")?;
+        let mut rows = st.query([account])?;
+        let mut matching = 0;
+        while let Some(r) = rows.next()? {
+            let doc: String = r.get(0)?;
+            let v: serde_json::Value = serde_json::from_str(&doc).map_err(|e| {
+                GuardError::Invalid(format!("a stored finding does not parse: {e}"))
+            })?;
+            matching += usize::from(f.matches(&v));
+        }
+        Ok(matching)
     }
 
     pub fn delete_filter(&self, account: i64, name: &str) -> Result<(), GuardError> {
@@ -557,10 +577,14 @@ impl GuardDb {
             .conn
             .prepare("SELECT body FROM filters WHERE account = ?1 ORDER BY name")?;
         let rows = st.query_map([account], |r| r.get::<_, String>(0))?;
-        Ok(rows
-            .filter_map(|r| r.ok())
-            .filter_map(|b| serde_json::from_str(&b).ok())
-            .collect())
+        // A stored filter that no longer parses is an error, not a filter silently dropped.
+        rows.map(|r| {
+            let body = r?;
+            serde_json::from_str(&body).map_err(|e| {
+                GuardError::Invalid(format!("a stored suppression filter does not parse: {e}"))
+            })
+        })
+        .collect()
     }
 
     /// Drops findings not updated for `days` days (GuardDuty keeps them 90).

@@ -72,6 +72,8 @@ pub enum StoreError {
     Invalid(String),
     #[error("{0}")]
     NotFound(String),
+    #[error("stored data is damaged: {0}")]
+    Damaged(String),
 }
 
 /// What a scan records: the resource and its inventory.
@@ -104,6 +106,9 @@ pub struct Filter {
     pub filter_criteria: Criteria,
     #[serde(default)]
     pub reason: Option<String>,
+    /// Says that a filter with no criteria — one that matches every finding — is meant.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub match_all: bool,
 }
 
 /// Inspector's FilterCriteria, the string keys: within a key the EQUALS/PREFIX values are
@@ -176,7 +181,68 @@ impl Criteria {
                 )));
             }
         }
+        // Keys with a closed set of values: a misspelt value would match nothing (or, with
+        // NOT_EQUALS, everything), so it is refused.
+        for (key, filters, allowed) in [
+            (
+                "severity",
+                &self.severity,
+                &[
+                    "CRITICAL",
+                    "HIGH",
+                    "MEDIUM",
+                    "LOW",
+                    "INFORMATIONAL",
+                    "UNTRIAGED",
+                ][..],
+            ),
+            (
+                "fixAvailable",
+                &self.fix_available,
+                &["YES", "NO", "PARTIAL"][..],
+            ),
+            (
+                "exploitAvailable",
+                &self.exploit_available,
+                &["YES", "NO"][..],
+            ),
+            (
+                "findingStatus",
+                &self.finding_status,
+                &["ACTIVE", "SUPPRESSED", "CLOSED"][..],
+            ),
+        ] {
+            for f in filters {
+                let ok = match f.comparison.as_str() {
+                    "PREFIX" => allowed.iter().any(|a| a.starts_with(&f.value)),
+                    _ => allowed.contains(&f.value.as_str()),
+                };
+                if !ok {
+                    return Err(StoreError::Invalid(format!(
+                        "{key} {:?}: one of {}",
+                        f.value,
+                        allowed.join(", ")
+                    )));
+                }
+            }
+        }
         Ok(())
+    }
+
+    /// Whether no key has a condition (the filter matches every finding).
+    pub fn is_empty(&self) -> bool {
+        [
+            &self.severity,
+            &self.vulnerability_id,
+            &self.vulnerable_package_name,
+            &self.resource_id,
+            &self.resource_type,
+            &self.fix_available,
+            &self.exploit_available,
+            &self.finding_status,
+        ]
+        .iter()
+        .all(|v| v.is_empty())
     }
 
     pub fn matches(&self, f: &Finding, status: &str) -> bool {
@@ -295,11 +361,17 @@ impl InspectStore {
         let mut out = Vec::new();
         for row in rows {
             let (name, action, criteria, reason) = row?;
+            // A stored rule that does not parse is an error: read as "no criteria" it would
+            // suppress every finding.
+            let filter_criteria = serde_json::from_str(&criteria).map_err(|e| {
+                StoreError::Damaged(format!("suppression rule {name:?} does not parse: {e}"))
+            })?;
             out.push(Filter {
                 name,
                 action,
-                filter_criteria: serde_json::from_str(&criteria).unwrap_or_default(),
+                filter_criteria,
                 reason,
+                match_all: false,
             });
         }
         Ok(out)
@@ -572,6 +644,19 @@ impl InspectStore {
             ));
         }
         f.filter_criteria.validate()?;
+        match (f.filter_criteria.is_empty(), f.match_all) {
+            (true, false) => {
+                return Err(StoreError::Invalid(
+                    "a filter with no criteria matches every finding: give criteria, or matchAll: true (CLI: --all) if every finding is meant".into(),
+                ));
+            }
+            (false, true) => {
+                return Err(StoreError::Invalid(
+                    "matchAll is for a filter with no criteria; drop it or the criteria".into(),
+                ));
+            }
+            _ => {}
+        }
         self.conn.execute(
             "INSERT INTO filters (account, name, action, criteria, reason, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
              ON CONFLICT(account, name) DO UPDATE SET action = ?3, criteria = ?4, reason = ?5",
