@@ -360,10 +360,19 @@ pub async fn run(cmd: TrailsCommand, remote: &Remote) -> anyhow::Result<u8> {
                 .post_json(&format!("{}/flush", path(&name)), &json!({}))
                 .await?;
             let d = &v["delivered"];
-            println!(
-                "Delivered {} events in {} files; {} digests written; Merkle log has {} records",
-                d["events"], d["files"], d["digests"], d["treeSize"]
-            );
+            if d["events"] == 0 {
+                // The background loop may have delivered moments before (a flush waits for it):
+                // say what the destination holds, not just what this call added.
+                println!(
+                    "Nothing new to deliver: all {} records of the Merkle log are delivered; {} digests written",
+                    d["treeSize"], d["digests"]
+                );
+            } else {
+                println!(
+                    "Delivered {} events in {} files; {} digests written; Merkle log has {} records",
+                    d["events"], d["files"], d["digests"], d["treeSize"]
+                );
+            }
         }
         TrailsCommand::RotateKey { name, region } => {
             let mut p = format!("{}/rotate-key", path(&name));
@@ -462,12 +471,19 @@ async fn validate_cmd(a: ValidateArgs, remote: &Remote) -> anyhow::Result<u8> {
         Some(p) => {
             let text =
                 std::fs::read(p).with_context(|| format!("reading public keys {}", p.display()))?;
-            serde_json::from_slice(&text).map_err(|e| {
+            let keys: KeySet = serde_json::from_slice(&text).map_err(|e| {
                 usage(format!(
                     "{}: not the JSON of `mamori trail public-keys --format json`: {e}",
                     p.display()
                 ))
-            })?
+            })?;
+            if keys.digest_keys.is_empty() && keys.checkpoint_keys.is_empty() {
+                return Err(usage(format!(
+                    "{}: holds no keys (no PublicKeyList or CheckpointKeys); write it with `mamori trail public-keys --format json`",
+                    p.display()
+                )));
+            }
+            keys
         }
         None => {
             let v = Client::from_remote(remote)?
@@ -545,6 +561,15 @@ async fn validate_cmd(a: ValidateArgs, remote: &Remote) -> anyhow::Result<u8> {
             report.bytes_hashed as f64 / 1e6,
             secs
         );
+    }
+    if report.digests_valid + report.digests_invalid == 0 {
+        // Logs without a digest prove nothing yet: say so rather than "0/0 valid".
+        eprintln!(
+            "nothing could be validated yet: no digest files in {} ({} log files found); the first digest is written when the trail's first digest period ends",
+            sanitize(&a.target),
+            report.log_files_valid + report.log_files_invalid
+        );
+        return Ok(1);
     }
     Ok(if report.ok() { 0 } else { 1 })
 }

@@ -310,6 +310,17 @@ fn framework_errors_have_the_json_shape() {
     let s = Server::start();
     let (st, v) = s.get("/v1/trail/events?maxResults=abc", &s.key);
     assert_json_error(st, &v, 400, "query string");
+    let (st, v) = s.get("/v1/guard/findings?maxResults=abc", &s.key);
+    assert_json_error(st, &v, 400, "query string (guard)");
+    // One rule for maxResults everywhere: out of range is a 400, not clamped.
+    for path in [
+        "/v1/trail/events?maxResults=5000",
+        "/v1/guard/findings?maxResults=5000",
+        "/v1/inspect/findings?maxResults=0",
+    ] {
+        let (st, v) = s.get(path, &s.key);
+        assert_json_error(st, &v, 400, path);
+    }
     // Over the JSON body limit.
     let (st, v) = s.post(
         "/v1/trail/trails",

@@ -220,3 +220,14 @@ fn suppression_rules_that_would_hide_findings_by_mistake_are_refused() {
     let (code, out) = s.cli(&["inspect", "filters", "create", "x", "--severity", "Hgh"]);
     assert_eq!(code, Some(2), "{out}");
 }
+
+#[test]
+fn own_events_are_recorded_in_the_configured_region() {
+    let s = Server::start_with("[trail]\nretention_days = 0\nregion = \"eu-central-1\"\n");
+    s.create_account("team-a");
+    let events = s.all_events(&s.key, "&EventSource=mamori.org");
+    assert!(!events.is_empty());
+    for e in events {
+        assert_eq!(e["awsRegion"], "eu-central-1", "{e}");
+    }
+}

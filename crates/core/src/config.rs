@@ -103,6 +103,9 @@ pub struct TrailConfig {
     pub max_batch_events: usize,
     /// Largest request body after decompression, in bytes; more is answered 413.
     pub max_body_bytes: usize,
+    /// The region mamori's own events are recorded in: its self-audit events and channel
+    /// events (`awsRegion`), and so the region their trail files are delivered under.
+    pub region: String,
 }
 
 impl Default for Config {
@@ -124,6 +127,7 @@ impl Default for TrailConfig {
             max_event_bytes: 256 * 1024,
             max_batch_events: 10_000,
             max_body_bytes: 64 * 1024 * 1024,
+            region: "us-east-1".into(),
         }
     }
 }

@@ -223,7 +223,7 @@ async fn findings(
         ),
         None => None,
     };
-    let limit = q.max_results.unwrap_or(50).clamp(1, 1000);
+    let limit = mamori_core::page::max_results(q.max_results, 50)?;
     let (kind, min, archived) = (q.kind.clone(), q.min_severity.unwrap_or(0.0), q.archived);
     let (items, next) = with_db(&s, move |db| {
         db.findings(&accounts, kind.as_deref(), min, archived, limit, after)

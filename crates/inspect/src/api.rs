@@ -176,7 +176,7 @@ async fn findings(
         finding_status: equals(&q.status),
         ..Default::default()
     };
-    let limit = q.max_results.unwrap_or(100).clamp(1, 1000);
+    let limit = mamori_core::page::max_results(q.max_results, 100)?;
     let hash = format!(
         "{:?}{:?}{:?}{:?}{:?}{:?}{:?}",
         q.severity,

@@ -165,6 +165,7 @@ pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
     let trail = Trail::open(&cfg.data_dir, &cfg.trail)?;
     let audit: Arc<dyn AuditSink> = Arc::new(TrailAudit {
         history: trail.history.clone(),
+        region: cfg.trail.region.clone(),
     });
 
     let (org_id, management) = org.organization()?;

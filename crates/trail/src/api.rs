@@ -331,7 +331,7 @@ async fn put_channel_events(
     let mut early: Vec<EventResult> = Vec::new();
     let mut index_of = Vec::new();
     for (i, item) in items.iter().enumerate() {
-        match channel::wrap(&ch, &account, item, max) {
+        match channel::wrap(&ch, &account, &s.trail.region, item, max) {
             Ok(text) => {
                 index_of.push(i);
                 wrapped.push(text);

@@ -10,10 +10,13 @@ use crate::store::History;
 
 pub struct TrailAudit {
     pub history: Arc<History>,
+    /// The region the events are recorded in (`[trail] region`).
+    pub region: String,
 }
 
 impl TrailAudit {
     fn record_json(
+        &self,
         caller: &Caller,
         entry: &AuditEntry,
         recipient: &str,
@@ -38,7 +41,7 @@ impl TrailAudit {
         );
         r.insert("eventSource".into(), entry.event_source.clone().into());
         r.insert("eventName".into(), entry.event_name.clone().into());
-        r.insert("awsRegion".into(), "local".into());
+        r.insert("awsRegion".into(), self.region.clone().into());
         r.insert(
             "sourceIPAddress".into(),
             entry
@@ -80,7 +83,7 @@ impl AuditSink for TrailAudit {
         }
         let shared = (targets.len() > 1).then(|| uuid::Uuid::new_v4().to_string());
         for account in targets {
-            let text = Self::record_json(caller, &entry, &account.to_string(), shared.as_deref());
+            let text = self.record_json(caller, &entry, &account.to_string(), shared.as_deref());
             let report = crate::ingest_blocking(&self.history, account.as_i64(), &[&text])
                 .map_err(|e| e.to_string())?;
             if report.accepted != 1 {

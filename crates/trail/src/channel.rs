@@ -141,6 +141,7 @@ fn event_id(channel: &Channel, item_id: &str) -> String {
 pub fn wrap(
     channel: &Channel,
     account: &str,
+    region: &str,
     item: &AuditEventItem,
     max_bytes: usize,
 ) -> Result<String, String> {
@@ -178,7 +179,7 @@ pub fn wrap(
     r.insert("eventTime".into(), event_time.into());
     r.insert("eventSource".into(), channel.source.clone().into());
     r.insert("eventName".into(), event_name.into());
-    r.insert("awsRegion".into(), "local".into());
+    r.insert("awsRegion".into(), region.into());
     for k in [
         "sourceIPAddress",
         "userAgent",
@@ -222,14 +223,22 @@ mod tests {
             event_data: data.into(),
             event_data_checksum: Some(hex::encode(Sha256::digest(data))),
         };
-        let a: Value =
-            serde_json::from_str(&wrap(&ch(), "123456789012", &item, 1 << 20).unwrap()).unwrap();
-        let b: Value =
-            serde_json::from_str(&wrap(&ch(), "123456789012", &item, 1 << 20).unwrap()).unwrap();
+        let a: Value = serde_json::from_str(
+            &wrap(&ch(), "123456789012", "eu-west-1", &item, 1 << 20).unwrap(),
+        )
+        .unwrap();
+        let b: Value = serde_json::from_str(
+            &wrap(&ch(), "123456789012", "eu-west-1", &item, 1 << 20).unwrap(),
+        )
+        .unwrap();
         assert_eq!(a["eventSource"], "app.example.com");
         assert_eq!(a["eventCategory"], "ActivityAuditLog");
         assert_eq!(a["eventData"]["UID"], "u1");
         assert_eq!(a["eventID"], b["eventID"]);
+        assert_eq!(
+            a["awsRegion"], "eu-west-1",
+            "the server's region, not \"local\""
+        );
     }
 
     #[test]
@@ -240,7 +249,7 @@ mod tests {
             event_data_checksum: Some("00".into()),
         };
         assert!(
-            wrap(&ch(), "1", &bad, 1 << 20)
+            wrap(&ch(), "1", "eu-west-1", &bad, 1 << 20)
                 .unwrap_err()
                 .contains("eventDataChecksum")
         );
@@ -250,7 +259,7 @@ mod tests {
             event_data_checksum: None,
         };
         assert!(
-            wrap(&ch(), "1", &missing, 1 << 20)
+            wrap(&ch(), "1", "eu-west-1", &missing, 1 << 20)
                 .unwrap_err()
                 .contains("eventName")
         );
@@ -259,6 +268,6 @@ mod tests {
             event_data: "{}".into(),
             event_data_checksum: None,
         };
-        assert!(wrap(&ch(), "1", &traversal, 1 << 20).is_err());
+        assert!(wrap(&ch(), "1", "eu-west-1", &traversal, 1 << 20).is_err());
     }
 }

@@ -38,6 +38,8 @@ pub struct Trail {
     pub channels: channel::Channels,
     pub max_batch_events: usize,
     pub max_body_bytes: usize,
+    /// The region of mamori's own events (`[trail] region`).
+    pub region: String,
 }
 
 impl Trail {
@@ -57,6 +59,7 @@ impl Trail {
             history,
             channels,
             max_batch_events: cfg.max_batch_events,
+            region: cfg.region.clone(),
             max_body_bytes: cfg.max_body_bytes,
         }))
     }
