@@ -253,3 +253,60 @@ fn image_scan_then_advisory_update_changes_findings_without_rescan() {
     );
     assert_eq!(st, 403, "a reader cannot record scans");
 }
+
+/// Two versions of one crate in one Cargo.lock are two vulnerable packages: the local scan and
+/// the scan recorded on the server find the same findings (the server's finding ids left the
+/// version out, so one version's finding replaced the other's).
+#[test]
+fn the_server_keeps_every_finding_the_local_scan_finds() {
+    let s = Server::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let db = s.data_dir().join("advisories.db");
+    let db = db.to_str().unwrap();
+    let osv = tmp.path().join("osv");
+    advisory(
+        &osv,
+        "DEMO-0010",
+        "crates.io",
+        "two-versions",
+        "9.0.0",
+        false,
+    );
+    let (code, out) = cli(
+        &s,
+        &["inspect", "db", "import", "--db", db, osv.to_str().unwrap()],
+    );
+    assert_eq!(code, Some(0), "{out}");
+    let project = tmp.path().join("project");
+    std::fs::create_dir_all(&project).unwrap();
+    std::fs::write(
+        project.join("Cargo.lock"),
+        "version = 3\n\n[[package]]\nname = \"two-versions\"\nversion = \"0.37.5\"\n\n[[package]]\nname = \"two-versions\"\nversion = \"0.38.4\"\n",
+    )
+    .unwrap();
+    let p = project.to_str().unwrap();
+    let (_, local) = cli(&s, &["inspect", "scan", p, "--db", db, "--format", "json"]);
+    let json_start = local.find('{').unwrap();
+    let local: Value = serde_json::Deserializer::from_str(&local[json_start..])
+        .into_iter::<Value>()
+        .next()
+        .unwrap()
+        .unwrap();
+    let local_n = local["findings"].as_array().map_or(0, Vec::len);
+    assert_eq!(local_n, 2, "{local}");
+    let (code, out) = cli(
+        &s,
+        &[
+            "inspect",
+            "scan",
+            p,
+            "--endpoint",
+            &s.url,
+            "--resource-id",
+            "proj:1",
+        ],
+    );
+    assert!(code == Some(0) || code == Some(1), "{out}");
+    let stored = findings(&s, &s.key);
+    assert_eq!(stored.len(), local_n, "{stored:?}");
+}

@@ -253,6 +253,8 @@ pub fn finding(p: &Package, m: &Match, target: &Target, kev: Option<&str>, now: 
         (None, Some(v)) if severity_rank(v) > 0 => v.clone(),
         _ => "UNTRIAGED".to_string(),
     };
+    // One finding per vulnerable package instance: two versions of a package in one lockfile
+    // are two findings (with the version left out, the server kept only one of them).
     let mut id_hash = Sha256::new();
     for part in [
         &target.resource_id,
@@ -260,6 +262,7 @@ pub fn finding(p: &Package, m: &Match, target: &Target, kev: Option<&str>, now: 
         &p.name,
         &p.file_path,
         &p.ecosystem,
+        &p.version,
     ] {
         id_hash.update(part.as_bytes());
         id_hash.update([0]);
