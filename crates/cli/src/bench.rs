@@ -29,6 +29,9 @@ pub enum BenchCommand {
     Inspect(crate::bench_inspect::InspectBench),
     /// Hunt throughput (events/s per core) vs parse-only, memory with a 1M-entry threat list
     Guard(GuardBench),
+    /// A server under mixed load: many clients ingesting 1k-event batches and looking up;
+    /// throughput, latency per kind, peak and after-load RSS
+    Load(crate::bench_load::LoadBench),
 }
 
 #[derive(Args)]
@@ -89,20 +92,20 @@ pub struct TrailBench {
 }
 
 /// xorshift64*: deterministic, dependency-free.
-struct Rng(u64);
+pub(crate) struct Rng(pub(crate) u64);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
+    pub(crate) fn next(&mut self) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
         self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
     }
-    fn below(&mut self, n: u64) -> u64 {
+    pub(crate) fn below(&mut self, n: u64) -> u64 {
         self.next() % n.max(1)
     }
     /// Skewed towards small values, like real API call mixes.
-    fn skewed(&mut self, n: u64) -> u64 {
+    pub(crate) fn skewed(&mut self, n: u64) -> u64 {
         let a = self.below(n);
         self.below(a + 1)
     }
@@ -154,14 +157,14 @@ const NOUNS: &[&str] = &[
     "Queue",
 ];
 
-fn event_name(i: u64) -> String {
+pub(crate) fn event_name(i: u64) -> String {
     let v = VERBS[(i % VERBS.len() as u64) as usize];
     let n = NOUNS[((i / VERBS.len() as u64) % NOUNS.len() as u64) as usize];
     format!("{v}{n}")
 }
 
 /// One realistic record (about 1.1 KB) at `time_s` (Unix seconds).
-fn record(rng: &mut Rng, seq: u64, time_s: i64) -> String {
+pub(crate) fn record(rng: &mut Rng, seq: u64, time_s: i64) -> String {
     let svc = SERVICES[rng.skewed(SERVICES.len() as u64) as usize];
     let name_i = rng.skewed(300);
     let name = event_name(name_i);
@@ -291,6 +294,7 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<u8> {
         BenchCommand::Guard(b) => {
             return tokio::task::spawn_blocking(move || guard_bench(b)).await?;
         }
+        BenchCommand::Load(b) => return crate::bench_load::run(b).await,
         BenchCommand::Inspect(b) => {
             return tokio::task::spawn_blocking(move || crate::bench_inspect::run(b)).await?;
         }
@@ -423,7 +427,7 @@ async fn parse_only(files: &[(PathBuf, u64)]) -> anyhow::Result<f64> {
 }
 
 /// Starts `mamori serve` (this binary) on a free port; returns the child, its address and key.
-fn start_server(dir: &Path) -> anyhow::Result<(std::process::Child, String, String)> {
+pub(crate) fn start_server(dir: &Path) -> anyhow::Result<(std::process::Child, String, String)> {
     std::fs::create_dir_all(dir)?;
     let key_file = dir.join("admin.key");
     let mut child = std::process::Command::new(std::env::current_exe()?)

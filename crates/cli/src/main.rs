@@ -6,6 +6,7 @@
 
 mod bench;
 mod bench_inspect;
+mod bench_load;
 mod client;
 mod guard;
 mod import;
