@@ -60,6 +60,18 @@ pub fn decode<P: DeserializeOwned>(query_hash: &str, token: &str) -> Result<P, T
     Ok(env.p)
 }
 
+/// The one rule for `maxResults` on every list call: absent gives `default`; 1 to 1000 is
+/// taken; anything else is a 400 naming the value (never clamped in silence).
+pub fn max_results(given: Option<usize>, default: usize) -> Result<usize, crate::ApiError> {
+    match given {
+        None => Ok(default),
+        Some(n) if (1..=1000).contains(&n) => Ok(n),
+        Some(n) => Err(crate::ApiError::bad_request(format!(
+            "maxResults must be 1 to 1000, not {n}"
+        ))),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -74,17 +86,5 @@ mod tests {
             Err(TokenError::OtherQuery)
         );
         assert_eq!(decode::<(i64, i64)>(&q, "!!"), Err(TokenError::Malformed));
-    }
-}
-
-/// The one rule for `maxResults` on every list call: absent gives `default`; 1 to 1000 is
-/// taken; anything else is a 400 naming the value (never clamped in silence).
-pub fn max_results(given: Option<usize>, default: usize) -> Result<usize, crate::ApiError> {
-    match given {
-        None => Ok(default),
-        Some(n) if (1..=1000).contains(&n) => Ok(n),
-        Some(n) => Err(crate::ApiError::bad_request(format!(
-            "maxResults must be 1 to 1000, not {n}"
-        ))),
     }
 }
