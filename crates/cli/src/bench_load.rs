@@ -96,7 +96,7 @@ pub async fn run(b: LoadBench) -> anyhow::Result<u8> {
         let base = format!("http://{addr}");
         let lookup_percent = b.lookup_percent;
         set.spawn(async move {
-            let mut rng = Rng(0x9E37_79B9 ^ (c as u64 + 1) * 0x1000_0001);
+            let mut rng = Rng(0x9E37_79B9 ^ ((c as u64 + 1) * 0x1000_0001));
             let mut t = Tally::default();
             let mut seq = (c as u64) << 40;
             while !stop.load(Ordering::Relaxed) {
