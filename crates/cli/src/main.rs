@@ -158,8 +158,11 @@ fn main() -> ExitCode {
     if !matches!(cli.command, Command::Serve(_)) {
         quiet_broken_pipe();
     }
+    // Blocking work (SQLite, parsing) runs on tokio's blocking threads: a bound keeps a burst of
+    // requests from becoming hundreds of threads, each with its stack and allocator caches.
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .max_blocking_threads(64)
         .build()
     {
         Ok(rt) => rt,
@@ -312,6 +315,21 @@ mod readme {
             checked += 1;
         }
         assert!(checked >= 30, "only {checked} README commands found");
+    }
+
+    /// The README's server configuration is one this build reads (unknown keys are refused).
+    #[test]
+    fn the_readme_configuration_parses() {
+        let readme = include_str!("../../../README.md");
+        let mut blocks = readme.split("```toml\n").skip(1);
+        let server = blocks
+            .find_map(|b| {
+                let block = b.split("```").next()?;
+                block.contains("[trail]").then_some(block)
+            })
+            .expect("a ```toml block with [trail] in the README");
+        let c: mamori_core::Config = toml::from_str(server).unwrap();
+        assert!(!c.server.s3_destinations.is_empty());
     }
 
     #[test]

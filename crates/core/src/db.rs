@@ -124,46 +124,85 @@ pub fn migrate(conn: &mut Connection, path: &Path, steps: &[&str]) -> Result<(),
     Ok(())
 }
 
-/// A small pool of read-only connections. SQLite readers in WAL mode see the last committed
-/// state and never block the writer.
+/// A bounded pool of read-only connections. SQLite readers in WAL mode see the last committed
+/// state and never block the writer. At most `max` connections exist (each keeps its own page
+/// cache); a caller past that waits for one to come back — memory stays bounded however many
+/// requests read at once, and on a machine of few cores more readers would not go faster.
 pub struct ReadPool {
     path: std::path::PathBuf,
-    idle: Mutex<Vec<Connection>>,
+    max: usize,
+    /// Idle connections, and how many exist in all.
+    state: Mutex<(Vec<Connection>, usize)>,
+    returned: std::sync::Condvar,
 }
 
+/// Each reader's page cache, in KiB.
+const READER_CACHE_KIB: i64 = 8 * 1024;
+
 impl ReadPool {
+    /// A pool of at most twice the cores' worth of readers (4 to 16).
     pub fn new(path: &Path) -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Self::with_max(path, (cores * 2).clamp(4, 16))
+    }
+
+    pub fn with_max(path: &Path, max: usize) -> Self {
         Self {
             path: path.to_path_buf(),
-            idle: Mutex::new(Vec::new()),
+            max: max.max(1),
+            state: Mutex::new((Vec::new(), 0)),
+            returned: std::sync::Condvar::new(),
         }
     }
 
-    /// Runs `f` with a pooled connection (opened on demand, returned afterwards).
+    fn open(&self) -> Result<Connection, DbError> {
+        let c = Connection::open_with_flags(
+            &self.path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|source| DbError::Open {
+            path: self.path.display().to_string(),
+            source,
+        })?;
+        c.execute_batch(&format!(
+            "PRAGMA busy_timeout = 10000; PRAGMA cache_size = -{READER_CACHE_KIB};"
+        ))?;
+        Ok(c)
+    }
+
+    /// Runs `f` with a pooled connection (opened on demand up to the bound, returned after).
     pub fn with<T>(&self, f: impl FnOnce(&Connection) -> Result<T, DbError>) -> Result<T, DbError> {
-        let conn = self.idle.lock().map_err(|_| poisoned())?.pop();
-        let conn = match conn {
-            Some(c) => c,
-            None => {
-                let c = Connection::open_with_flags(
-                    &self.path,
-                    rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
-                        | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-                )
-                .map_err(|source| DbError::Open {
-                    path: self.path.display().to_string(),
-                    source,
-                })?;
-                c.execute_batch("PRAGMA busy_timeout = 10000; PRAGMA cache_size = -16384;")?;
-                c
+        let conn = {
+            let mut st = self.state.lock().map_err(|_| poisoned())?;
+            loop {
+                if let Some(c) = st.0.pop() {
+                    break Some(c);
+                }
+                if st.1 < self.max {
+                    st.1 += 1;
+                    break None;
+                }
+                st = self.returned.wait(st).map_err(|_| poisoned())?;
             }
         };
+        let conn = match conn {
+            Some(c) => c,
+            None => match self.open() {
+                Ok(c) => c,
+                Err(e) => {
+                    if let Ok(mut st) = self.state.lock() {
+                        st.1 -= 1;
+                    }
+                    self.returned.notify_one();
+                    return Err(e);
+                }
+            },
+        };
         let out = f(&conn);
-        if let Ok(mut idle) = self.idle.lock()
-            && idle.len() < 8
-        {
-            idle.push(conn);
+        if let Ok(mut st) = self.state.lock() {
+            st.0.push(conn);
         }
+        self.returned.notify_one();
         out
     }
 }
@@ -189,5 +228,37 @@ mod tests {
             .query_row("PRAGMA journal_mode", [], |r| r.get(0))
             .unwrap();
         assert_eq!(mode, "wal");
+    }
+
+    #[test]
+    fn the_read_pool_never_opens_more_than_its_bound() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.db");
+        let mut c = open(&path).unwrap();
+        migrate(&mut c, &path, &["CREATE TABLE a(x)"]).unwrap();
+        let pool = std::sync::Arc::new(ReadPool::with_max(&path, 2));
+        let busy = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let most = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let (pool, busy, most) = (pool.clone(), busy.clone(), most.clone());
+                std::thread::spawn(move || {
+                    pool.with(|c| {
+                        let n = busy.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+                        most.fetch_max(n, std::sync::atomic::Ordering::SeqCst);
+                        std::thread::sleep(std::time::Duration::from_millis(20));
+                        let one: i64 = c.query_row("SELECT count(*) FROM a", [], |r| r.get(0))?;
+                        busy.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+                        Ok(one)
+                    })
+                    .unwrap()
+                })
+            })
+            .collect();
+        for t in threads {
+            assert_eq!(t.join().unwrap(), 0);
+        }
+        assert_eq!(most.load(std::sync::atomic::Ordering::SeqCst), 2);
+        assert_eq!(pool.state.lock().unwrap().1, 2);
     }
 }

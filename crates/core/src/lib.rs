@@ -19,6 +19,8 @@ mod inflate;
 pub mod input;
 pub mod page;
 pub mod seal;
+#[doc(hidden)]
+pub mod testkit;
 pub mod time;
 
 pub use audit::{AuditEntry, AuditSink};

@@ -7,30 +7,14 @@
 //! CreateServiceLinkedRole; GuardDuty's RootCredentialUsage (and ours) reports every call made
 //! with root credentials.
 
-use std::path::PathBuf;
-
 use mamori_guard::cloudtrail::{Context, detect};
 use mamori_guard::intel::Intel;
 use mamori_guard::view::View;
 use serde_json::Value;
 
 fn cases() -> Option<String> {
-    let f = std::env::var_os("MAMORI_FIXTURES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../../../shared/fixtures"
-            ))
-        })
-        .join("cloudtrail/panther/AWS.CloudTrail.jsonl");
-    match std::fs::read_to_string(&f) {
-        Ok(t) => Some(t),
-        Err(_) => {
-            eprintln!("SKIPPED: no Panther cases at {}", f.display());
-            None
-        }
-    }
+    let f = mamori_core::testkit::fixtures("cloudtrail/panther/AWS.CloudTrail.jsonl")?;
+    Some(std::fs::read_to_string(&f).expect("the Panther cases file reads"))
 }
 
 /// Our finding type for a Panther rule, on the events where the two mean the same.

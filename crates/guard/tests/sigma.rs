@@ -33,21 +33,7 @@ fn run(rules: &mut SigmaRules, ev: &Value) -> Vec<Signal> {
 }
 
 fn fixtures() -> Option<PathBuf> {
-    let dir = std::env::var_os("MAMORI_FIXTURES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../../../shared/fixtures"
-            ))
-        })
-        .join("sigma/SigmaHQ-sigma");
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        eprintln!("SKIPPED: no Sigma rules at {}", dir.display());
-        None
-    }
+    mamori_core::testkit::fixtures("sigma/SigmaHQ-sigma")
 }
 
 fn set_path(event: &mut Map<String, Value>, path: &str, v: Value) {
@@ -363,11 +349,9 @@ fn walk_logs(p: &std::path::Path, out: &mut Vec<PathBuf>) {
 fn lazy_records_answer_as_whole_records_on_real_cloudtrail_files() {
     use rsigma_eval::Event;
     let Some(sigma) = fixtures() else { return };
-    let logs = sigma.join("../../cloudtrail");
-    if !logs.is_dir() {
-        eprintln!("SKIPPED: no CloudTrail files at {}", logs.display());
+    let Some(logs) = mamori_core::testkit::fixtures("cloudtrail") else {
         return;
-    }
+    };
     let mut files = Vec::new();
     walk_logs(&logs, &mut files);
     let (mut rules, errors) = SigmaRules::load(&[sigma.join("rules/cloud/aws/cloudtrail")]);

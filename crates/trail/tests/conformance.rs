@@ -15,18 +15,10 @@ use mamori_trail::store::{History, HistoryOptions};
 use serde_json::Value;
 
 fn fixtures() -> Option<PathBuf> {
-    let dir = std::env::var_os("MAMORI_FIXTURES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures"));
-    if dir.join("cloudtrail").is_dir() {
-        Some(dir)
-    } else {
-        eprintln!(
-            "SKIPPED: CloudTrail conformance needs ../shared/fixtures (or MAMORI_FIXTURES); not found at {}",
-            dir.display()
-        );
-        None
-    }
+    // The fixtures' root, once its cloudtrail/ is there.
+    mamori_core::testkit::fixtures("cloudtrail")?
+        .parent()
+        .map(Path::to_path_buf)
 }
 
 fn files_under(dir: &Path) -> Vec<PathBuf> {

@@ -10,18 +10,7 @@ use mamori_trails::merkle;
 use serde_json::Value;
 
 fn fixtures() -> Option<PathBuf> {
-    let dir = std::env::var_os("MAMORI_FIXTURES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures"));
-    if dir.join("merkle").is_dir() {
-        Some(dir.join("merkle"))
-    } else {
-        eprintln!(
-            "SKIPPED: Merkle conformance needs ../shared/fixtures (or MAMORI_FIXTURES); not found at {}",
-            dir.display()
-        );
-        None
-    }
+    mamori_core::testkit::fixtures("merkle")
 }
 
 fn json_files(dir: &Path) -> Vec<PathBuf> {
