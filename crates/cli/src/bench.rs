@@ -881,7 +881,12 @@ impl ThreadCpu {
 }
 
 fn vm_rss_mb() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
+    rss_mb("self")
+}
+
+/// A process's resident set in MB (`pid` a number or `self`), from /proc.
+pub(crate) fn rss_mb(pid: &str) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {
             s.lines()

@@ -32,18 +32,8 @@ pub struct LoadBench {
     work_dir: Option<PathBuf>,
 }
 
-/// A process's resident set, in MB, from /proc.
 fn rss_mb(pid: u32) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|k| k.parse::<f64>().ok())
-        })
-        .unwrap_or(0.0)
-        / 1024.0
+    crate::bench::rss_mb(&pid.to_string())
 }
 
 #[derive(Default)]

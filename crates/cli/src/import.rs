@@ -199,27 +199,16 @@ pub(crate) fn with_file<T>(
 /// The largest read or gunzip buffer a preparing thread keeps between files.
 const KEEP_BUFFER: usize = 32 << 20;
 
-/// How much a preparing thread defers to the history's writer (a `nice` increment).
-const PREPARE_NICE: i32 = 10;
-
 /// Lowers this preparing thread's priority below the writer's, once per thread. The writer is
 /// the import's one serial stage: with two preparing threads and the writer on two cores, an
 /// even split of the CPU left the writer runnable-but-waiting for a third of the import while
-/// finished files queued for it. Linux keeps the nice value per thread; elsewhere this does
-/// nothing.
+/// finished files queued for it.
 fn defer_to_writer() {
     thread_local! {
         static DONE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
     }
-    if DONE.with(|d| d.replace(true)) {
-        return;
-    }
-    #[cfg(target_os = "linux")]
-    {
-        // SAFETY: plain syscalls on this thread's own id; a failure only leaves the priority as is.
-        let tid = unsafe { libc::gettid() } as libc::id_t;
-        let now = unsafe { libc::getpriority(libc::PRIO_PROCESS, tid) };
-        unsafe { libc::setpriority(libc::PRIO_PROCESS, tid, now.saturating_add(PREPARE_NICE)) };
+    if !DONE.with(|d| d.replace(true)) {
+        mamori_trail::prepare::lower_priority();
     }
 }
 

@@ -311,6 +311,23 @@ fn delivery_digests_proofs_and_the_tamper_suite() {
     let (ok, out) = validate(&d, &dir, &[]);
     assert!(!ok && out.contains("injected"), "{out}");
 
+    // 3b. Another account's trail delivering into the same folder (refused by the server now,
+    // but a destination can be written by anything): its files are named as another trail's,
+    // not read as a gap or a truncation of this log.
+    let dir = copy(&d, "t-foreign");
+    let f = &us_east_logs(&dir)[0];
+    let rel = f.strip_prefix(&dir).unwrap().to_string_lossy().to_string();
+    let account = rel.split('/').nth(1).unwrap().to_string();
+    let foreign = dir.join(rel.replace(&account, "999999999999"));
+    std::fs::create_dir_all(foreign.parent().unwrap()).unwrap();
+    std::fs::copy(f, &foreign).unwrap();
+    let (ok, out) = validate(&d, &dir, &[]);
+    assert!(!ok && out.contains("another trail's file"), "{out}");
+    assert!(
+        !out.contains("truncation") && !out.contains("are missing"),
+        "the foreign file does not break this log: {out}"
+    );
+
     // 4. Files reordered (contents swapped) or renamed.
     let dir = copy(&d, "t-swapped");
     let l = us_east_logs(&dir);

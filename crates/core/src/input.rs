@@ -290,18 +290,8 @@ impl Rejections {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use std::io::Write;
 
-    /// Gzip members, one per part, concatenated (shared with `inflate`'s tests).
-    pub(crate) fn gz(parts: &[&[u8]]) -> Vec<u8> {
-        let mut all = Vec::new();
-        for p in parts {
-            let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-            enc.write_all(p).unwrap();
-            all.extend(enc.finish().unwrap());
-        }
-        all
-    }
+    pub(crate) use crate::testkit::gzip_members as gz;
 
     fn gz1(b: &[u8]) -> Vec<u8> {
         gz(&[b])

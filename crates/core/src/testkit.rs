@@ -30,3 +30,15 @@ pub fn fixtures(sub: &str) -> Option<PathBuf> {
     );
     None
 }
+
+/// Gzip members, one per part, concatenated (as `cat a.gz b.gz` makes them).
+pub fn gzip_members(parts: &[&[u8]]) -> Vec<u8> {
+    use std::io::Write;
+    let mut all = Vec::new();
+    for p in parts {
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        enc.write_all(p).expect("writing to memory");
+        all.extend(enc.finish().expect("writing to memory"));
+    }
+    all
+}

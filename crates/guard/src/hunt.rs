@@ -409,14 +409,15 @@ fn envelope(
         let mut lite = Lite::default();
         s.array(|s| {
             let start = s.pos();
+            let not_cloudtrail = ScanError {
+                at: start,
+                what: NOT_CLOUDTRAIL,
+            };
             let Some(rules) = sigma.as_deref_mut() else {
                 lite.scan_into(s, None, |ip| ctx.intel.prefetch(ip))?;
                 let view = lite.view();
                 if !is_cloudtrail(&view) {
-                    return Err(ScanError {
-                        at: start,
-                        what: NOT_CLOUDTRAIL,
-                    });
+                    return Err(not_cloudtrail);
                 }
                 out.signals.extend(detect(&view, ctx));
                 out.records += 1;
@@ -425,10 +426,7 @@ fn envelope(
             lite.scan_into(s, Some(&mut members), |ip| ctx.intel.prefetch(ip))?;
             let view = lite.view();
             if !is_cloudtrail(&view) {
-                return Err(ScanError {
-                    at: start,
-                    what: NOT_CLOUDTRAIL,
-                });
+                return Err(not_cloudtrail);
             }
             out.signals.extend(detect(&view, ctx));
             let found = rules(Record::Members(&mut members), &view).map_err(|_| ScanError {

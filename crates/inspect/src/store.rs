@@ -160,8 +160,9 @@ fn key_matches(filters: &[StringFilter], value: &str) -> bool {
 }
 
 impl Criteria {
-    pub fn validate(&self) -> Result<(), StoreError> {
-        for f in [
+    /// Every key's conditions.
+    fn keys(&self) -> [&Vec<StringFilter>; 8] {
+        [
             &self.severity,
             &self.vulnerability_id,
             &self.vulnerable_package_name,
@@ -171,9 +172,10 @@ impl Criteria {
             &self.exploit_available,
             &self.finding_status,
         ]
-        .into_iter()
-        .flatten()
-        {
+    }
+
+    pub fn validate(&self) -> Result<(), StoreError> {
+        for f in self.keys().into_iter().flatten() {
             if !matches!(f.comparison.as_str(), "EQUALS" | "PREFIX" | "NOT_EQUALS") {
                 return Err(StoreError::Invalid(format!(
                     "comparison {:?}: use EQUALS, PREFIX or NOT_EQUALS",
@@ -231,18 +233,7 @@ impl Criteria {
 
     /// Whether no key has a condition (the filter matches every finding).
     pub fn is_empty(&self) -> bool {
-        [
-            &self.severity,
-            &self.vulnerability_id,
-            &self.vulnerable_package_name,
-            &self.resource_id,
-            &self.resource_type,
-            &self.fix_available,
-            &self.exploit_available,
-            &self.finding_status,
-        ]
-        .iter()
-        .all(|v| v.is_empty())
+        self.keys().iter().all(|v| v.is_empty())
     }
 
     pub fn matches(&self, f: &Finding, status: &str) -> bool {

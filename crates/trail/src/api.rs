@@ -69,12 +69,12 @@ async fn read_body(trail: &Trail, headers: &HeaderMap, body: Body) -> Result<Vec
             "Content-Encoding is gzip but the body is not gzip data",
         ));
     }
-    tokio::task::spawn_blocking(move || {
-        body::decompress_capped(&bytes, limit).map(|b| b.into_owned())
-    })
-    .await
-    .map_err(ApiError::internal)?
-    .map_err(body_error)
+    trail
+        .prepare
+        .run(move || body::decompress_capped(&bytes, limit).map(|b| b.into_owned()))
+        .await
+        .ok_or_else(|| ApiError::internal("the ingest preparation pool failed"))?
+        .map_err(body_error)
 }
 
 fn too_many(n: usize, limit: usize) -> ApiError {
@@ -94,19 +94,21 @@ async fn ingest(
 ) -> Result<crate::ingest::IngestReport, ApiError> {
     let limit = trail.max_batch_events;
     let t = trail.clone();
-    let mut batch = tokio::task::spawn_blocking(move || {
-        let raws = body::split_records(&bytes).map_err(body_error)?;
-        if raws.len() > limit {
-            return Err(too_many(raws.len(), limit));
-        }
-        Ok(crate::PreparedBatch::new(
-            &raws,
-            &t.history.limits(),
-            account,
-        ))
-    })
-    .await
-    .map_err(ApiError::internal)??;
+    let mut batch = trail
+        .prepare
+        .run(move || {
+            let raws = body::split_records(&bytes).map_err(body_error)?;
+            if raws.len() > limit {
+                return Err(too_many(raws.len(), limit));
+            }
+            Ok(crate::PreparedBatch::new(
+                &raws,
+                &t.history.limits(),
+                account,
+            ))
+        })
+        .await
+        .ok_or_else(|| ApiError::internal("the ingest preparation pool failed"))??;
     let events = batch.take_store_batch();
     let outcomes = if events.is_empty() {
         Vec::new()

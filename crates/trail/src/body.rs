@@ -324,17 +324,7 @@ pub(crate) mod tests {
         ));
     }
 
-    /// Gzip members, one per part, concatenated (shared with `inflate`'s tests).
-    pub(crate) fn gz(parts: &[&[u8]]) -> Vec<u8> {
-        use std::io::Write;
-        let mut all = Vec::new();
-        for p in parts {
-            let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-            enc.write_all(p).unwrap();
-            all.extend(enc.finish().unwrap());
-        }
-        all
-    }
+    use mamori_core::testkit::gzip_members as gz;
 
     /// One buffer for many files: each gets exactly its own bytes, whatever came before; every
     /// member counts, whatever the trailer says; the cap holds.

@@ -19,6 +19,7 @@ mod idruns;
 pub mod ingest;
 pub mod lookup;
 pub mod model;
+pub mod prepare;
 pub mod scan;
 mod staged;
 pub mod store;
@@ -40,6 +41,8 @@ pub struct Trail {
     pub max_body_bytes: usize,
     /// The region of mamori's own events (`[trail] region`).
     pub region: String,
+    /// Where ingest requests are decompressed and prepared (see [`prepare`]).
+    pub prepare: prepare::PreparePool,
 }
 
 impl Trail {
@@ -60,6 +63,7 @@ impl Trail {
             channels,
             max_batch_events: cfg.max_batch_events,
             region: cfg.region.clone(),
+            prepare: prepare::PreparePool::per_core(),
             max_body_bytes: cfg.max_body_bytes,
         }))
     }

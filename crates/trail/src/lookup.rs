@@ -230,6 +230,7 @@ impl History {
                 list_key: &self.list_key,
                 class,
                 w,
+                want,
             };
             for day in days {
                 let mut found = day_matches(c, &staged, day, &filters)?;
@@ -279,7 +280,7 @@ fn day_matches(
     f: &Filters<'_>,
 ) -> Result<Vec<(i64, i64)>, mamori_core::db::DbError> {
     if f.keys.is_empty() {
-        return scan_slots(c, f.account, day, &f.class, &f.w);
+        return scan_slots(c, f.account, day, &f.class, &f.w, f.want);
     }
     let found = posting_matches(c, staged, f.account, day, f.keys, f.list_key, &f.w)?;
     if f.class.is_any() || found.is_empty() {
@@ -296,33 +297,54 @@ struct Filters<'a> {
     list_key: &'a ListKey,
     class: ClassFilter,
     w: Window,
+    /// The most events a page can use from one day (max results + 1).
+    want: usize,
 }
 
-/// Every event of `day` and `account` in the window whose class passes, from the slots rows
-/// (committed with their blocks, so staged events are there too).
+/// The newest `want` events of `day` and `account` in the window whose class passes, from the
+/// slots rows (committed with their blocks, so staged events are there too).
+///
+/// A day can hold millions of events, and a time-only or ReadOnly lookup matches most of them:
+/// collecting them all cost tens of MB and tens of ms per lookup. Blocks are read newest
+/// first; the newest `want` are kept in a min-heap, and a block whose `max_time` is older than
+/// the oldest of a full heap is not decoded at all — once ingest has run in time order, that
+/// is nearly every block after the first few.
 fn scan_slots(
     c: &Connection,
     account: i64,
     day: u32,
     class: &ClassFilter,
     w: &Window,
+    want: usize,
 ) -> Result<Vec<(i64, i64)>, mamori_core::db::DbError> {
+    use std::cmp::Reverse;
+    use std::collections::BinaryHeap;
     let mut st = c.prepare_cached(&format!(
-        "SELECT block, live, data FROM {} WHERE account = ?1 AND max_time >= ?2 AND min_time <= ?3",
+        "SELECT block, live, max_time, data FROM {} WHERE account = ?1 AND max_time >= ?2 AND min_time <= ?3 ORDER BY block DESC",
         slots_table(day)
     ))?;
     let mut rows = st.query(params![account, w.start, w.end])?;
-    let mut found = Vec::new();
+    let mut newest: BinaryHeap<Reverse<(i64, i64)>> = BinaryHeap::with_capacity(want + 1);
     while let Some(row) = rows.next()? {
-        let (block, live): (i64, i64) = (row.get(0)?, row.get(1)?);
+        let (block, live, max_time): (i64, i64, i64) = (row.get(0)?, row.get(1)?, row.get(2)?);
+        if newest.len() >= want
+            && newest
+                .peek()
+                .is_some_and(|Reverse((oldest, _))| max_time < *oldest)
+        {
+            continue;
+        }
         let data = row
-            .get_ref(2)?
+            .get_ref(3)?
             .as_blob()
             .map_err(|e| damaged(format!("slots of block {block} of day {day}: {e}")))?;
         let ok = codec::decode_slots(data, |slot, t, c| {
             let seq = block * BLOCK_SLOTS + slot as i64;
             if live & (1i64 << slot) != 0 && class.matches(c) && w.contains(t, seq) {
-                found.push((t, seq));
+                newest.push(Reverse((t, seq)));
+                if newest.len() > want {
+                    newest.pop();
+                }
             }
         });
         if !ok {
@@ -331,7 +353,7 @@ fn scan_slots(
             )));
         }
     }
-    Ok(found)
+    Ok(newest.into_iter().map(|Reverse(p)| p).collect())
 }
 
 /// The events of `found` whose class passes, reading each block's slots row once.

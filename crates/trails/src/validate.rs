@@ -385,6 +385,11 @@ pub async fn validate(
     }
 
     // 2. Every other object must be accounted for.
+    // Accounts whose digests are here: a log file of any other account was delivered by some
+    // other trail into this destination — named as such, and kept out of this Merkle log
+    // (tiled in, it read as a deleted range or a truncation).
+    let digest_accounts: std::collections::HashSet<&str> =
+        newest_digest_end.keys().map(|(a, _)| a.as_str()).collect();
     let mut logs: Vec<(u64, String)> = Vec::new();
     let mut checkpoints: Vec<String> = Vec::new();
     for key in &all {
@@ -400,6 +405,18 @@ pub async fn validate(
             continue;
         }
         match (key.contains("/CloudTrail/"), parse_log_name(key)) {
+            (true, Some(n))
+                if !digest_accounts.is_empty() && !digest_accounts.contains(n.account.as_str()) =>
+            {
+                report.add(
+                    Kind::LogFile,
+                    key,
+                    Err(format!(
+                        "a log file of account {} — no digest here covers that account: another trail's file in this destination, not part of this log",
+                        n.account
+                    )),
+                );
+            }
             (true, Some(n)) => {
                 logs.push((n.leaf_start, key.clone()));
                 if !referenced.contains(key) {
