@@ -475,3 +475,30 @@ fn secrets_at_rest_are_sealed_and_files_private() {
         assert!(k.len() > 32 + 4 + 8 + 12, "sealed with a tag");
     }
 }
+
+#[test]
+fn large_threat_lists_fit_their_body_limit() {
+    let s = Server::start();
+    // 200,000 addresses, ~3 MB of JSON: over the 2 MiB default body limit that refused lists
+    // meant to hold a million entries.
+    let content: String = (0..200_000u32)
+        .map(|i| format!("{}.{}.{}.{}\n", 11 + (i >> 16), (i >> 8) & 255, i & 255, 7))
+        .collect();
+    let (st, v) = s.post(
+        "/v1/guard/lists",
+        &s.key,
+        json!({"name": "big", "kind": "THREAT", "content": content}).to_string(),
+    );
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["entries"], 200_000);
+    // Sinkhole and drop-point lists, as the README promises.
+    for kind in ["SINKHOLE", "droppoint"] {
+        let (st, v) = s.post(
+            "/v1/guard/lists",
+            &s.key,
+            json!({"name": format!("l-{kind}"), "kind": kind, "content": "203.0.113.9\n"})
+                .to_string(),
+        );
+        assert_eq!(st, 200, "{kind}: {v}");
+    }
+}

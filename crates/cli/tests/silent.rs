@@ -231,3 +231,94 @@ fn own_events_are_recorded_in_the_configured_region() {
         assert_eq!(e["awsRegion"], "eu-central-1", "{e}");
     }
 }
+
+#[test]
+fn the_readme_s_spellings_are_accepted() {
+    let dir = tempfile::tempdir().unwrap();
+    // Nothing listens here: a command that parses gets as far as the network (exit 3).
+    let run_offline = |args: &[&str]| {
+        Command::new(bin())
+            .args(args)
+            .env("MAMORI_ENDPOINT", "http://127.0.0.1:9")
+            .env("MAMORI_KEY", "MKTEST.TEST")
+            .env("HOME", dir.path())
+            .output()
+            .unwrap()
+    };
+    for args in [
+        &["guard", "findings", "list", "--min-severity", "high"][..],
+        &["guard", "findings", "list", "--min-severity", "7.5"],
+        &["guard", "findings", "feedback", "id-1", "NOT_USEFUL"],
+        &["guard", "findings", "feedback", "id-1", "not-useful"],
+        &["trail", "lookup", "--start", "-7d"],
+        &[
+            "guard",
+            "publish",
+            "https://hooks.example/mamori",
+            "--secret",
+            "s",
+        ],
+    ] {
+        let o = run_offline(args);
+        assert_eq!(
+            o.status.code(),
+            Some(3),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    for args in [
+        &["guard", "findings", "list", "--min-severity", "hgh"][..],
+        &["guard", "findings", "list", "--min-severity", "11"],
+        &["trail", "lookup", "--account", "12345"],
+    ] {
+        let o = run_offline(args);
+        assert_eq!(
+            o.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    let o = run_offline(&["trail", "lookup", "--account", "12345"]);
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("--account"),
+        "the error names the flag"
+    );
+    // A scan of a path that is not there is an input error (exit 2), not a runtime failure.
+    let db = dir.path().join("adv.db");
+    let osv = dir.path().join("osv");
+    std::fs::create_dir(&osv).unwrap();
+    std::fs::write(
+        osv.join("A-1.json"),
+        json!({"id": "A-1", "modified": "2026-01-01T00:00:00Z", "affected": []}).to_string(),
+    )
+    .unwrap();
+    let o = run_offline(&[
+        "inspect",
+        "db",
+        "import",
+        "--db",
+        db.to_str().unwrap(),
+        osv.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let o = run_offline(&[
+        "inspect",
+        "scan",
+        "/nonexistent/path",
+        "--db",
+        db.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}

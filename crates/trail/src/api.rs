@@ -69,6 +69,10 @@ async fn read_body(trail: &Trail, headers: &HeaderMap, body: Body) -> Result<Vec
             "Content-Encoding is gzip but the body is not gzip data",
         ));
     }
+    if !body::is_gzip(&bytes) {
+        // Plain JSON: the body as read (already capped), without a copy.
+        return Ok(Vec::from(bytes));
+    }
     trail
         .prepare
         .run(move || body::decompress_capped(&bytes, limit).map(|b| b.into_owned()))
