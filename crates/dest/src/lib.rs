@@ -11,6 +11,8 @@
 //! tenant: it is hostile until [`Confinement::resolve`] has said otherwise. The CLI's offline
 //! commands (validate) read the user's own paths with [`Destination::open`], unconfined.
 
+#![forbid(unsafe_code)]
+
 mod confine;
 mod destination;
 pub mod outbound;

@@ -2,6 +2,8 @@
 //! bundles and lockfiles; the OSV advisory database; exact per-ecosystem version ordering;
 //! matching; findings in Inspector's shape; SBOMs.
 
+#![forbid(unsafe_code)]
+
 pub mod api;
 pub mod db;
 pub mod finding;

@@ -6,6 +6,8 @@
 //! [`mamori_core::Caller`] here; the management account's admin keys may act on a member account
 //! by naming it, and nothing else crosses accounts. Depends on `mamori-core` only.
 
+#![forbid(unsafe_code)]
+
 pub mod api;
 pub mod keys;
 pub mod store;

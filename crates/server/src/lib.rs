@@ -2,6 +2,8 @@
 //! service's routes behind one authentication layer, serves `/healthz` and `/metrics`, runs the
 //! background tasks (retention) and shuts down gracefully. No service logic lives here.
 
+#![forbid(unsafe_code)]
+
 mod auth;
 mod errors;
 mod listen;

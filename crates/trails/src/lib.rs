@@ -2,6 +2,8 @@
 //! files, CloudTrail-compatible signed digests, a Merkle log with signed checkpoints, and
 //! offline validation of all of it.
 
+#![forbid(unsafe_code)]
+
 pub mod api;
 pub mod canonical;
 pub mod deliver;
