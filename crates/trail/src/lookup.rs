@@ -282,7 +282,9 @@ fn day_matches(
     if f.keys.is_empty() {
         return scan_slots(c, f.account, day, &f.class, &f.w, f.want);
     }
-    let found = posting_matches(c, staged, f.account, day, f.keys, f.list_key, &f.w)?;
+    // One attribute and no class to check afterwards: only the newest `want` can make the page.
+    let bound = (f.keys.len() == 1 && f.class.is_any() && !staged.merging()).then_some(f.want);
+    let found = posting_matches(c, staged, f.account, day, f.keys, f.list_key, &f.w, bound)?;
     if f.class.is_any() || found.is_empty() {
         return Ok(found);
     }
@@ -397,6 +399,10 @@ fn filter_by_class(
 }
 
 /// The (time, seq) of `day`'s events of `account` carrying every key, within the window.
+/// With `newest: Some(n)` (one key, nothing filtered afterwards, no merge under way) only the
+/// newest `n` are needed: rows are read newest first and a row whose `max_time` is older than
+/// the `n`-th newest pair found so far is not decoded.
+#[allow(clippy::too_many_arguments)]
 fn posting_matches(
     c: &Connection,
     staged: &Stages,
@@ -405,10 +411,11 @@ fn posting_matches(
     keys: &[(i64, String)],
     list_key: &ListKey,
     w: &Window,
+    newest: Option<usize>,
 ) -> Result<Vec<(i64, i64)>, mamori_core::db::DbError> {
     let mut lists: Vec<Vec<(i64, i64)>> = Vec::with_capacity(keys.len());
     let mut st = c.prepare_cached(&format!(
-        "SELECT data FROM {} WHERE account = ?1 AND key = ?2 AND bucket = ?3 AND max_time >= ?4 AND min_time <= ?5",
+        "SELECT data, max_time FROM {} WHERE account = ?1 AND key = ?2 AND bucket = ?3 AND max_time >= ?4 AND min_time <= ?5 ORDER BY max_time DESC",
         lists_table(day)
     ))?;
     for (key, value) in keys {
@@ -416,6 +423,22 @@ fn posting_matches(
         let bucket = list_key.bucket(*key, value);
         let mut rows = st.query(params![account, key, bucket, w.start, w.end])?;
         while let Some(row) = rows.next()? {
+            if let Some(n) = newest
+                && list.len() >= n
+            {
+                let max_time: i64 = row.get(1)?;
+                // The n-th newest so far: nothing in a row older than it can make the page.
+                list.select_nth_unstable_by(n - 1, |a: &(i64, i64), b| b.cmp(a));
+                list.truncate(n);
+                if list
+                    .iter()
+                    .map(|p| p.0)
+                    .min()
+                    .is_some_and(|oldest| max_time < oldest)
+                {
+                    continue;
+                }
+            }
             let data = row
                 .get_ref(0)?
                 .as_blob()
