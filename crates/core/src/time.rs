@@ -10,6 +10,12 @@ pub struct TimeError {
     pub input: String,
 }
 
+/// Now, as the stores write their row timestamps: RFC 3339 UTC with milliseconds
+/// (`2026-11-28T10:00:00.123Z`), so that text order is time order.
+pub fn now_millis() -> String {
+    Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
 /// Parses an RFC 3339 time, or an offset before `now` such as `-90s`, `-15m`, `-1h`, `-7d`, `-2w`.
 pub fn parse_instant(input: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, TimeError> {
     let err = || TimeError {

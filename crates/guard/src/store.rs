@@ -81,7 +81,7 @@ fn secret_label(account: i64) -> String {
 }
 
 fn now() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    mamori_core::time::now_millis()
 }
 
 /// A stored list, without its content.

@@ -258,7 +258,7 @@ pub struct InspectStore {
 }
 
 fn now() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    mamori_core::time::now_millis()
 }
 
 fn account_text(a: i64) -> String {
