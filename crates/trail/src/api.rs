@@ -133,6 +133,7 @@ async fn put_events(
     body: Body,
 ) -> Result<Response, ApiError> {
     caller.require(Role::Writer)?;
+    let _admitted = s.trail.admit.acquire().await.map_err(ApiError::internal)?;
     let bytes = read_body(&s.trail, &headers, body).await?;
     let report = ingest(&s.trail, caller.account.as_i64(), bytes).await?;
     Ok(Json(report).into_response())

@@ -43,6 +43,9 @@ pub struct Trail {
     pub region: String,
     /// Where ingest requests are decompressed and prepared (see [`prepare`]).
     pub prepare: prepare::PreparePool,
+    /// Ingest requests whose bodies are read at once (2 per core): the others wait with their
+    /// bodies still in the socket, not in memory.
+    pub admit: tokio::sync::Semaphore,
 }
 
 impl Trail {
@@ -64,6 +67,9 @@ impl Trail {
             max_batch_events: cfg.max_batch_events,
             region: cfg.region.clone(),
             prepare: prepare::PreparePool::per_core(),
+            admit: tokio::sync::Semaphore::new(
+                2 * std::thread::available_parallelism().map_or(2, |n| n.get()),
+            ),
             max_body_bytes: cfg.max_body_bytes,
         }))
     }
