@@ -139,11 +139,6 @@ impl Confinement {
         Ok(Self { root, s3: allowed })
     }
 
-    /// The canonical root every local destination lives under.
-    pub fn root(&self) -> &Path {
-        &self.root
-    }
-
     /// The folder of one account: `<root>/<12-digit account>`.
     pub fn account_dir(&self, account: AccountId) -> PathBuf {
         self.root.join(account.to_string())
