@@ -682,11 +682,15 @@ async fn trails_bench(b: TrailsBench) -> anyhow::Result<u8> {
     let started = Instant::now();
     let report = engine.step(t.id, true).await?;
     let secs = started.elapsed().as_secs_f64();
-    let gz_bytes: u64 = walk(&out)
-        .iter()
-        .filter(|p| p.to_string_lossy().contains("/CloudTrail/"))
-        .map(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
-        .sum();
+    let gz_bytes: u64 = mamori_core::files::walk(
+        std::slice::from_ref(&out),
+        |p| p.to_string_lossy().contains("/CloudTrail/"),
+        |_| false,
+    )
+    .files
+    .iter()
+    .map(|f| f.len)
+    .sum();
     println!(
         "delivery: {} events in {} files ({:.1} MB .json.gz) in {secs:.1} s = {:.0} events/s (canonical JSON, SHA-256, gzip, Merkle leaves, checkpoint)",
         report.events,
@@ -763,25 +767,6 @@ async fn trails_bench(b: TrailsBench) -> anyhow::Result<u8> {
         b.proofs
     );
     Ok(0)
-}
-
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in rd.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.push(p);
-            }
-        }
-    }
-    out
 }
 
 fn cores() -> usize {

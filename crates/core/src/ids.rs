@@ -74,6 +74,21 @@ impl<'de> Deserialize<'de> for AccountId {
     }
 }
 
+/// Stored as an INTEGER column.
+impl rusqlite::types::ToSql for AccountId {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        Ok(rusqlite::types::ToSqlOutput::from(self.as_i64()))
+    }
+}
+
+/// Read back from an INTEGER column; a value outside 0..=999999999999 is an error, not a guess.
+impl rusqlite::types::FromSql for AccountId {
+    fn column_result(v: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+        let n = v.as_i64()?;
+        Self::from_i64(n).map_err(|e| rusqlite::types::FromSqlError::Other(Box::new(e)))
+    }
+}
+
 /// An organization id, `o-` followed by 10 to 32 lower-case letters or digits.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
 pub struct OrgId(String);
@@ -130,6 +145,21 @@ mod tests {
             assert!(bad.parse::<AccountId>().is_err(), "{bad:?} accepted");
         }
         assert!(AccountId::new(1_000_000_000_000).is_err());
+    }
+
+    #[test]
+    fn account_ids_round_trip_through_sqlite_and_refuse_out_of_range_rows() {
+        let c = rusqlite::Connection::open_in_memory().unwrap();
+        c.execute_batch("CREATE TABLE t(a INTEGER)").unwrap();
+        let a: AccountId = "000123456789".parse().unwrap();
+        c.execute("INSERT INTO t VALUES (?1)", [a]).unwrap();
+        let back: AccountId = c.query_row("SELECT a FROM t", [], |r| r.get(0)).unwrap();
+        assert_eq!(back, a);
+        c.execute("UPDATE t SET a = -1", []).unwrap();
+        assert!(
+            c.query_row("SELECT a FROM t", [], |r| r.get::<_, AccountId>(0))
+                .is_err()
+        );
     }
 
     #[test]

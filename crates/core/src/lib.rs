@@ -3,7 +3,10 @@
 //! Owns: typed ids ([`AccountId`], [`OrgId`]), the authenticated [`Caller`] and its [`Role`],
 //! the error codes and their one mapping to HTTP ([`ApiError`]), configuration ([`Config`]),
 //! the SQLite handle with its pragmas and migration runner ([`db`]), time parsing ([`time`]),
-//! opaque pagination tokens ([`page`]), bounded reading of hostile input ([`input`]) and the self-audit seam ([`AuditSink`]).
+//! opaque pagination tokens ([`page`]), bounded reading of hostile input ([`input`]), finding
+//! and reading input files ([`files`]), sealed secrets ([`seal`]), the self-audit seam
+//! ([`AuditSink`]) and the scaffold every service's API is built on ([`service`]: error kinds,
+//! blocking store work, one writer plus a read pool, the audit helper).
 //!
 //! Must never know about a particular service: `trail`, `org`, `guard` and `inspect` depend on
 //! this crate, never the other way round.
@@ -19,6 +22,7 @@ mod inflate;
 pub mod input;
 pub mod page;
 pub mod seal;
+pub mod service;
 #[doc(hidden)]
 pub mod testkit;
 pub mod time;

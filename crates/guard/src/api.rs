@@ -10,13 +10,14 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post, put};
 use axum::{Extension, Json, Router};
 use mamori_core::audit::AuditSink;
+use mamori_core::service::Auditor;
 use mamori_core::{AccountId, ApiError, Caller, ErrorCode, JsonBody, Role};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::engine::Engine;
 use crate::intel::{Intel, ListFormat, ListKind};
-use crate::store::{GuardDb, GuardError};
+use crate::store::{GuardDb, GuardError, Reads};
 
 #[derive(Clone)]
 pub struct ApiState {
@@ -58,38 +59,26 @@ pub fn router(state: ApiState) -> Router {
         .with_state(state)
 }
 
-fn api_error(e: GuardError) -> ApiError {
-    match e {
-        GuardError::Invalid(m) => ApiError::bad_request(m),
-        GuardError::NotFound(m) => ApiError::not_found(m),
-        other => ApiError::internal(other),
+impl ApiState {
+    /// Store work that writes, on a blocking thread, one writer at a time.
+    async fn write<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut GuardDb) -> Result<T, GuardError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        self.engine.db.write_async(f).await
     }
-}
 
-async fn with_db<T: Send + 'static>(
-    s: &ApiState,
-    f: impl FnOnce(&GuardDb) -> Result<T, GuardError> + Send + 'static,
-) -> Result<T, ApiError> {
-    let e = s.engine.clone();
-    tokio::task::spawn_blocking(move || {
-        let db = e.db.lock().unwrap_or_else(|p| p.into_inner());
-        f(&db)
-    })
-    .await
-    .map_err(ApiError::internal)?
-    .map_err(api_error)
-}
+    /// Store work that only reads, on a pooled read-only connection: never waits for detection.
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(Reads<'_>) -> Result<T, GuardError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        self.engine.db.read_async(move |c| f(Reads::new(c))).await
+    }
 
-async fn audit(
-    s: &ApiState,
-    caller: &Caller,
-    headers: &HeaderMap,
-    name: &str,
-    req: Value,
-    resp: Value,
-) -> Result<(), ApiError> {
-    mamori_core::audit::record_call(&s.audit, caller, headers, "mamori.guard", name, req, resp)
-        .await
+    fn auditor(&self) -> Auditor {
+        Auditor::new(self.audit.clone(), "mamori.guard")
+    }
 }
 
 async fn detector(
@@ -97,12 +86,11 @@ async fn detector(
     Extension(caller): Extension<Caller>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Role::Reader)?;
-    let account = caller.account.as_i64();
+    let account = caller.account;
     let mgmt = caller.account == s.management;
     Ok(Json(
-        with_db(&s, move |db| {
-            let mut v =
-                json!({"accountId": format!("{account:012}"), "enabled": db.enabled(account)?});
+        s.read(move |db| {
+            let mut v = json!({"accountId": account, "enabled": db.enabled(account.as_i64())?});
             if mgmt {
                 v["autoEnable"] = Value::Bool(db.auto_enable()?);
             }
@@ -140,7 +128,7 @@ async fn set_detector(
     }
     let (enabled, auto) = (b.enabled, b.auto_enable);
     let n = accounts.len();
-    with_db(&s, move |db| {
+    s.write(move |db| {
         for a in &accounts {
             db.set_enabled(*a, enabled)?;
         }
@@ -151,19 +139,19 @@ async fn set_detector(
     })
     .await?;
     let resp = json!({"enabled": enabled, "accounts": n, "autoEnable": auto});
-    audit(
-        &s,
-        &caller,
-        &headers,
-        if enabled {
-            "EnableDetector"
-        } else {
-            "DisableDetector"
-        },
-        json!({"enabled": enabled, "allMembers": b.all_members, "autoEnable": auto}),
-        resp.clone(),
-    )
-    .await?;
+    s.auditor()
+        .record(
+            &caller,
+            &headers,
+            if enabled {
+                "EnableDetector"
+            } else {
+                "DisableDetector"
+            },
+            json!({"enabled": enabled, "allMembers": b.all_members, "autoEnable": auto}),
+            resp.clone(),
+        )
+        .await?;
     Ok(Json(resp))
 }
 
@@ -225,16 +213,17 @@ async fn findings(
     };
     let limit = mamori_core::page::max_results(q.max_results, 50)?;
     let (kind, min, archived) = (q.kind.clone(), q.min_severity.unwrap_or(0.0), q.archived);
-    let (items, next) = with_db(&s, move |db| {
-        db.findings(&accounts, kind.as_deref(), min, archived, limit, after)
-    })
-    .await?;
+    let (items, next) = s
+        .read(move |db| db.findings(&accounts, kind.as_deref(), min, archived, limit, after))
+        .await?;
     let items: Vec<Value> = if q.format.as_deref() == Some("ocsf") {
-        items
-            .into_iter()
-            .filter_map(|v| serde_json::from_value::<crate::finding::Finding>(v).ok())
-            .map(|f| crate::ocsf::detection_finding(&f))
-            .collect()
+        let mut out = Vec::with_capacity(items.len());
+        for v in items {
+            let f: crate::finding::Finding = serde_json::from_value(v)
+                .map_err(|e| ApiError::internal(format!("stored finding does not parse: {e}")))?;
+            out.push(crate::ocsf::detection_finding(&f));
+        }
+        out
     } else {
         items
     };
@@ -253,9 +242,7 @@ async fn finding(
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Role::Reader)?;
     let accounts = scoped(&s, &caller, q.scope.as_deref())?;
-    Ok(Json(
-        with_db(&s, move |db| db.finding(&accounts, &id)).await?,
-    ))
+    Ok(Json(s.read(move |db| db.finding(&accounts, &id)).await?))
 }
 
 async fn set_archived(
@@ -268,20 +255,21 @@ async fn set_archived(
     caller.require(Role::Writer)?;
     let account = caller.account.as_i64();
     let i = id.clone();
-    with_db(&s, move |db| db.set_archived(account, &i, archived)).await?;
-    audit(
-        &s,
-        &caller,
-        &headers,
-        if archived {
-            "ArchiveFindings"
-        } else {
-            "UnarchiveFindings"
-        },
-        json!({"findingIds": [id]}),
-        Value::Null,
-    )
-    .await?;
+    s.write(move |db| db.set_archived(account, &i, archived))
+        .await?;
+    s.auditor()
+        .record(
+            &caller,
+            &headers,
+            if archived {
+                "ArchiveFindings"
+            } else {
+                "UnarchiveFindings"
+            },
+            json!({"findingIds": [id]}),
+            Value::Null,
+        )
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -310,7 +298,7 @@ async fn stats(
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Role::Reader)?;
     let accounts = scoped(&s, &caller, q.scope.as_deref())?;
-    Ok(Json(with_db(&s, move |db| db.stats(&accounts)).await?))
+    Ok(Json(s.read(move |db| db.stats(&accounts)).await?))
 }
 
 async fn lists(
@@ -320,7 +308,7 @@ async fn lists(
     caller.require(Role::Reader)?;
     let account = caller.account.as_i64();
     Ok(Json(
-        json!({"lists": with_db(&s, move |db| db.lists(account)).await?}),
+        json!({"lists": s.read(move |db| db.lists(account)).await?}),
     ))
 }
 
@@ -375,20 +363,18 @@ async fn put_list(
         kind.as_str().to_string(),
         b.content.into_bytes(),
     );
-    with_db(&s, move |db| {
-        db.put_list(account, &name, &kind_s, fmt, &content, entries)
-    })
-    .await?;
+    s.write(move |db| db.put_list(account, &name, &kind_s, fmt, &content, entries))
+        .await?;
     let resp = json!({"name": b.name, "entries": entries, "skippedLines": bad.iter().take(100).collect::<Vec<_>>(), "skipped": bad.len()});
-    audit(
-        &s,
-        &caller,
-        &headers,
-        "CreateThreatIntelSet",
-        json!({"name": b.name, "kind": kind.as_str(), "format": fmt}),
-        json!({"entries": entries, "skipped": bad.len()}),
-    )
-    .await?;
+    s.auditor()
+        .record(
+            &caller,
+            &headers,
+            "CreateThreatIntelSet",
+            json!({"name": b.name, "kind": kind.as_str(), "format": fmt}),
+            json!({"entries": entries, "skipped": bad.len()}),
+        )
+        .await?;
     Ok(Json(resp))
 }
 
@@ -442,20 +428,18 @@ async fn set_publishing(
         b.secret.unwrap_or_default(),
         b.destination.clone(),
     );
-    with_db(&s, move |db| {
-        db.set_publishing(account, &url, &secret, dest.as_deref())
-    })
-    .await?;
+    s.write(move |db| db.set_publishing(account, &url, &secret, dest.as_deref()))
+        .await?;
     let resp = json!({"webhookUrl": b.webhook_url, "destination": b.destination});
-    audit(
-        &s,
-        &caller,
-        &headers,
-        "UpdatePublishingDestination",
-        resp.clone(),
-        Value::Null,
-    )
-    .await?;
+    s.auditor()
+        .record(
+            &caller,
+            &headers,
+            "UpdatePublishingDestination",
+            resp.clone(),
+            Value::Null,
+        )
+        .await?;
     Ok(Json(resp))
 }
 
@@ -486,7 +470,7 @@ async fn ingest_source(
         mamori_core::input::measure(&body[..], &what, MAX_SOURCE_BYTES).map_err(input_error)?;
         let lines = mamori_core::input::decoded(&body[..], MAX_SOURCE_BYTES)
             .map_err(|e| input_error(mamori_core::input::classify(&what, MAX_SOURCE_BYTES, e)))?;
-        e.ingest_lines(account, dns, lines).map_err(api_error)
+        e.ingest_lines(account, dns, lines).map_err(ApiError::from)
     })
     .await
     .map_err(ApiError::internal)??;
@@ -524,7 +508,7 @@ async fn list_filters(
     caller.require(Role::Reader)?;
     let account = caller.account.as_i64();
     Ok(Json(
-        json!({"filters": with_db(&s, move |db| db.filters(account)).await?}),
+        json!({"filters": s.read(move |db| db.filters(account)).await?}),
     ))
 }
 
@@ -539,16 +523,16 @@ async fn put_filter(
     let account = caller.account.as_i64();
     let req = serde_json::to_value(&f).unwrap_or(Value::Null);
     let name = f.name.clone();
-    let matching = with_db(&s, move |db| db.put_filter(account, &f)).await?;
-    audit(
-        &s,
-        &caller,
-        &headers,
-        "CreateFilter",
-        req,
-        json!({"name": name}),
-    )
-    .await?;
+    let matching = s.write(move |db| db.put_filter(account, &f)).await?;
+    s.auditor()
+        .record(
+            &caller,
+            &headers,
+            "CreateFilter",
+            req,
+            json!({"name": name}),
+        )
+        .await?;
     Ok(Json(json!({"name": name, "matchingFindings": matching})))
 }
 
@@ -574,19 +558,17 @@ async fn feedback(
     }
     let account = caller.account.as_i64();
     let (i, verdict, comments) = (id.clone(), b.feedback.clone(), b.comments.clone());
-    with_db(&s, move |db| {
-        db.feedback(account, &i, &verdict, comments.as_deref())
-    })
-    .await?;
-    audit(
-        &s,
-        &caller,
-        &headers,
-        "UpdateFindingsFeedback",
-        json!({"findingIds": [id], "feedback": b.feedback}),
-        Value::Null,
-    )
-    .await?;
+    s.write(move |db| db.feedback(account, &i, &verdict, comments.as_deref()))
+        .await?;
+    s.auditor()
+        .record(
+            &caller,
+            &headers,
+            "UpdateFindingsFeedback",
+            json!({"findingIds": [id], "feedback": b.feedback}),
+            Value::Null,
+        )
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -602,16 +584,10 @@ async fn delete_named(
     caller.require(Role::Admin)?;
     let account = caller.account.as_i64();
     let n = name.clone();
-    with_db(&s, move |db| delete(db, account, &n)).await?;
-    audit(
-        &s,
-        &caller,
-        &headers,
-        event,
-        json!({"name": name}),
-        Value::Null,
-    )
-    .await?;
+    s.write(move |db| delete(db, account, &n)).await?;
+    s.auditor()
+        .record(&caller, &headers, event, json!({"name": name}), Value::Null)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

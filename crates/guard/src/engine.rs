@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use hmac::{Hmac, Mac};
 use ipnet::IpNet;
+use mamori_core::service::Shared;
 use mamori_trail::store::History;
 use sha2::Sha256;
 
@@ -31,7 +32,7 @@ const FINDINGS_KEPT_DAYS: i64 = 90;
 pub const MAX_LINE_BYTES: usize = 64 * 1024;
 
 pub struct Engine {
-    pub db: Mutex<GuardDb>,
+    pub db: Arc<Shared<GuardDb>>,
     /// Flow and DNS detectors' windows and baselines, per account (kept in memory only: they
     /// are what detection needs, not history).
     network: Mutex<HashMap<i64, (FlowDetector, DnsDetector)>>,
@@ -89,8 +90,9 @@ impl Engine {
                 .map_err(|e| GuardError::Invalid(e.to_string()))?;
             db.init_cursor(last)?;
         }
+        let path = db.path().to_path_buf();
         Ok(Arc::new(Engine {
-            db: Mutex::new(db),
+            db: Arc::new(Shared::new(db, &path)),
             network: Mutex::new(HashMap::new()),
             cfg,
             history,
@@ -103,7 +105,7 @@ impl Engine {
     }
 
     fn db(&self) -> std::sync::MutexGuard<'_, GuardDb> {
-        self.db.lock().unwrap_or_else(|p| p.into_inner())
+        self.db.lock()
     }
 
     /// The lists that apply to an account (its own and the organization's), cached until any
@@ -159,7 +161,7 @@ impl Engine {
             let on = match enabled.get(&ev.account) {
                 Some(v) => *v,
                 None => {
-                    let v = self.db().enabled(ev.account)?;
+                    let v = self.db().reads().enabled(ev.account)?;
                     enabled.insert(ev.account, v);
                     v
                 }
@@ -210,7 +212,7 @@ impl Engine {
         input: impl std::io::BufRead,
     ) -> Result<(usize, usize, mamori_core::input::Rejections), GuardError> {
         use mamori_core::input::{Line, Lines, Rejections};
-        if !self.db().enabled(account)? {
+        if !self.db().reads().enabled(account)? {
             return Err(GuardError::Invalid(
                 "detection is not enabled for this account: `mamori guard enable` first".into(),
             ));

@@ -9,7 +9,7 @@
 //! the rule's id, author, licence and file in `service.additionalInfo`.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use rsigma_eval::{
     CompiledRule, CorrelationConfig, CorrelationEngine, Engine, Event, compile_rule, evaluate_rule,
@@ -91,37 +91,22 @@ fn logsource_name(l: &rsigma_parser::LogSource) -> String {
     }
 }
 
-fn walk(p: &Path, out: &mut Vec<PathBuf>, errors: &mut Vec<String>) {
-    match std::fs::metadata(p) {
-        Ok(m) if m.is_dir() => match std::fs::read_dir(p) {
-            Ok(entries) => {
-                let mut v: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
-                v.sort();
-                for e in v {
-                    walk(&e, out, errors);
-                }
-            }
-            Err(e) => errors.push(format!("{}: {e}", p.display())),
-        },
-        Ok(_) => {
-            let n = p.to_string_lossy();
-            if n.ends_with(".yml") || n.ends_with(".yaml") {
-                out.push(p.to_path_buf());
-            }
-        }
-        Err(e) => errors.push(format!("{}: {e}", p.display())),
-    }
-}
-
 impl SigmaRules {
     /// Loads rule files and folders. A file that does not parse or compile is rejected with its
     /// path and the reason; the others still load.
     pub fn load(paths: &[PathBuf]) -> (SigmaRules, Vec<String>) {
-        let mut errors = Vec::new();
-        let mut files = Vec::new();
-        for p in paths {
-            walk(p, &mut files, &mut errors);
-        }
+        // A named file is read whatever its name; in folders, `.yml` and `.yaml` files, links
+        // not followed (core::files' one policy).
+        let walked = mamori_core::files::walk(
+            paths,
+            |p| {
+                let n = p.to_string_lossy();
+                n.ends_with(".yml") || n.ends_with(".yaml")
+            },
+            |_| false,
+        );
+        let mut errors = walked.errors;
+        let files: Vec<PathBuf> = walked.files.into_iter().map(|f| f.path).collect();
         let mut all = SigmaCollection::new();
         let mut info = HashMap::new();
         for f in files {

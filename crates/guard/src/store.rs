@@ -69,10 +69,34 @@ pub enum GuardError {
     NotFound(String),
     #[error("secrets: {0}")]
     Seal(#[from] mamori_core::seal::SealError),
+    #[error("stored data is damaged: {0}")]
+    Damaged(String),
+}
+
+/// A stored JSON document read back; one that does not parse is damage, never a default.
+fn stored<T: serde::de::DeserializeOwned>(what: &str, doc: &str) -> Result<T, GuardError> {
+    serde_json::from_str(doc)
+        .map_err(|e| GuardError::Damaged(format!("{what} does not parse: {e}")))
+}
+
+/// A value written as a stored JSON document.
+fn to_doc<T: Serialize>(v: &T) -> Result<String, GuardError> {
+    serde_json::to_string(v).map_err(|e| GuardError::Damaged(format!("cannot encode: {e}")))
+}
+
+impl mamori_core::service::ServiceError for GuardError {
+    fn code(&self) -> mamori_core::ErrorCode {
+        match self {
+            GuardError::Invalid(_) => mamori_core::ErrorCode::BadRequest,
+            GuardError::NotFound(_) => mamori_core::ErrorCode::NotFound,
+            _ => mamori_core::ErrorCode::Internal,
+        }
+    }
 }
 
 pub struct GuardDb {
     conn: Connection,
+    path: std::path::PathBuf,
     keyring: std::sync::Arc<mamori_core::seal::Keyring>,
 }
 
@@ -114,6 +138,16 @@ pub struct Pending {
 }
 
 impl GuardDb {
+    /// The database file (for a pool of readers beside this writer).
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The read side, on the writer's own connection (sees its uncommitted work).
+    pub fn reads(&self) -> Reads<'_> {
+        Reads::new(&self.conn)
+    }
+
     /// Opens `<data_dir>/guard.db`; webhook secrets are sealed with `keyring`, and any stored
     /// in plaintext (before sealing) or under a previous key are resealed now.
     pub fn open(
@@ -123,7 +157,11 @@ impl GuardDb {
         let path = data_dir.join("guard.db");
         let mut conn = mamori_core::db::open(&path)?;
         mamori_core::db::migrate(&mut conn, &path, MIGRATIONS)?;
-        let mut db = Self { conn, keyring };
+        let mut db = Self {
+            conn,
+            path,
+            keyring,
+        };
         let n = db.reseal()?;
         if n > 0 {
             tracing::info!(
@@ -181,34 +219,6 @@ impl GuardDb {
         Ok(())
     }
 
-    pub fn auto_enable(&self) -> Result<bool, GuardError> {
-        Ok(self
-            .conn
-            .query_row(
-                "SELECT value FROM settings WHERE key = 'auto_enable'",
-                [],
-                |r| r.get::<_, String>(0),
-            )
-            .optional()?
-            .is_some_and(|v| v == "true"))
-    }
-
-    /// Is detection on for this account (its own setting, else the organization's auto-enable)?
-    pub fn enabled(&self, account: i64) -> Result<bool, GuardError> {
-        let own: Option<bool> = self
-            .conn
-            .query_row(
-                "SELECT enabled FROM detectors WHERE account = ?1",
-                [account],
-                |r| r.get(0),
-            )
-            .optional()?;
-        match own {
-            Some(e) => Ok(e),
-            None => self.auto_enable(),
-        }
-    }
-
     pub fn cursor(&self) -> Result<Option<i64>, GuardError> {
         Ok(self
             .conn
@@ -245,22 +255,36 @@ impl GuardDb {
                     |r| r.get(0),
                 )
                 .optional()?;
-            let f = match existing.and_then(|d| serde_json::from_str::<Finding>(&d).ok()) {
+            let existing: Option<Finding> = match existing {
+                Some(d) => Some(stored(&format!("stored finding {id}"), &d)?),
+                None => None,
+            };
+            let f = match existing {
                 Some(mut f) => {
                     f.absorb(s, &at);
                     f
                 }
                 None => {
-                    let f = Finding::from_signal(s, &format!("{account:012}"), &at);
+                    let account_id = mamori_core::AccountId::from_i64(*account)
+                        .map_err(|e| GuardError::Damaged(e.to_string()))?;
+                    let f = Finding::from_signal(s, &account_id.to_string(), &at);
+                    // A suppression rule that does not parse is an error: skipped, it would
+                    // let through what the account asked to archive.
                     let filters: Vec<crate::filters::Filter> = {
                         let mut st =
-                            tx.prepare_cached("SELECT body FROM filters WHERE account = ?1")?;
-                        let rows = st.query_map([account], |r| r.get::<_, String>(0))?;
-                        rows.filter_map(|r| r.ok())
-                            .filter_map(|b| serde_json::from_str(&b).ok())
-                            .collect()
+                            tx.prepare_cached("SELECT name, body FROM filters WHERE account = ?1")?;
+                        let rows = st.query_map([account], |r| {
+                            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+                        })?;
+                        let mut out = Vec::new();
+                        for row in rows {
+                            let (name, body) = row?;
+                            out.push(stored(&format!("suppression rule {name:?}"), &body)?);
+                        }
+                        out
                     };
-                    let as_json = serde_json::to_value(&f).unwrap_or(Value::Null);
+                    let as_json = serde_json::to_value(&f)
+                        .map_err(|e| GuardError::Damaged(format!("cannot encode: {e}")))?;
                     if crate::filters::decide(&filters, &as_json)
                         .is_some_and(|x| x.action == "ARCHIVE")
                     {
@@ -268,7 +292,7 @@ impl GuardDb {
                         tx.execute(
                             "INSERT INTO findings (account, id, type, severity, archived, created_at, updated_at, doc) VALUES (?1, ?2, ?3, ?4, 1, ?5, ?5, ?6) \
                              ON CONFLICT(account, id) DO NOTHING",
-                            params![account, f.id, f.kind, f.severity, at, serde_json::to_string(&f).unwrap_or_default()],
+                            params![account, f.id, f.kind, f.severity, at, to_doc(&f)?],
                         )?;
                         continue;
                     }
@@ -282,7 +306,7 @@ impl GuardDb {
                     if publish.is_some() {
                         tx.execute(
                             "INSERT INTO outbox (account, finding, body, next_at) VALUES (?1, ?2, ?3, 0)",
-                            params![account, f.id, serde_json::to_string(&f).unwrap_or_default()],
+                            params![account, f.id, to_doc(&f)?],
                         )?;
                         published.push((*account, f.id.clone()));
                     }
@@ -293,7 +317,7 @@ impl GuardDb {
             tx.execute(
                 "INSERT INTO findings (account, id, type, severity, created_at, updated_at, doc) VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6) \
                  ON CONFLICT(account, id) DO UPDATE SET updated_at = ?5, doc = ?6",
-                params![account, f.id, f.kind, f.severity, at, serde_json::to_string(&f).unwrap_or_default()],
+                params![account, f.id, f.kind, f.severity, at, to_doc(&f)?],
             )?;
         }
         for (account, id) in published {
@@ -308,86 +332,6 @@ impl GuardDb {
         )?;
         tx.commit()?;
         Ok(new)
-    }
-
-    /// Findings of an account, most recently updated first.
-    /// Findings of `accounts` (one, or every account of the organization for its management
-    /// account), newest update first.
-    pub fn findings(
-        &self,
-        accounts: &[i64],
-        kind: Option<&str>,
-        min_severity: f64,
-        archived: Option<bool>,
-        limit: usize,
-        after: Option<(String, String)>,
-    ) -> Result<(Vec<Value>, Option<PagePosition>), GuardError> {
-        let mut st = self.conn.prepare(
-            "SELECT id, updated_at, archived, doc FROM findings \
-             WHERE account IN (SELECT value FROM json_each(?1)) \
-             AND (?2 IS NULL OR type = ?2) AND severity >= ?3 AND (?4 IS NULL OR archived = ?4) \
-             AND (?5 IS NULL OR (updated_at, id) < (?5, ?6)) \
-             ORDER BY updated_at DESC, id DESC LIMIT ?7",
-        )?;
-        let (au, ai) = after.unzip();
-        let rows = st.query_map(
-            params![
-                serde_json::to_string(accounts).unwrap_or_else(|_| "[]".into()),
-                kind,
-                min_severity,
-                archived,
-                au,
-                ai,
-                (limit + 1) as i64
-            ],
-            |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, bool>(2)?,
-                    r.get::<_, String>(3)?,
-                ))
-            },
-        )?;
-        let mut out = Vec::new();
-        let mut next = None;
-        for row in rows {
-            let (id, updated, archived, doc) = row?;
-            if out.len() == limit {
-                next = out.last().map(|v: &Value| {
-                    (
-                        v["updatedAt"].as_str().unwrap_or("").to_string(),
-                        v["id"].as_str().unwrap_or("").to_string(),
-                    )
-                });
-                break;
-            }
-            let mut v: Value = serde_json::from_str(&doc).unwrap_or(Value::Null);
-            v["updatedAt"] = Value::String(updated);
-            v["service"]["archived"] = Value::Bool(archived);
-            let _ = id;
-            out.push(v);
-        }
-        Ok((out, next))
-    }
-
-    pub fn finding(&self, accounts: &[i64], id: &str) -> Result<Value, GuardError> {
-        let (archived, doc): (bool, String) = self
-            .conn
-            .query_row(
-                "SELECT archived, doc FROM findings \
-                 WHERE account IN (SELECT value FROM json_each(?1)) AND id = ?2",
-                params![
-                    serde_json::to_string(accounts).unwrap_or_else(|_| "[]".into()),
-                    id
-                ],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()?
-            .ok_or_else(|| GuardError::NotFound(format!("no finding {id:?}")))?;
-        let mut v: Value = serde_json::from_str(&doc).unwrap_or(Value::Null);
-        v["service"]["archived"] = Value::Bool(archived);
-        Ok(v)
     }
 
     pub fn set_archived(&self, account: i64, id: &str, archived: bool) -> Result<(), GuardError> {
@@ -418,7 +362,7 @@ impl GuardDb {
             )
             .optional()?
             .ok_or_else(|| GuardError::NotFound(format!("no finding {id:?}")))?;
-        let mut v: Value = serde_json::from_str(&doc).unwrap_or(Value::Null);
+        let mut v: Value = stored(&format!("stored finding {id}"), &doc)?;
         v["service"]["userFeedback"] = Value::String(verdict.to_string());
         if let Some(c) = comments {
             v["service"]["userFeedbackComments"] = Value::String(c.chars().take(1000).collect());
@@ -428,39 +372,6 @@ impl GuardDb {
             params![account, id, v.to_string(), now()],
         )?;
         Ok(())
-    }
-
-    /// Active findings by type, for one account or several (then also by account).
-    pub fn stats(&self, accounts: &[i64]) -> Result<Value, GuardError> {
-        let ids = serde_json::to_string(accounts).unwrap_or_else(|_| "[]".into());
-        let mut st = self.conn.prepare(
-            "SELECT type, COUNT(*), MAX(severity) FROM findings \
-             WHERE account IN (SELECT value FROM json_each(?1)) AND archived = 0 \
-             GROUP BY type ORDER BY 3 DESC, 2 DESC",
-        )?;
-        let by_type: Vec<Value> = st
-            .query_map([&ids], |r| {
-                Ok(serde_json::json!({"type": r.get::<_, String>(0)?, "count": r.get::<_, i64>(1)?, "severity": r.get::<_, f64>(2)?}))
-            })?
-            .collect::<Result<_, _>>()?;
-        if let [account] = accounts {
-            return Ok(
-                serde_json::json!({"accountId": format!("{account:012}"), "activeByType": by_type}),
-            );
-        }
-        let mut st = self.conn.prepare(
-            "SELECT account, COUNT(*), MAX(severity) FROM findings \
-             WHERE account IN (SELECT value FROM json_each(?1)) AND archived = 0 \
-             GROUP BY account ORDER BY 3 DESC, 2 DESC",
-        )?;
-        let by_account: Vec<Value> = st
-            .query_map([&ids], |r| {
-                Ok(serde_json::json!({"accountId": format!("{:012}", r.get::<_, i64>(0)?), "count": r.get::<_, i64>(1)?, "severity": r.get::<_, f64>(2)?}))
-            })?
-            .collect::<Result<_, _>>()?;
-        Ok(
-            serde_json::json!({"accounts": accounts.len(), "activeByType": by_type, "activeByAccount": by_account}),
-        )
     }
 
     pub fn put_list(
@@ -489,23 +400,6 @@ impl GuardDb {
             return Err(GuardError::NotFound(format!("no list {name:?}")));
         }
         Ok(())
-    }
-
-    pub fn lists(&self, account: i64) -> Result<Vec<ListInfo>, GuardError> {
-        let mut st = self.conn.prepare(
-            "SELECT name, kind, format, entries, created_at FROM lists WHERE account = ?1 ORDER BY name",
-        )?;
-        Ok(st
-            .query_map([account], |r| {
-                Ok(ListInfo {
-                    name: r.get(0)?,
-                    kind: r.get(1)?,
-                    format: r.get(2)?,
-                    entries: r.get(3)?,
-                    created_at: r.get(4)?,
-                })
-            })?
-            .collect::<Result<_, _>>()?)
     }
 
     /// (name, kind, format, content) of the lists that apply to an account: its own and the
@@ -570,21 +464,6 @@ impl GuardDb {
             return Err(GuardError::NotFound(format!("no filter {name:?}")));
         }
         Ok(())
-    }
-
-    pub fn filters(&self, account: i64) -> Result<Vec<crate::filters::Filter>, GuardError> {
-        let mut st = self
-            .conn
-            .prepare("SELECT body FROM filters WHERE account = ?1 ORDER BY name")?;
-        let rows = st.query_map([account], |r| r.get::<_, String>(0))?;
-        // A stored filter that no longer parses is an error, not a filter silently dropped.
-        rows.map(|r| {
-            let body = r?;
-            serde_json::from_str(&body).map_err(|e| {
-                GuardError::Invalid(format!("a stored suppression filter does not parse: {e}"))
-            })
-        })
-        .collect()
     }
 
     /// Drops findings not updated for `days` days (GuardDuty keeps them 90).
@@ -694,5 +573,189 @@ impl GuardDb {
             params![id, next_at, error],
         )?;
         Ok(())
+    }
+}
+
+/// The read side of the guard store: runs on the writer's connection or on a pooled
+/// read-only one, so API reads never wait behind detection's commits.
+pub struct Reads<'c> {
+    conn: &'c Connection,
+}
+
+impl<'c> Reads<'c> {
+    pub fn new(conn: &'c Connection) -> Self {
+        Self { conn }
+    }
+
+    pub fn auto_enable(&self) -> Result<bool, GuardError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT value FROM settings WHERE key = 'auto_enable'",
+                [],
+                |r| r.get::<_, String>(0),
+            )
+            .optional()?
+            .is_some_and(|v| v == "true"))
+    }
+
+    /// Is detection on for this account (its own setting, else the organization's auto-enable)?
+    pub fn enabled(&self, account: i64) -> Result<bool, GuardError> {
+        let own: Option<bool> = self
+            .conn
+            .query_row(
+                "SELECT enabled FROM detectors WHERE account = ?1",
+                [account],
+                |r| r.get(0),
+            )
+            .optional()?;
+        match own {
+            Some(e) => Ok(e),
+            None => self.auto_enable(),
+        }
+    }
+
+    /// Findings of an account, most recently updated first.
+    /// Findings of `accounts` (one, or every account of the organization for its management
+    /// account), newest update first.
+    pub fn findings(
+        &self,
+        accounts: &[i64],
+        kind: Option<&str>,
+        min_severity: f64,
+        archived: Option<bool>,
+        limit: usize,
+        after: Option<(String, String)>,
+    ) -> Result<(Vec<Value>, Option<PagePosition>), GuardError> {
+        let mut st = self.conn.prepare(
+            "SELECT id, updated_at, archived, doc FROM findings \
+             WHERE account IN (SELECT value FROM json_each(?1)) \
+             AND (?2 IS NULL OR type = ?2) AND severity >= ?3 AND (?4 IS NULL OR archived = ?4) \
+             AND (?5 IS NULL OR (updated_at, id) < (?5, ?6)) \
+             ORDER BY updated_at DESC, id DESC LIMIT ?7",
+        )?;
+        let (au, ai) = after.unzip();
+        let rows = st.query_map(
+            params![
+                serde_json::to_string(accounts).unwrap_or_else(|_| "[]".into()),
+                kind,
+                min_severity,
+                archived,
+                au,
+                ai,
+                (limit + 1) as i64
+            ],
+            |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, bool>(2)?,
+                    r.get::<_, String>(3)?,
+                ))
+            },
+        )?;
+        let mut out = Vec::new();
+        let mut next = None;
+        for row in rows {
+            let (id, updated, archived, doc) = row?;
+            if out.len() == limit {
+                next = out.last().map(|v: &Value| {
+                    (
+                        v["updatedAt"].as_str().unwrap_or("").to_string(),
+                        v["id"].as_str().unwrap_or("").to_string(),
+                    )
+                });
+                break;
+            }
+            let mut v: Value = stored(&format!("stored finding {id}"), &doc)?;
+            v["updatedAt"] = Value::String(updated);
+            v["service"]["archived"] = Value::Bool(archived);
+            out.push(v);
+        }
+        Ok((out, next))
+    }
+
+    pub fn finding(&self, accounts: &[i64], id: &str) -> Result<Value, GuardError> {
+        let (archived, doc): (bool, String) = self
+            .conn
+            .query_row(
+                "SELECT archived, doc FROM findings \
+                 WHERE account IN (SELECT value FROM json_each(?1)) AND id = ?2",
+                params![
+                    serde_json::to_string(accounts).unwrap_or_else(|_| "[]".into()),
+                    id
+                ],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?
+            .ok_or_else(|| GuardError::NotFound(format!("no finding {id:?}")))?;
+        let mut v: Value = stored(&format!("stored finding {id}"), &doc)?;
+        v["service"]["archived"] = Value::Bool(archived);
+        Ok(v)
+    }
+
+    /// Active findings by type, for one account or several (then also by account).
+    pub fn stats(&self, accounts: &[i64]) -> Result<Value, GuardError> {
+        let ids = serde_json::to_string(accounts).unwrap_or_else(|_| "[]".into());
+        let mut st = self.conn.prepare(
+            "SELECT type, COUNT(*), MAX(severity) FROM findings \
+             WHERE account IN (SELECT value FROM json_each(?1)) AND archived = 0 \
+             GROUP BY type ORDER BY 3 DESC, 2 DESC",
+        )?;
+        let by_type: Vec<Value> = st
+            .query_map([&ids], |r| {
+                Ok(serde_json::json!({"type": r.get::<_, String>(0)?, "count": r.get::<_, i64>(1)?, "severity": r.get::<_, f64>(2)?}))
+            })?
+            .collect::<Result<_, _>>()?;
+        if let [account] = accounts {
+            return Ok(
+                serde_json::json!({"accountId": format!("{account:012}"), "activeByType": by_type}),
+            );
+        }
+        let mut st = self.conn.prepare(
+            "SELECT account, COUNT(*), MAX(severity) FROM findings \
+             WHERE account IN (SELECT value FROM json_each(?1)) AND archived = 0 \
+             GROUP BY account ORDER BY 3 DESC, 2 DESC",
+        )?;
+        let by_account: Vec<Value> = st
+            .query_map([&ids], |r| {
+                Ok(serde_json::json!({"accountId": r.get::<_, mamori_core::AccountId>(0)?, "count": r.get::<_, i64>(1)?, "severity": r.get::<_, f64>(2)?}))
+            })?
+            .collect::<Result<_, _>>()?;
+        Ok(
+            serde_json::json!({"accounts": accounts.len(), "activeByType": by_type, "activeByAccount": by_account}),
+        )
+    }
+
+    pub fn lists(&self, account: i64) -> Result<Vec<ListInfo>, GuardError> {
+        let mut st = self.conn.prepare(
+            "SELECT name, kind, format, entries, created_at FROM lists WHERE account = ?1 ORDER BY name",
+        )?;
+        Ok(st
+            .query_map([account], |r| {
+                Ok(ListInfo {
+                    name: r.get(0)?,
+                    kind: r.get(1)?,
+                    format: r.get(2)?,
+                    entries: r.get(3)?,
+                    created_at: r.get(4)?,
+                })
+            })?
+            .collect::<Result<_, _>>()?)
+    }
+
+    pub fn filters(&self, account: i64) -> Result<Vec<crate::filters::Filter>, GuardError> {
+        let mut st = self
+            .conn
+            .prepare("SELECT body FROM filters WHERE account = ?1 ORDER BY name")?;
+        let rows = st.query_map([account], |r| r.get::<_, String>(0))?;
+        // A stored filter that no longer parses is an error, not a filter silently dropped.
+        rows.map(|r| {
+            let body = r?;
+            serde_json::from_str(&body).map_err(|e| {
+                GuardError::Invalid(format!("a stored suppression filter does not parse: {e}"))
+            })
+        })
+        .collect()
     }
 }

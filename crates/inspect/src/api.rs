@@ -9,16 +9,19 @@ use axum::http::HeaderMap;
 use axum::routing::{delete, get, post};
 use axum::{Extension, Json, Router};
 use mamori_core::audit::AuditSink;
+use mamori_core::service::{Auditor, Shared};
 use mamori_core::{ApiError, Caller, ErrorCode, JsonBody, Role};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::db::AdvisoryDb;
-use crate::store::{Criteria, Filter, InspectStore, StoreError, StoredInventory, StringFilter};
+use crate::store::{
+    Criteria, Filter, InspectStore, Reads, StoreError, StoredInventory, StringFilter,
+};
 
 #[derive(Clone)]
 pub struct ApiState {
-    pub store: Arc<Mutex<InspectStore>>,
+    pub store: Arc<Shared<InspectStore>>,
     pub advisories: Arc<Mutex<AdvisoryDb>>,
     pub audit: Arc<dyn AuditSink>,
 }
@@ -34,40 +37,34 @@ pub fn router(state: ApiState) -> Router {
         .with_state(state)
 }
 
-fn api_error(e: StoreError) -> ApiError {
-    match e {
-        StoreError::Invalid(m) => ApiError::bad_request(m),
-        StoreError::NotFound(m) => ApiError::not_found(m),
-        other => ApiError::internal(other),
+impl ApiState {
+    /// Store work that writes, on a blocking thread: the writer, then the advisory database
+    /// (always in that order).
+    async fn write<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut InspectStore, &AdvisoryDb) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let adb = self.advisories.clone();
+        self.store
+            .write_async(move |st| {
+                let db = adb.lock().unwrap_or_else(|p| p.into_inner());
+                f(st, &db)
+            })
+            .await
     }
-}
 
-/// Runs store work off the async threads, with both databases locked (store first, always).
-async fn with_store<T: Send + 'static>(
-    s: &ApiState,
-    f: impl FnOnce(&mut InspectStore, &AdvisoryDb) -> Result<T, StoreError> + Send + 'static,
-) -> Result<T, ApiError> {
-    let (store, adb) = (s.store.clone(), s.advisories.clone());
-    tokio::task::spawn_blocking(move || {
-        let mut st = store.lock().unwrap_or_else(|p| p.into_inner());
-        let db = adb.lock().unwrap_or_else(|p| p.into_inner());
-        f(&mut st, &db)
-    })
-    .await
-    .map_err(ApiError::internal)?
-    .map_err(api_error)
-}
+    /// Store work that only reads, on a pooled read-only connection: never waits behind a
+    /// re-match of every inventory.
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(Reads<'_>) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        self.store.read_async(move |c| f(Reads::new(c))).await
+    }
 
-async fn audit(
-    s: &ApiState,
-    caller: &Caller,
-    headers: &HeaderMap,
-    name: &str,
-    req: Value,
-    resp: Value,
-) -> Result<(), ApiError> {
-    mamori_core::audit::record_call(&s.audit, caller, headers, "mamori.inspect", name, req, resp)
-        .await
+    fn auditor(&self) -> Auditor {
+        Auditor::new(self.audit.clone(), "mamori.inspect")
+    }
 }
 
 #[derive(Deserialize)]
@@ -111,27 +108,28 @@ async fn record_scan(
         body.resource_id.clone(),
         body.inventory.packages.len(),
     );
-    let summary = with_store(&s, move |st, db| {
-        st.record_scan(
-            db,
-            account,
-            &body.resource_type,
-            &body.resource_id,
-            &body.details,
-            &body.inventory,
-        )
-    })
-    .await?;
+    let summary = s
+        .write(move |st, db| {
+            st.record_scan(
+                db,
+                account,
+                &body.resource_type,
+                &body.resource_id,
+                &body.details,
+                &body.inventory,
+            )
+        })
+        .await?;
     let resp = json!({"resourceId": rid, "packages": packages, "summary": summary});
-    audit(
-        &s,
-        &caller,
-        &headers,
-        "RecordScan",
-        json!({"resourceType": rt, "resourceId": rid, "packages": packages}),
-        resp.clone(),
-    )
-    .await?;
+    s.auditor()
+        .record(
+            &caller,
+            &headers,
+            "RecordScan",
+            json!({"resourceType": rt, "resourceId": rid, "packages": packages}),
+            resp.clone(),
+        )
+        .await?;
     Ok(Json(resp))
 }
 
@@ -195,10 +193,9 @@ async fn findings(
         None => None,
     };
     let account = caller.account.as_i64();
-    let (items, next) = with_store(&s, move |st, _| {
-        st.findings(account, &criteria, after.as_deref(), limit)
-    })
-    .await?;
+    let (items, next) = s
+        .read(move |st| st.findings(account, &criteria, after.as_deref(), limit))
+        .await?;
     let mut out = json!({ "findings": items });
     if let Some(n) = next {
         out["nextToken"] = Value::String(mamori_core::page::encode(&hash, &n));
@@ -212,7 +209,7 @@ async fn coverage(
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Role::Reader)?;
     let account = caller.account.as_i64();
-    let items = with_store(&s, move |st, _| st.coverage(account)).await?;
+    let items = s.read(move |st| st.coverage(account)).await?;
     Ok(Json(json!({ "coveredResources": items })))
 }
 
@@ -222,7 +219,7 @@ async fn stats(
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Role::Reader)?;
     let account = caller.account.as_i64();
-    Ok(Json(with_store(&s, move |st, _| st.stats(account)).await?))
+    Ok(Json(s.read(move |st| st.stats(account)).await?))
 }
 
 async fn list_filters(
@@ -231,7 +228,7 @@ async fn list_filters(
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Role::Reader)?;
     let account = caller.account.as_i64();
-    let items = with_store(&s, move |st, _| st.list_filters(account)).await?;
+    let items = s.read(move |st| st.list_filters(account)).await?;
     Ok(Json(json!({ "filters": items })))
 }
 
@@ -244,9 +241,13 @@ async fn put_filter(
     caller.require(Role::Admin)?;
     let account = caller.account.as_i64();
     let req = serde_json::to_value(&f).unwrap_or(Value::Null);
-    let summary = with_store(&s, move |st, db| st.put_filter(db, account, &f)).await?;
+    let summary = s
+        .write(move |st, db| st.put_filter(db, account, &f))
+        .await?;
     let resp = json!({ "summary": summary });
-    audit(&s, &caller, &headers, "CreateFilter", req, resp.clone()).await?;
+    s.auditor()
+        .record(&caller, &headers, "CreateFilter", req, resp.clone())
+        .await?;
     Ok(Json(resp))
 }
 
@@ -259,17 +260,19 @@ async fn delete_filter(
     caller.require(Role::Admin)?;
     let account = caller.account.as_i64();
     let n = name.clone();
-    let summary = with_store(&s, move |st, db| st.delete_filter(db, account, &n)).await?;
+    let summary = s
+        .write(move |st, db| st.delete_filter(db, account, &n))
+        .await?;
     let resp = json!({ "summary": summary });
-    audit(
-        &s,
-        &caller,
-        &headers,
-        "DeleteFilter",
-        json!({"name": name}),
-        resp.clone(),
-    )
-    .await?;
+    s.auditor()
+        .record(
+            &caller,
+            &headers,
+            "DeleteFilter",
+            json!({"name": name}),
+            resp.clone(),
+        )
+        .await?;
     Ok(Json(resp))
 }
 
@@ -280,7 +283,7 @@ pub async fn rematch_loop(state: ApiState) {
         tokio::time::sleep(std::time::Duration::from_secs(2)).await;
         let s = state.clone();
         let r = tokio::task::spawn_blocking(move || {
-            let mut st = s.store.lock().unwrap_or_else(|p| p.into_inner());
+            let mut st = s.store.lock();
             let db = s.advisories.lock().unwrap_or_else(|p| p.into_inner());
             st.rematch_if_changed(&db)
         })

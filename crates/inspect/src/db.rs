@@ -147,11 +147,20 @@ impl AdvisoryDb {
         let mut z = zstd::bulk::Compressor::new(9).map_err(|e| input(&shown, e))?;
         let tx = self.conn.transaction()?;
         if meta.is_dir() {
-            let mut files = Vec::new();
-            walk(path, &mut files).map_err(|e| input(&shown, e))?;
-            files.sort();
-            for f in files {
-                import_file(&tx, &mut z, &f, &mut report)?;
+            // Links inside the folder are not followed (core::files' one policy).
+            let w = mamori_core::files::walk(
+                &[path.to_path_buf()],
+                |p| {
+                    let n = p.to_string_lossy();
+                    n.ends_with(".json") || n.ends_with(".zip")
+                },
+                |_| false,
+            );
+            if let Some(e) = w.errors.first() {
+                return Err(input(&shown, e));
+            }
+            for f in w.files {
+                import_file(&tx, &mut z, &f.path, &mut report)?;
             }
         } else {
             import_file(&tx, &mut z, path, &mut report)?;
@@ -244,22 +253,6 @@ impl AdvisoryDb {
 
 fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-}
-
-fn walk(dir: &Path, out: &mut Vec<std::path::PathBuf>) -> std::io::Result<()> {
-    for e in std::fs::read_dir(dir)? {
-        let e = e?;
-        let t = e.file_type()?;
-        if t.is_dir() {
-            walk(&e.path(), out)?;
-        } else if t.is_file() {
-            let n = e.file_name().to_string_lossy().to_string();
-            if n.ends_with(".json") || n.ends_with(".zip") {
-                out.push(e.path());
-            }
-        }
-    }
-    Ok(())
 }
 
 fn import_file(

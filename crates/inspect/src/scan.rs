@@ -129,8 +129,29 @@ pub fn collect_kind(target: &Path) -> Result<(Inventory, TargetKind), ScanError>
             break;
         }
     }
-    let mut files = Vec::new();
-    walk(target, target, &mut files, &mut inv.errors);
+    // Links inside the tree are not followed (core::files' one policy); version-control and
+    // dependency folders, and a root file system's pseudo-files, are not read.
+    let walked = mamori_core::files::walk(
+        std::slice::from_ref(&target.to_path_buf()),
+        |p| Format::detect(&relative(target, p)).is_some(),
+        |p| {
+            let name = p
+                .file_name()
+                .map(|n| n.to_string_lossy())
+                .unwrap_or_default();
+            matches!(name.as_ref(), ".git" | "node_modules")
+                || (p.parent() == Some(target) && matches!(name.as_ref(), "proc" | "sys" | "dev"))
+        },
+    );
+    inv.errors.extend(walked.errors);
+    let mut files: Vec<(PathBuf, String, Format)> = walked
+        .files
+        .into_iter()
+        .filter_map(|f| {
+            let rel = relative(target, &f.path);
+            Format::detect(&rel).map(|format| (f.path, rel, format))
+        })
+        .collect();
     files.sort_by(|a, b| a.1.cmp(&b.1));
     for (path, rel, format) in files {
         read_one(target, &path, &rel, format, &mut inv);
@@ -183,40 +204,6 @@ fn add(
         }
         Err(e @ InventoryError::UnsupportedRpmDb { .. })
         | Err(e @ InventoryError::Parse { .. }) => inv.errors.push(e.to_string()),
-    }
-}
-
-fn walk(
-    root: &Path,
-    dir: &Path,
-    out: &mut Vec<(PathBuf, String, Format)>,
-    errors: &mut Vec<String>,
-) {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) => {
-            errors.push(format!("{}: {e}", dir.display()));
-            return;
-        }
-    };
-    for e in entries.flatten() {
-        let Ok(t) = e.file_type() else { continue };
-        let path = e.path();
-        let rel = relative(root, &path);
-        if t.is_dir() {
-            let name = e.file_name();
-            let name = name.to_string_lossy();
-            if matches!(name.as_ref(), ".git" | "node_modules")
-                || (dir == root && matches!(name.as_ref(), "proc" | "sys" | "dev"))
-            {
-                continue;
-            }
-            walk(root, &path, out, errors);
-        } else if t.is_file()
-            && let Some(f) = Format::detect(&rel)
-        {
-            out.push((path, rel, f));
-        }
     }
 }
 

@@ -76,6 +76,16 @@ pub enum StoreError {
     Damaged(String),
 }
 
+impl mamori_core::service::ServiceError for StoreError {
+    fn code(&self) -> mamori_core::ErrorCode {
+        match self {
+            StoreError::Invalid(_) => mamori_core::ErrorCode::BadRequest,
+            StoreError::NotFound(_) => mamori_core::ErrorCode::NotFound,
+            _ => mamori_core::ErrorCode::Internal,
+        }
+    }
+}
+
 /// What a scan records: the resource and its inventory.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -255,6 +265,7 @@ impl Criteria {
 
 pub struct InspectStore {
     conn: Connection,
+    path: std::path::PathBuf,
 }
 
 fn now() -> String {
@@ -279,7 +290,17 @@ impl InspectStore {
         let path = data_dir.join("inspect.db");
         let mut conn = mamori_core::db::open(&path)?;
         mamori_core::db::migrate(&mut conn, &path, MIGRATIONS)?;
-        Ok(Self { conn })
+        Ok(Self { conn, path })
+    }
+
+    /// The database file (for a pool of readers beside this writer).
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The read side, on the writer's own connection.
+    pub fn reads(&self) -> Reads<'_> {
+        Reads::new(&self.conn)
     }
 
     /// Records (or replaces) the inventory of a resource and matches it.
@@ -338,34 +359,7 @@ impl InspectStore {
     }
 
     fn filters_of(&self, account: i64) -> Result<Vec<Filter>, StoreError> {
-        let mut st = self.conn.prepare_cached(
-            "SELECT name, action, criteria, reason FROM filters WHERE account = ?1 ORDER BY name",
-        )?;
-        let rows = st.query_map([account], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get(3)?,
-            ))
-        })?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (name, action, criteria, reason) = row?;
-            // A stored rule that does not parse is an error: read as "no criteria" it would
-            // suppress every finding.
-            let filter_criteria = serde_json::from_str(&criteria).map_err(|e| {
-                StoreError::Damaged(format!("suppression rule {name:?} does not parse: {e}"))
-            })?;
-            out.push(Filter {
-                name,
-                action,
-                filter_criteria,
-                reason,
-                match_all: false,
-            });
-        }
-        Ok(out)
+        self.reads().list_filters(account)
     }
 
     /// Matches one stored inventory again and moves its findings through their lifecycle.
@@ -516,6 +510,81 @@ impl InspectStore {
         Ok(summary)
     }
 
+    pub fn put_filter(
+        &mut self,
+        adb: &AdvisoryDb,
+        account: i64,
+        f: &Filter,
+    ) -> Result<MatchSummary, StoreError> {
+        if !matches!(f.action.as_str(), "SUPPRESS" | "NONE") {
+            return Err(StoreError::Invalid(format!(
+                "action {:?}: use SUPPRESS or NONE",
+                f.action
+            )));
+        }
+        if f.name.is_empty() || f.name.len() > 128 {
+            return Err(StoreError::Invalid(
+                "name must be 1 to 128 characters".into(),
+            ));
+        }
+        f.filter_criteria.validate()?;
+        match (f.filter_criteria.is_empty(), f.match_all) {
+            (true, false) => {
+                return Err(StoreError::Invalid(
+                    "a filter with no criteria matches every finding: give criteria, or matchAll: true (CLI: --all) if every finding is meant".into(),
+                ));
+            }
+            (false, true) => {
+                return Err(StoreError::Invalid(
+                    "matchAll is for a filter with no criteria; drop it or the criteria".into(),
+                ));
+            }
+            _ => {}
+        }
+        self.conn.execute(
+            "INSERT INTO filters (account, name, action, criteria, reason, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+             ON CONFLICT(account, name) DO UPDATE SET action = ?3, criteria = ?4, reason = ?5",
+            params![account, f.name, f.action, serde_json::to_string(&f.filter_criteria).unwrap_or_default(), f.reason, now()],
+        )?;
+        self.rematch_account(adb, account)
+    }
+
+    pub fn delete_filter(
+        &mut self,
+        adb: &AdvisoryDb,
+        account: i64,
+        name: &str,
+    ) -> Result<MatchSummary, StoreError> {
+        let n = self.conn.execute(
+            "DELETE FROM filters WHERE account = ?1 AND name = ?2",
+            params![account, name],
+        )?;
+        if n == 0 {
+            return Err(StoreError::NotFound(format!("no filter named {name:?}")));
+        }
+        self.rematch_account(adb, account)
+    }
+
+    fn rematch_account(
+        &mut self,
+        adb: &AdvisoryDb,
+        account: i64,
+    ) -> Result<MatchSummary, StoreError> {
+        self.rematch_where(adb, Some(account))
+    }
+}
+
+/// The read side of the inspection store: on the writer's connection or a pooled read-only
+/// one, so API reads never wait behind re-matching.
+pub struct Reads<'c> {
+    conn: &'c Connection,
+}
+
+impl<'c> Reads<'c> {
+    pub fn new(conn: &'c Connection) -> Self {
+        Self { conn }
+    }
+
     /// Findings of an account, newest first by severity then title, filtered.
     pub fn findings(
         &self,
@@ -617,70 +686,35 @@ impl InspectStore {
         }))
     }
 
-    pub fn put_filter(
-        &mut self,
-        adb: &AdvisoryDb,
-        account: i64,
-        f: &Filter,
-    ) -> Result<MatchSummary, StoreError> {
-        if !matches!(f.action.as_str(), "SUPPRESS" | "NONE") {
-            return Err(StoreError::Invalid(format!(
-                "action {:?}: use SUPPRESS or NONE",
-                f.action
-            )));
-        }
-        if f.name.is_empty() || f.name.len() > 128 {
-            return Err(StoreError::Invalid(
-                "name must be 1 to 128 characters".into(),
-            ));
-        }
-        f.filter_criteria.validate()?;
-        match (f.filter_criteria.is_empty(), f.match_all) {
-            (true, false) => {
-                return Err(StoreError::Invalid(
-                    "a filter with no criteria matches every finding: give criteria, or matchAll: true (CLI: --all) if every finding is meant".into(),
-                ));
-            }
-            (false, true) => {
-                return Err(StoreError::Invalid(
-                    "matchAll is for a filter with no criteria; drop it or the criteria".into(),
-                ));
-            }
-            _ => {}
-        }
-        self.conn.execute(
-            "INSERT INTO filters (account, name, action, criteria, reason, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
-             ON CONFLICT(account, name) DO UPDATE SET action = ?3, criteria = ?4, reason = ?5",
-            params![account, f.name, f.action, serde_json::to_string(&f.filter_criteria).unwrap_or_default(), f.reason, now()],
-        )?;
-        self.rematch_account(adb, account)
-    }
-
-    pub fn delete_filter(
-        &mut self,
-        adb: &AdvisoryDb,
-        account: i64,
-        name: &str,
-    ) -> Result<MatchSummary, StoreError> {
-        let n = self.conn.execute(
-            "DELETE FROM filters WHERE account = ?1 AND name = ?2",
-            params![account, name],
-        )?;
-        if n == 0 {
-            return Err(StoreError::NotFound(format!("no filter named {name:?}")));
-        }
-        self.rematch_account(adb, account)
-    }
-
+    /// The account's suppression rules, by name.
     pub fn list_filters(&self, account: i64) -> Result<Vec<Filter>, StoreError> {
-        self.filters_of(account)
-    }
-
-    fn rematch_account(
-        &mut self,
-        adb: &AdvisoryDb,
-        account: i64,
-    ) -> Result<MatchSummary, StoreError> {
-        self.rematch_where(adb, Some(account))
+        let mut st = self.conn.prepare_cached(
+            "SELECT name, action, criteria, reason FROM filters WHERE account = ?1 ORDER BY name",
+        )?;
+        let rows = st.query_map([account], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get(3)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (name, action, criteria, reason) = row?;
+            // A stored rule that does not parse is an error: read as "no criteria" it would
+            // suppress every finding.
+            let filter_criteria = serde_json::from_str(&criteria).map_err(|e| {
+                StoreError::Damaged(format!("suppression rule {name:?} does not parse: {e}"))
+            })?;
+            out.push(Filter {
+                name,
+                action,
+                filter_criteria,
+                reason,
+                match_all: false,
+            });
+        }
+        Ok(out)
     }
 }

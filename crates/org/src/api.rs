@@ -8,7 +8,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get};
 use axum::{Extension, Json, Router};
-use mamori_core::{AccountId, ApiError, AuditEntry, AuditSink, Caller, ErrorCode, JsonBody, Role};
+use mamori_core::service::{Auditor, ServiceError, blocking};
+use mamori_core::{AccountId, ApiError, AuditSink, Caller, ErrorCode, JsonBody, Role};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -29,21 +30,20 @@ pub fn router(state: ApiState) -> Router {
         .with_state(state)
 }
 
-pub fn org_error(e: OrgError) -> ApiError {
-    match e {
-        OrgError::Invalid(m) => ApiError::bad_request(m),
-        e @ (OrgError::NoAccount(_) | OrgError::NoKey(_)) => ApiError::not_found(e.to_string()),
-        other => ApiError::internal(other),
+impl ServiceError for OrgError {
+    fn code(&self) -> ErrorCode {
+        match self {
+            OrgError::Invalid(_) => ErrorCode::BadRequest,
+            OrgError::NoAccount(_) | OrgError::NoKey(_) => ErrorCode::NotFound,
+            _ => ErrorCode::Internal,
+        }
     }
 }
 
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, OrgError> + Send + 'static,
-) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(ApiError::internal)?
-        .map_err(org_error)
+impl ApiState {
+    fn auditor(&self) -> Auditor {
+        Auditor::new(self.audit.clone(), "mamori.org")
+    }
 }
 
 async fn is_management(s: &ApiState, caller: &Caller) -> Result<bool, ApiError> {
@@ -104,14 +104,15 @@ async fn create_account(
     let org = s.org.clone();
     let (name, email) = (req.name.clone(), req.email.clone());
     let account = blocking(move || org.create_account(&name, email.as_deref())).await?;
-    let entry = AuditEntry::from_request(
-        "mamori.org",
-        "CreateAccount",
-        &headers,
-        json!({"name": req.name, "email": req.email}),
-        json!({"accountId": account.id}),
-    );
-    mamori_core::audit::record(s.audit.clone(), caller, entry).await?;
+    s.auditor()
+        .record(
+            &caller,
+            &headers,
+            "CreateAccount",
+            json!({"name": req.name, "email": req.email}),
+            json!({"accountId": account.id}),
+        )
+        .await?;
     Ok((StatusCode::CREATED, Json(account)).into_response())
 }
 
@@ -143,14 +144,15 @@ async fn create_key(
     let org = s.org.clone();
     let (account, name, role) = (caller.account, req.name.clone(), req.role);
     let (info, token) = blocking(move || org.create_key(account, &name, role)).await?;
-    let entry = AuditEntry::from_request(
-        "mamori.org",
-        "CreateApiKey",
-        &headers,
-        json!({"name": req.name, "role": req.role}),
-        json!({"keyId": info.key_id}),
-    );
-    mamori_core::audit::record(s.audit.clone(), caller, entry).await?;
+    s.auditor()
+        .record(
+            &caller,
+            &headers,
+            "CreateApiKey",
+            json!({"name": req.name, "role": req.role}),
+            json!({"keyId": info.key_id}),
+        )
+        .await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({ "key": info, "secret": token })),
@@ -172,13 +174,14 @@ async fn revoke_key(
     let account: AccountId = caller.account;
     let key_id = id.clone();
     let info = blocking(move || org.revoke_key(account, &key_id)).await?;
-    let entry = AuditEntry::from_request(
-        "mamori.org",
-        "RevokeApiKey",
-        &headers,
-        json!({"keyId": id}),
-        json!({"revokedAt": info.revoked_at}),
-    );
-    mamori_core::audit::record(s.audit.clone(), caller, entry).await?;
+    s.auditor()
+        .record(
+            &caller,
+            &headers,
+            "RevokeApiKey",
+            json!({"keyId": id}),
+            json!({"revokedAt": info.revoked_at}),
+        )
+        .await?;
     Ok(Json(json!({ "key": info })).into_response())
 }

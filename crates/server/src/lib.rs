@@ -199,9 +199,11 @@ pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
     // Inspection: stored inventories and the advisory database they are matched against
     // (`mamori inspect db import --db <data-dir>/advisories.db …` updates it; the server notices).
     let inspect = mamori_inspect::api::ApiState {
-        store: Arc::new(std::sync::Mutex::new(
-            mamori_inspect::store::InspectStore::open(&cfg.data_dir)?,
-        )),
+        store: {
+            let st = mamori_inspect::store::InspectStore::open(&cfg.data_dir)?;
+            let path = st.path().to_path_buf();
+            Arc::new(mamori_core::service::Shared::new(st, &path))
+        },
         advisories: Arc::new(std::sync::Mutex::new(mamori_inspect::db::AdvisoryDb::open(
             &cfg.data_dir.join("advisories.db"),
         )?)),

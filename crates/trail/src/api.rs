@@ -10,16 +10,16 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use chrono::{DateTime, Utc};
-use mamori_core::{ApiError, AuditEntry, AuditSink, Caller, ErrorCode, JsonBody, Role, page};
+use mamori_core::service::{Auditor, blocking};
+use mamori_core::{ApiError, AuditSink, Caller, ErrorCode, JsonBody, Role, page};
 use serde::Deserialize;
 use serde_json::json;
 
 use crate::Trail;
-use crate::body::{self, BodyError};
+use crate::body;
 use crate::channel::{self, AuditEventItem};
 use crate::ingest::{EventResult, Status};
 use crate::lookup::{LookupAttribute, LookupQuery, Position};
-use crate::store::StoreError;
 
 #[derive(Clone)]
 pub struct ApiState {
@@ -39,14 +39,9 @@ pub fn router(state: ApiState) -> Router {
         .with_state(state)
 }
 
-fn store_error(e: StoreError) -> ApiError {
-    ApiError::internal(e)
-}
-
-pub fn body_error(e: BodyError) -> ApiError {
-    match e {
-        BodyError::TooLarge { .. } => ApiError::new(ErrorCode::PayloadTooLarge, e.to_string()),
-        other => ApiError::bad_request(other.to_string()),
+impl ApiState {
+    fn auditor(&self) -> Auditor {
+        Auditor::new(self.audit.clone(), "mamori.trail")
     }
 }
 
@@ -78,7 +73,7 @@ async fn read_body(trail: &Trail, headers: &HeaderMap, body: Body) -> Result<Vec
         .run(move || body::decompress_capped(&bytes, limit).map(|b| b.into_owned()))
         .await
         .ok_or_else(|| ApiError::internal("the ingest preparation pool failed"))?
-        .map_err(body_error)
+        .map_err(ApiError::from)
 }
 
 fn too_many(n: usize, limit: usize) -> ApiError {
@@ -101,7 +96,7 @@ async fn ingest(
     let mut batch = trail
         .prepare
         .run(move || {
-            let raws = body::split_records(&bytes).map_err(body_error)?;
+            let raws = body::split_records(&bytes).map_err(ApiError::from)?;
             if raws.len() > limit {
                 return Err(too_many(raws.len(), limit));
             }
@@ -121,7 +116,7 @@ async fn ingest(
             .history
             .append_async(account, events)
             .await
-            .map_err(store_error)?
+            .map_err(ApiError::from)?
     };
     Ok(batch.finish(&outcomes))
 }
@@ -188,10 +183,7 @@ async fn lookup_events(
         );
     }
     let trail = s.trail.clone();
-    let result = tokio::task::spawn_blocking(move || trail.history.lookup(&q))
-        .await
-        .map_err(ApiError::internal)?
-        .map_err(store_error)?;
+    let result = blocking(move || trail.history.lookup(&q)).await?;
     // The records are returned byte for byte as stored: the body is assembled, not re-serialized.
     let next = result.next.map(|p| page::encode(&hash, &p));
     let mut body =
@@ -238,25 +230,23 @@ async fn create_channel(
     channel::check_source(&source).map_err(ApiError::bad_request)?;
     let trail = s.trail.clone();
     let (account, name) = (caller.account.as_i64(), req.name.clone());
-    let created =
-        tokio::task::spawn_blocking(move || trail.channels.create(account, &name, &source))
-            .await
-            .map_err(ApiError::internal)?
-            .map_err(store_error)?
-            .ok_or_else(|| {
-                ApiError::new(
-                    ErrorCode::Conflict,
-                    format!("this account already has a channel named {:?}", req.name),
-                )
-            })?;
-    let entry = AuditEntry::from_request(
-        "mamori.trail",
-        "CreateChannel",
-        &headers,
-        json!({"name": created.name, "source": created.source}),
-        json!({"id": created.id}),
-    );
-    mamori_core::audit::record(s.audit.clone(), caller, entry).await?;
+    let created = blocking(move || trail.channels.create(account, &name, &source))
+        .await?
+        .ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::Conflict,
+                format!("this account already has a channel named {:?}", req.name),
+            )
+        })?;
+    s.auditor()
+        .record(
+            &caller,
+            &headers,
+            "CreateChannel",
+            json!({"name": created.name, "source": created.source}),
+            json!({"id": created.id}),
+        )
+        .await?;
     Ok((StatusCode::CREATED, Json(created)).into_response())
 }
 
@@ -266,10 +256,7 @@ async fn list_channels(
 ) -> Result<Response, ApiError> {
     caller.require(Role::Reader)?;
     let trail = s.trail.clone();
-    let list = tokio::task::spawn_blocking(move || trail.channels.list(caller.account.as_i64()))
-        .await
-        .map_err(ApiError::internal)?
-        .map_err(store_error)?;
+    let list = blocking(move || trail.channels.list(caller.account.as_i64())).await?;
     Ok(Json(json!({ "channels": list })).into_response())
 }
 
@@ -281,10 +268,8 @@ async fn find_channel(
     let trail = s.trail.clone();
     let account = caller.account.as_i64();
     let lookup_id = id.clone();
-    tokio::task::spawn_blocking(move || trail.channels.get(account, &lookup_id))
-        .await
-        .map_err(ApiError::internal)?
-        .map_err(store_error)?
+    blocking(move || trail.channels.get(account, &lookup_id))
+        .await?
         .ok_or_else(|| {
             ApiError::not_found(format!("no channel {id:?} in account {}", caller.account))
         })

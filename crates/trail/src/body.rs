@@ -33,6 +33,15 @@ pub enum BodyError {
     Shape { found: String },
 }
 
+impl mamori_core::service::ServiceError for BodyError {
+    fn code(&self) -> mamori_core::ErrorCode {
+        match self {
+            BodyError::TooLarge { .. } => mamori_core::ErrorCode::PayloadTooLarge,
+            _ => mamori_core::ErrorCode::BadRequest,
+        }
+    }
+}
+
 pub use mamori_core::input::is_gzip;
 
 /// Gunzips `bytes` when they start with the gzip magic (all members, as `gzip -c a b` writes),

@@ -53,6 +53,13 @@ pub enum StoreError {
     Damaged(String),
 }
 
+/// Every history failure is the server's, not the caller's: answered as internal, logged in full.
+impl mamori_core::service::ServiceError for StoreError {
+    fn code(&self) -> mamori_core::ErrorCode {
+        mamori_core::ErrorCode::Internal
+    }
+}
+
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
         StoreError::Db(DbError::Sql(e))

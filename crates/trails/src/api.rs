@@ -11,13 +11,13 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use chrono::Utc;
+use mamori_core::service::{Auditor, blocking};
 use mamori_core::{AccountId, ApiError, AuditSink, Caller, ErrorCode, JsonBody, Role};
-use rusqlite::{OptionalExtension, params};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::deliver::{Engine, account_text};
-use crate::merkle::{self, ConsistencyBundle, InclusionBundle, TreeHashes};
+use crate::merkle::{self, ConsistencyBundle, InclusionBundle};
 use crate::spec::{TrailSpec, TrailUpdate};
 use crate::store::{TrailRow, TrailsError};
 
@@ -47,24 +47,6 @@ pub fn router(state: ApiState) -> Router {
         .with_state(state)
 }
 
-pub fn api_error(e: TrailsError) -> ApiError {
-    match e {
-        TrailsError::NotFound(m) => ApiError::not_found(m),
-        TrailsError::Conflict(m) => ApiError::new(ErrorCode::Conflict, m),
-        TrailsError::Invalid(m) => ApiError::bad_request(m),
-        other => ApiError::internal(other),
-    }
-}
-
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, TrailsError> + Send + 'static,
-) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(ApiError::internal)?
-        .map_err(api_error)
-}
-
 fn describe(t: &TrailRow) -> Value {
     json!({
         "name": t.spec.name,
@@ -88,16 +70,10 @@ fn describe(t: &TrailRow) -> Value {
     })
 }
 
-async fn audit(
-    s: &ApiState,
-    caller: &Caller,
-    headers: &HeaderMap,
-    name: &str,
-    req: Value,
-    resp: Value,
-) -> Result<(), ApiError> {
-    mamori_core::audit::record_call(&s.audit, caller, headers, "mamori.trail", name, req, resp)
-        .await
+impl ApiState {
+    fn auditor(&self) -> Auditor {
+        Auditor::new(self.audit.clone(), "mamori.trail")
+    }
 }
 
 async fn create(
@@ -131,15 +107,15 @@ async fn create(
     })
     .await?;
     let body = describe(&t);
-    audit(
-        &s,
-        &caller,
-        &headers,
-        "CreateTrail",
-        serde_json::to_value(&spec).unwrap_or_default(),
-        json!({"name": spec.name}),
-    )
-    .await?;
+    s.auditor()
+        .record(
+            &caller,
+            &headers,
+            "CreateTrail",
+            serde_json::to_value(&spec).unwrap_or_default(),
+            json!({"name": spec.name}),
+        )
+        .await?;
     Ok((StatusCode::CREATED, Json(body)))
 }
 
@@ -160,7 +136,7 @@ async fn list(
                     .filter(|t| t.spec.is_organization_trail),
             );
         }
-        Ok(t)
+        Ok::<_, TrailsError>(t)
     })
     .await?;
     Ok(Json(
@@ -210,15 +186,15 @@ async fn update(
         e.db.get_by_id(id)
     })
     .await?;
-    audit(
-        &s,
-        &caller,
-        &headers,
-        "UpdateTrail",
-        serde_json::to_value(&change).unwrap_or_default(),
-        json!({"name": name}),
-    )
-    .await?;
+    s.auditor()
+        .record(
+            &caller,
+            &headers,
+            "UpdateTrail",
+            serde_json::to_value(&change).unwrap_or_default(),
+            json!({"name": name}),
+        )
+        .await?;
     Ok(Json(describe(&t)))
 }
 
@@ -240,15 +216,15 @@ async fn delete(
 ) -> Result<StatusCode, ApiError> {
     caller.require(Role::Admin)?;
     let t = find(&s, &caller, &name).await?;
-    audit(
-        &s,
-        &caller,
-        &headers,
-        "DeleteTrail",
-        json!({"name": name, "force": q.force}),
-        Value::Null,
-    )
-    .await?;
+    s.auditor()
+        .record(
+            &caller,
+            &headers,
+            "DeleteTrail",
+            json!({"name": name, "force": q.force}),
+            Value::Null,
+        )
+        .await?;
     if t.logging {
         let e = s.engine.clone();
         let t = t.clone();
@@ -292,15 +268,15 @@ async fn start_logging(
         })
         .await?;
     }
-    audit(
-        &s,
-        &caller,
-        &headers,
-        "StartLogging",
-        json!({"name": name}),
-        Value::Null,
-    )
-    .await?;
+    s.auditor()
+        .record(
+            &caller,
+            &headers,
+            "StartLogging",
+            json!({"name": name}),
+            Value::Null,
+        )
+        .await?;
     Ok(Json(describe(&find(&s, &caller, &name).await?)))
 }
 
@@ -312,15 +288,15 @@ async fn stop_logging(
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Role::Admin)?;
     let t = find(&s, &caller, &name).await?;
-    audit(
-        &s,
-        &caller,
-        &headers,
-        "StopLogging",
-        json!({"name": name}),
-        Value::Null,
-    )
-    .await?;
+    s.auditor()
+        .record(
+            &caller,
+            &headers,
+            "StopLogging",
+            json!({"name": name}),
+            Value::Null,
+        )
+        .await?;
     if t.logging {
         let e = s.engine.clone();
         // Delivered up to and including the StopLogging event just recorded; then final digests.
@@ -386,18 +362,18 @@ async fn rotate_key(
             let (_, fp) = e.db.rotate_key(&t, &r, Utc::now())?;
             out.push(json!({"region": r, "fingerprint": fp}));
         }
-        Ok(out)
+        Ok::<_, TrailsError>(out)
     })
     .await?;
-    audit(
-        &s,
-        &caller,
-        &headers,
-        "RotateDigestKey",
-        json!({"name": name, "region": q.region}),
-        json!({"keys": rotated}),
-    )
-    .await?;
+    s.auditor()
+        .record(
+            &caller,
+            &headers,
+            "RotateDigestKey",
+            json!({"name": name, "region": q.region}),
+            json!({"keys": rotated}),
+        )
+        .await?;
     Ok(Json(json!({ "rotated": rotated })))
 }
 
@@ -431,7 +407,7 @@ async fn public_keys(
             checkpoint_keys.extend(old_vkeys.into_iter().map(
                 |(trail, vkey)| json!({"Trail": trail, "VerifierKey": vkey, "Deleted": true}),
             ));
-            Ok((keys, checkpoint_keys))
+            Ok::<_, TrailsError>((keys, checkpoint_keys))
         })
         .await?;
     Ok(Json(
@@ -445,31 +421,6 @@ struct CheckpointQuery {
     size: Option<u64>,
 }
 
-fn checkpoint_note(
-    c: &rusqlite::Connection,
-    trail: i64,
-    size: Option<u64>,
-) -> Result<(u64, String), TrailsError> {
-    let row: Option<(i64, String)> = match size {
-        Some(n) => c.query_row(
-            "SELECT size, note FROM checkpoints WHERE trail = ?1 AND size = ?2",
-            params![trail, n as i64],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        ),
-        None => c.query_row(
-            "SELECT size, note FROM checkpoints WHERE trail = ?1 ORDER BY size DESC LIMIT 1",
-            [trail],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        ),
-    }
-    .optional()?;
-    row.map(|(n, note)| (n as u64, note))
-        .ok_or_else(|| TrailsError::NotFound(match size {
-            Some(n) => format!("no checkpoint of size {n}; checkpoints exist only for sizes the log had after a delivery"),
-            None => "the trail has delivered nothing yet, so it has no checkpoint".into(),
-        }))
-}
-
 async fn checkpoint(
     State(s): State<ApiState>,
     Extension(caller): Extension<Caller>,
@@ -479,7 +430,7 @@ async fn checkpoint(
     let t = find(&s, &caller, &name).await?;
     let (id, vkey) = (t.id, t.note_vkey);
     let e = s.engine.clone();
-    let (size, note) = blocking(move || checkpoint_note(&e.db.conn(), id, q.size)).await?;
+    let (size, note) = blocking(move || e.db.checkpoint(id, q.size)).await?;
     Ok(Json(
         json!({"treeSize": size, "checkpoint": note, "verifierKey": vkey}),
     ))
@@ -501,32 +452,18 @@ async fn proof(
     let t = find(&s, &caller, &name).await?;
     let e = s.engine.clone();
     let bundle = blocking(move || {
-        let c = e.db.conn();
-        let (size, note) = checkpoint_note(&c, t.id, q.size)?;
-        let leaf: Option<(i64, String, String)> = c
-            .query_row(
-                "SELECT n, account, object FROM tlog_leaves WHERE trail = ?1 AND event_id = ?2 AND n < ?3 ORDER BY n LIMIT 1",
-                params![t.id, q.event_id, size as i64],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
-            .optional()?;
-        let (n, account, object) = leaf.ok_or_else(|| {
-            TrailsError::NotFound(format!("event {:?} is not in trail {:?}'s log at size {size}", q.event_id, t.spec.name))
-        })?;
-        let tree = TreeHashes::new(&c, t.id);
-        let proof = tree.inclusion(n as u64, size)?;
-        drop(c);
-        let record = record_of(&e, &t, &object, n as u64)?;
-        Ok(InclusionBundle {
+        let found = e.db.inclusion(t.id, &q.event_id, q.size)?;
+        let record = record_of(&e, &t, &found.object, found.leaf_index)?;
+        Ok::<_, TrailsError>(InclusionBundle {
             event_id: q.event_id,
-            account_id: account,
-            log_file: object,
-            leaf_index: n as u64,
-            tree_size: size,
+            account_id: found.account,
+            log_file: found.object,
+            leaf_index: found.leaf_index,
+            tree_size: found.size,
             leaf_hash: merkle::b64(&merkle::leaf_hash(record.as_bytes())),
             record,
-            proof: proof.iter().map(merkle::b64).collect(),
-            checkpoint: note,
+            proof: found.proof.iter().map(merkle::b64).collect(),
+            checkpoint: found.checkpoint,
         })
     })
     .await?;
@@ -568,21 +505,13 @@ async fn consistency(
     let t = find(&s, &caller, &name).await?;
     let e = s.engine.clone();
     let bundle = blocking(move || {
-        let c = e.db.conn();
-        let (new_size, new_note) = checkpoint_note(&c, t.id, q.new)?;
-        let (old_size, old_note) = checkpoint_note(&c, t.id, Some(q.old))?;
-        if old_size > new_size {
-            return Err(TrailsError::Invalid(format!(
-                "old size {old_size} is larger than new size {new_size}"
-            )));
-        }
-        let proof = TreeHashes::new(&c, t.id).consistency(old_size, new_size)?;
-        Ok(ConsistencyBundle {
-            old_size,
-            new_size,
-            old_checkpoint: old_note,
-            new_checkpoint: new_note,
-            proof: proof.iter().map(merkle::b64).collect(),
+        let c = e.db.consistency(t.id, q.old, q.new)?;
+        Ok::<_, TrailsError>(ConsistencyBundle {
+            old_size: c.old.0,
+            new_size: c.new.0,
+            old_checkpoint: c.old.1,
+            new_checkpoint: c.new.1,
+            proof: c.proof.iter().map(merkle::b64).collect(),
         })
     })
     .await?;

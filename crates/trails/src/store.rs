@@ -35,6 +35,18 @@ pub enum TrailsError {
     Seal(#[from] mamori_core::seal::SealError),
 }
 
+impl mamori_core::service::ServiceError for TrailsError {
+    fn code(&self) -> mamori_core::ErrorCode {
+        use mamori_core::ErrorCode;
+        match self {
+            TrailsError::NotFound(_) => ErrorCode::NotFound,
+            TrailsError::Conflict(_) => ErrorCode::Conflict,
+            TrailsError::Invalid(_) => ErrorCode::BadRequest,
+            _ => ErrorCode::Internal,
+        }
+    }
+}
+
 impl From<rusqlite::Error> for TrailsError {
     fn from(e: rusqlite::Error) -> Self {
         TrailsError::Db(DbError::Sql(e))
@@ -233,6 +245,52 @@ pub struct PublicKey {
 /// A deleted trail's digest keys, and (trail name, checkpoint verifier key) pairs.
 pub type RetiredKeys = (Vec<PublicKey>, Vec<(String, String)>);
 
+/// Where one event sits in a trail's log, with its proof.
+pub struct Inclusion {
+    pub size: u64,
+    pub checkpoint: String,
+    pub leaf_index: u64,
+    pub account: String,
+    /// The delivered log file that holds the record.
+    pub object: String,
+    pub proof: Vec<crate::merkle::Hash>,
+}
+
+/// Two checkpoints (size, signed note) of a log and the proof that the newer extends the older.
+pub struct Consistency {
+    pub old: (u64, String),
+    pub new: (u64, String),
+    pub proof: Vec<crate::merkle::Hash>,
+}
+
+fn checkpoint_note(
+    c: &Connection,
+    trail: i64,
+    size: Option<u64>,
+) -> Result<(u64, String), TrailsError> {
+    let row: Option<(i64, String)> = match size {
+        Some(n) => c.query_row(
+            "SELECT size, note FROM checkpoints WHERE trail = ?1 AND size = ?2",
+            params![trail, n as i64],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        ),
+        None => c.query_row(
+            "SELECT size, note FROM checkpoints WHERE trail = ?1 ORDER BY size DESC LIMIT 1",
+            [trail],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        ),
+    }
+    .optional()?;
+    row.map(|(n, note)| (n as u64, note)).ok_or_else(|| {
+        TrailsError::NotFound(match size {
+            Some(n) => format!(
+                "no checkpoint of size {n}; checkpoints exist only for sizes the log had after a delivery"
+            ),
+            None => "the trail has delivered nothing yet, so it has no checkpoint".into(),
+        })
+    })
+}
+
 pub struct TrailsDb {
     path: PathBuf,
     conn: Mutex<Connection>,
@@ -306,6 +364,68 @@ impl TrailsDb {
 
     pub fn conn(&self) -> MutexGuard<'_, Connection> {
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The signed checkpoint of `trail`'s log at `size` (the newest when `None`).
+    pub fn checkpoint(&self, trail: i64, size: Option<u64>) -> Result<(u64, String), TrailsError> {
+        checkpoint_note(&self.conn(), trail, size)
+    }
+
+    /// The inclusion proof of `event_id` in `trail`'s log at a checkpointed size.
+    pub fn inclusion(
+        &self,
+        trail: i64,
+        event_id: &str,
+        size: Option<u64>,
+    ) -> Result<Inclusion, TrailsError> {
+        let c = self.conn();
+        let (size, checkpoint) = checkpoint_note(&c, trail, size)?;
+        let leaf: Option<(i64, String, String)> = c
+            .query_row(
+                "SELECT n, account, object FROM tlog_leaves
+                 WHERE trail = ?1 AND event_id = ?2 AND n < ?3 ORDER BY n LIMIT 1",
+                params![trail, event_id, size as i64],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?;
+        let (n, account, object) = leaf.ok_or_else(|| {
+            TrailsError::NotFound(format!(
+                "event {event_id:?} is not in the log at size {size}"
+            ))
+        })?;
+        let proof = crate::merkle::TreeHashes::new(&c, trail).inclusion(n as u64, size)?;
+        Ok(Inclusion {
+            size,
+            checkpoint,
+            leaf_index: n as u64,
+            account,
+            object,
+            proof,
+        })
+    }
+
+    /// The consistency proof between two checkpointed sizes of `trail`'s log (new: the newest
+    /// when `None`): (old size, old note, new size, new note, proof).
+    pub fn consistency(
+        &self,
+        trail: i64,
+        old: u64,
+        new: Option<u64>,
+    ) -> Result<Consistency, TrailsError> {
+        let c = self.conn();
+        let (new_size, new_note) = checkpoint_note(&c, trail, new)?;
+        let (old_size, old_note) = checkpoint_note(&c, trail, Some(old))?;
+        if old_size > new_size {
+            return Err(TrailsError::Invalid(format!(
+                "old size {old_size} is larger than new size {new_size}"
+            )));
+        }
+        let proof = crate::merkle::TreeHashes::new(&c, trail).consistency(old_size, new_size)?;
+        Ok(Consistency {
+            old: (old_size, old_note),
+            new: (new_size, new_note),
+            proof,
+        })
     }
 
     pub fn create(
