@@ -672,7 +672,7 @@ async fn trails_bench(b: TrailsBench) -> anyhow::Result<u8> {
         "digestIntervalSeconds": 1,
         "advancedEventSelectors": [{"FieldSelectors": [{"Field": "eventCategory", "Equals": ["Management", "Data"]}]}],
     }))?;
-    let t = db.create(account.as_i64(), &sp, 0, "mamori/bench", chrono::Utc::now())?;
+    let t = db.create(account, &sp, 0, "mamori/bench", chrono::Utc::now())?;
     let engine = deliver::Engine::new(
         db.clone(),
         trail.history.clone(),

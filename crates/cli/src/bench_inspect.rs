@@ -183,7 +183,7 @@ pub fn run(b: InspectBench) -> anyhow::Result<u8> {
     for i in 0..b.inventories {
         store.record_scan(
             &db,
-            1,
+            mamori_core::AccountId::new(1)?,
             "MACHINE_IMAGE",
             &format!("host-{i:05}"),
             &serde_json::Value::Null,

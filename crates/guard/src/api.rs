@@ -90,7 +90,7 @@ async fn detector(
     let mgmt = caller.account == s.management;
     Ok(Json(
         s.read(move |db| {
-            let mut v = json!({"accountId": account, "enabled": db.enabled(account.as_i64())?});
+            let mut v = json!({"accountId": account, "enabled": db.enabled(account)?});
             if mgmt {
                 v["autoEnable"] = Value::Bool(db.auto_enable()?);
             }
@@ -130,7 +130,7 @@ async fn set_detector(
     let n = accounts.len();
     s.write(move |db| {
         for a in &accounts {
-            db.set_enabled(*a, enabled)?;
+            db.set_enabled(crate::store::account_id(*a)?, enabled)?;
         }
         if let Some(on) = auto {
             db.set_auto_enable(on)?;
@@ -253,7 +253,7 @@ async fn set_archived(
     archived: bool,
 ) -> Result<StatusCode, ApiError> {
     caller.require(Role::Writer)?;
-    let account = caller.account.as_i64();
+    let account = caller.account;
     let i = id.clone();
     s.write(move |db| db.set_archived(account, &i, archived))
         .await?;
@@ -306,7 +306,7 @@ async fn lists(
     Extension(caller): Extension<Caller>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Role::Reader)?;
-    let account = caller.account.as_i64();
+    let account = caller.account;
     Ok(Json(
         json!({"lists": s.read(move |db| db.lists(account)).await?}),
     ))
@@ -357,7 +357,7 @@ async fn put_list(
         ListFormat::Csv => "CSV",
         ListFormat::Stix => "STIX",
     };
-    let account = caller.account.as_i64();
+    let account = caller.account;
     let (name, kind_s, content) = (
         b.name.clone(),
         kind.as_str().to_string(),
@@ -422,7 +422,7 @@ async fn set_publishing(
             .map_err(ApiError::internal)?
             .map_err(|e| ApiError::bad_request(e.to_string()))?;
     }
-    let account = caller.account.as_i64();
+    let account = caller.account;
     let (url, secret, dest) = (
         b.webhook_url.clone().unwrap_or_default(),
         b.secret.unwrap_or_default(),
@@ -506,7 +506,7 @@ async fn list_filters(
     Extension(caller): Extension<Caller>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Role::Reader)?;
-    let account = caller.account.as_i64();
+    let account = caller.account;
     Ok(Json(
         json!({"filters": s.read(move |db| db.filters(account)).await?}),
     ))
@@ -520,7 +520,7 @@ async fn put_filter(
     JsonBody(f): JsonBody<crate::filters::Filter>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Role::Admin)?;
-    let account = caller.account.as_i64();
+    let account = caller.account;
     let req = serde_json::to_value(&f).unwrap_or(Value::Null);
     let name = f.name.clone();
     let matching = s.write(move |db| db.put_filter(account, &f)).await?;
@@ -556,7 +556,7 @@ async fn feedback(
     if !matches!(b.feedback.as_str(), "USEFUL" | "NOT_USEFUL") {
         return Err(ApiError::bad_request("feedback: USEFUL or NOT_USEFUL"));
     }
-    let account = caller.account.as_i64();
+    let account = caller.account;
     let (i, verdict, comments) = (id.clone(), b.feedback.clone(), b.comments.clone());
     s.write(move |db| db.feedback(account, &i, &verdict, comments.as_deref()))
         .await?;
@@ -579,10 +579,10 @@ async fn delete_named(
     headers: HeaderMap,
     name: String,
     event: &'static str,
-    delete: fn(&GuardDb, i64, &str) -> Result<(), GuardError>,
+    delete: fn(&GuardDb, AccountId, &str) -> Result<(), GuardError>,
 ) -> Result<StatusCode, ApiError> {
     caller.require(Role::Admin)?;
-    let account = caller.account.as_i64();
+    let account = caller.account;
     let n = name.clone();
     s.write(move |db| delete(db, account, &n)).await?;
     s.auditor()

@@ -161,7 +161,10 @@ impl Engine {
             let on = match enabled.get(&ev.account) {
                 Some(v) => *v,
                 None => {
-                    let v = self.db().reads().enabled(ev.account)?;
+                    let v = self
+                        .db()
+                        .reads()
+                        .enabled(crate::store::account_id(ev.account)?)?;
                     enabled.insert(ev.account, v);
                     v
                 }
@@ -189,8 +192,9 @@ impl Engine {
                     found.extend(hits);
                 }
             }
+            let account_text = crate::store::account_id(ev.account)?.to_string();
             for mut s in found {
-                s.account = format!("{:012}", ev.account);
+                s.account = account_text.clone();
                 signals.push((ev.account, s));
             }
         }
@@ -212,11 +216,16 @@ impl Engine {
         input: impl std::io::BufRead,
     ) -> Result<(usize, usize, mamori_core::input::Rejections), GuardError> {
         use mamori_core::input::{Line, Lines, Rejections};
-        if !self.db().reads().enabled(account)? {
+        if !self
+            .db()
+            .reads()
+            .enabled(crate::store::account_id(account)?)?
+        {
             return Err(GuardError::Invalid(
                 "detection is not enabled for this account: `mamori guard enable` first".into(),
             ));
         }
+        let account_text = crate::store::account_id(account)?.to_string();
         let intel = self.intel_for(account)?;
         let mut signals = Vec::new();
         let mut bad = Rejections::keeping(100);
@@ -276,7 +285,7 @@ impl Engine {
                 };
                 records += 1;
                 for mut s in found {
-                    s.account = format!("{account:012}");
+                    s.account = account_text.clone();
                     signals.push((account, s));
                 }
             }

@@ -6,6 +6,7 @@
 
 use std::path::Path;
 
+use mamori_core::AccountId;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use serde_json::Value;
@@ -71,6 +72,11 @@ pub enum GuardError {
     Seal(#[from] mamori_core::seal::SealError),
     #[error("stored data is damaged: {0}")]
     Damaged(String),
+}
+
+/// An account id read from stored data or events (always in range when written by mamori).
+pub fn account_id(a: i64) -> Result<AccountId, GuardError> {
+    AccountId::from_i64(a).map_err(|e| GuardError::Damaged(e.to_string()))
 }
 
 /// A stored JSON document read back; one that does not parse is damage, never a default.
@@ -202,7 +208,7 @@ impl GuardDb {
         Ok(n)
     }
 
-    pub fn set_enabled(&self, account: i64, enabled: bool) -> Result<(), GuardError> {
+    pub fn set_enabled(&self, account: AccountId, enabled: bool) -> Result<(), GuardError> {
         self.conn.execute(
             "INSERT INTO detectors (account, enabled, updated_at) VALUES (?1, ?2, ?3) \
              ON CONFLICT(account) DO UPDATE SET enabled = ?2, updated_at = ?3",
@@ -334,7 +340,12 @@ impl GuardDb {
         Ok(new)
     }
 
-    pub fn set_archived(&self, account: i64, id: &str, archived: bool) -> Result<(), GuardError> {
+    pub fn set_archived(
+        &self,
+        account: AccountId,
+        id: &str,
+        archived: bool,
+    ) -> Result<(), GuardError> {
         let n = self.conn.execute(
             "UPDATE findings SET archived = ?3, updated_at = ?4 WHERE account = ?1 AND id = ?2",
             params![account, id, archived, now()],
@@ -348,7 +359,7 @@ impl GuardDb {
     /// Records the analyst's verdict on a finding (USEFUL or NOT_USEFUL, with comments).
     pub fn feedback(
         &self,
-        account: i64,
+        account: AccountId,
         id: &str,
         verdict: &str,
         comments: Option<&str>,
@@ -376,7 +387,7 @@ impl GuardDb {
 
     pub fn put_list(
         &self,
-        account: i64,
+        account: AccountId,
         name: &str,
         kind: &str,
         format: &str,
@@ -391,7 +402,7 @@ impl GuardDb {
         Ok(())
     }
 
-    pub fn delete_list(&self, account: i64, name: &str) -> Result<(), GuardError> {
+    pub fn delete_list(&self, account: AccountId, name: &str) -> Result<(), GuardError> {
         if self.conn.execute(
             "DELETE FROM lists WHERE account = ?1 AND name = ?2",
             params![account, name],
@@ -430,7 +441,7 @@ impl GuardDb {
     /// would have decided), so its author sees its reach before new findings meet it.
     pub fn put_filter(
         &self,
-        account: i64,
+        account: AccountId,
         f: &crate::filters::Filter,
     ) -> Result<usize, GuardError> {
         f.validate().map_err(GuardError::Invalid)?;
@@ -455,7 +466,7 @@ impl GuardDb {
         Ok(matching)
     }
 
-    pub fn delete_filter(&self, account: i64, name: &str) -> Result<(), GuardError> {
+    pub fn delete_filter(&self, account: AccountId, name: &str) -> Result<(), GuardError> {
         if self.conn.execute(
             "DELETE FROM filters WHERE account = ?1 AND name = ?2",
             params![account, name],
@@ -477,7 +488,7 @@ impl GuardDb {
 
     pub fn set_publishing(
         &self,
-        account: i64,
+        account: AccountId,
         url: &str,
         secret: &str,
         destination: Option<&str>,
@@ -485,7 +496,8 @@ impl GuardDb {
         let secret = if secret.is_empty() {
             String::new()
         } else {
-            self.keyring.seal_text(secret, &secret_label(account))?
+            self.keyring
+                .seal_text(secret, &secret_label(account.as_i64()))?
         };
         self.conn.execute(
             "INSERT INTO publishing (account, url, secret, destination) VALUES (?1, ?2, ?3, ?4) \
@@ -600,7 +612,7 @@ impl<'c> Reads<'c> {
     }
 
     /// Is detection on for this account (its own setting, else the organization's auto-enable)?
-    pub fn enabled(&self, account: i64) -> Result<bool, GuardError> {
+    pub fn enabled(&self, account: AccountId) -> Result<bool, GuardError> {
         let own: Option<bool> = self
             .conn
             .query_row(
@@ -709,7 +721,7 @@ impl<'c> Reads<'c> {
             .collect::<Result<_, _>>()?;
         if let [account] = accounts {
             return Ok(
-                serde_json::json!({"accountId": format!("{account:012}"), "activeByType": by_type}),
+                serde_json::json!({"accountId": account_id(*account)?, "activeByType": by_type}),
             );
         }
         let mut st = self.conn.prepare(
@@ -727,7 +739,7 @@ impl<'c> Reads<'c> {
         )
     }
 
-    pub fn lists(&self, account: i64) -> Result<Vec<ListInfo>, GuardError> {
+    pub fn lists(&self, account: AccountId) -> Result<Vec<ListInfo>, GuardError> {
         let mut st = self.conn.prepare(
             "SELECT name, kind, format, entries, created_at FROM lists WHERE account = ?1 ORDER BY name",
         )?;
@@ -744,7 +756,7 @@ impl<'c> Reads<'c> {
             .collect::<Result<_, _>>()?)
     }
 
-    pub fn filters(&self, account: i64) -> Result<Vec<crate::filters::Filter>, GuardError> {
+    pub fn filters(&self, account: AccountId) -> Result<Vec<crate::filters::Filter>, GuardError> {
         let mut st = self
             .conn
             .prepare("SELECT body FROM filters WHERE account = ?1 ORDER BY name")?;
@@ -757,5 +769,37 @@ impl<'c> Reads<'c> {
             })
         })
         .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn open() -> (tempfile::TempDir, GuardDb) {
+        let dir = tempfile::tempdir().unwrap();
+        let keyring = std::sync::Arc::new(mamori_core::seal::Keyring::from_key(&[7; 32]));
+        let db = GuardDb::open(dir.path(), keyring).unwrap();
+        (dir, db)
+    }
+
+    #[test]
+    fn a_stored_finding_that_does_not_parse_is_an_error_not_null() {
+        let (_dir, db) = open();
+        db.conn
+            .execute(
+                "INSERT INTO findings (account, id, type, severity, created_at, updated_at, doc) \
+                 VALUES (1, 'f1', 'Recon:IAMUser/MaliciousIPCaller', 5, 'x', 'x', '{not json')",
+                [],
+            )
+            .unwrap();
+        let err = db.reads().finding(&[1], "f1").unwrap_err();
+        assert!(matches!(err, GuardError::Damaged(_)), "{err}");
+        assert!(err.to_string().contains("f1"), "{err}");
+        let err = db
+            .reads()
+            .findings(&[1], None, 0.0, None, 10, None)
+            .unwrap_err();
+        assert!(matches!(err, GuardError::Damaged(_)), "{err}");
     }
 }

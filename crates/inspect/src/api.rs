@@ -102,7 +102,7 @@ async fn record_scan(
             RESOURCE_TYPES.join(", ")
         )));
     }
-    let account = caller.account.as_i64();
+    let account = caller.account;
     let (rt, rid, packages) = (
         body.resource_type.clone(),
         body.resource_id.clone(),
@@ -192,7 +192,7 @@ async fn findings(
         ),
         None => None,
     };
-    let account = caller.account.as_i64();
+    let account = caller.account;
     let (items, next) = s
         .read(move |st| st.findings(account, &criteria, after.as_deref(), limit))
         .await?;
@@ -208,7 +208,7 @@ async fn coverage(
     Extension(caller): Extension<Caller>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Role::Reader)?;
-    let account = caller.account.as_i64();
+    let account = caller.account;
     let items = s.read(move |st| st.coverage(account)).await?;
     Ok(Json(json!({ "coveredResources": items })))
 }
@@ -218,7 +218,7 @@ async fn stats(
     Extension(caller): Extension<Caller>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Role::Reader)?;
-    let account = caller.account.as_i64();
+    let account = caller.account;
     Ok(Json(s.read(move |st| st.stats(account)).await?))
 }
 
@@ -227,7 +227,7 @@ async fn list_filters(
     Extension(caller): Extension<Caller>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Role::Reader)?;
-    let account = caller.account.as_i64();
+    let account = caller.account;
     let items = s.read(move |st| st.list_filters(account)).await?;
     Ok(Json(json!({ "filters": items })))
 }
@@ -239,7 +239,7 @@ async fn put_filter(
     JsonBody(f): JsonBody<Filter>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Role::Admin)?;
-    let account = caller.account.as_i64();
+    let account = caller.account;
     let req = serde_json::to_value(&f).unwrap_or(Value::Null);
     let summary = s
         .write(move |st, db| st.put_filter(db, account, &f))
@@ -258,7 +258,7 @@ async fn delete_filter(
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Role::Admin)?;
-    let account = caller.account.as_i64();
+    let account = caller.account;
     let n = name.clone();
     let summary = s
         .write(move |st, db| st.delete_filter(db, account, &n))

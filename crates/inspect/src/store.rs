@@ -9,6 +9,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
+use mamori_core::AccountId;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -272,13 +273,9 @@ fn now() -> String {
     mamori_core::time::now_millis()
 }
 
-fn account_text(a: i64) -> String {
-    format!("{a:012}")
-}
-
 struct ResourceRow {
     id: i64,
-    account: i64,
+    account: AccountId,
     resource_type: String,
     resource_id: String,
     details: Value,
@@ -307,7 +304,7 @@ impl InspectStore {
     pub fn record_scan(
         &mut self,
         adb: &AdvisoryDb,
-        account: i64,
+        account: AccountId,
         resource_type: &str,
         resource_id: &str,
         details: &Value,
@@ -340,13 +337,14 @@ impl InspectStore {
     }
 
     fn resource(&self, id: i64) -> Result<ResourceRow, StoreError> {
-        let (account, resource_type, resource_id, details, blob): (i64, String, String, String, Vec<u8>) =
+        let (account, resource_type, resource_id, details, blob): (AccountId, String, String, String, Vec<u8>) =
             self.conn.query_row(
                 "SELECT account, resource_type, resource_id, details, inventory FROM resources WHERE id = ?1",
                 [id],
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
             )?;
-        let json = zstd::decode_all(&blob[..]).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let json = zstd::decode_all(&blob[..])
+            .map_err(|e| StoreError::Damaged(format!("inventory of resource {id}: {e}")))?;
         Ok(ResourceRow {
             id,
             account,
@@ -358,7 +356,7 @@ impl InspectStore {
         })
     }
 
-    fn filters_of(&self, account: i64) -> Result<Vec<Filter>, StoreError> {
+    fn filters_of(&self, account: AccountId) -> Result<Vec<Filter>, StoreError> {
         self.reads().list_filters(account)
     }
 
@@ -376,7 +374,7 @@ impl InspectStore {
             ..Default::default()
         };
         let target = Target {
-            account: account_text(row.account),
+            account: row.account.to_string(),
             region: "local".into(),
             resource_type: row.resource_type.clone(),
             resource_id: row.resource_id.clone(),
@@ -494,7 +492,7 @@ impl InspectStore {
     fn rematch_where(
         &mut self,
         adb: &AdvisoryDb,
-        account: Option<i64>,
+        account: Option<AccountId>,
     ) -> Result<MatchSummary, StoreError> {
         let ids: Vec<i64> = self
             .conn
@@ -513,7 +511,7 @@ impl InspectStore {
     pub fn put_filter(
         &mut self,
         adb: &AdvisoryDb,
-        account: i64,
+        account: AccountId,
         f: &Filter,
     ) -> Result<MatchSummary, StoreError> {
         if !matches!(f.action.as_str(), "SUPPRESS" | "NONE") {
@@ -552,7 +550,7 @@ impl InspectStore {
     pub fn delete_filter(
         &mut self,
         adb: &AdvisoryDb,
-        account: i64,
+        account: AccountId,
         name: &str,
     ) -> Result<MatchSummary, StoreError> {
         let n = self.conn.execute(
@@ -568,7 +566,7 @@ impl InspectStore {
     fn rematch_account(
         &mut self,
         adb: &AdvisoryDb,
-        account: i64,
+        account: AccountId,
     ) -> Result<MatchSummary, StoreError> {
         self.rematch_where(adb, Some(account))
     }
@@ -588,7 +586,7 @@ impl<'c> Reads<'c> {
     /// Findings of an account, newest first by severity then title, filtered.
     pub fn findings(
         &self,
-        account: i64,
+        account: AccountId,
         criteria: &Criteria,
         after: Option<&str>,
         limit: usize,
@@ -635,7 +633,7 @@ impl<'c> Reads<'c> {
         Ok((out, next))
     }
 
-    pub fn coverage(&self, account: i64) -> Result<Vec<Value>, StoreError> {
+    pub fn coverage(&self, account: AccountId) -> Result<Vec<Value>, StoreError> {
         let mut st = self.conn.prepare(
             "SELECT r.resource_type, r.resource_id, r.package_count, r.last_scanned_at, \
              (SELECT COUNT(*) FROM findings f WHERE f.resource = r.id AND f.status = 'ACTIVE') \
@@ -643,7 +641,7 @@ impl<'c> Reads<'c> {
         )?;
         let rows = st.query_map([account], |r| {
             Ok(serde_json::json!({
-                "accountId": account_text(account),
+                "accountId": account,
                 "resourceType": r.get::<_, String>(0)?,
                 "resourceId": r.get::<_, String>(1)?,
                 "packageCount": r.get::<_, i64>(2)?,
@@ -655,7 +653,7 @@ impl<'c> Reads<'c> {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    pub fn stats(&self, account: i64) -> Result<Value, StoreError> {
+    pub fn stats(&self, account: AccountId) -> Result<Value, StoreError> {
         let mut by_sev = serde_json::Map::new();
         let mut st = self.conn.prepare(
             "SELECT severity, COUNT(*) FROM findings WHERE account = ?1 AND status = 'ACTIVE' GROUP BY severity",
@@ -675,7 +673,7 @@ impl<'c> Reads<'c> {
             Ok(rows.collect::<Result<_, _>>()?)
         };
         Ok(serde_json::json!({
-            "accountId": account_text(account),
+            "accountId": account,
             "activeBySeverity": by_sev,
             "mostVulnerablePackages": top(
                 "SELECT package_name, COUNT(*) FROM findings WHERE account = ?1 AND status = 'ACTIVE' \
@@ -687,7 +685,7 @@ impl<'c> Reads<'c> {
     }
 
     /// The account's suppression rules, by name.
-    pub fn list_filters(&self, account: i64) -> Result<Vec<Filter>, StoreError> {
+    pub fn list_filters(&self, account: AccountId) -> Result<Vec<Filter>, StoreError> {
         let mut st = self.conn.prepare_cached(
             "SELECT name, action, criteria, reason FROM filters WHERE account = ?1 ORDER BY name",
         )?;

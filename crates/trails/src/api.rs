@@ -16,7 +16,7 @@ use mamori_core::{AccountId, ApiError, AuditSink, Caller, ErrorCode, JsonBody, R
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::deliver::{Engine, account_text};
+use crate::deliver::Engine;
 use crate::merkle::{self, ConsistencyBundle, InclusionBundle};
 use crate::spec::{TrailSpec, TrailUpdate};
 use crate::store::{TrailRow, TrailsError};
@@ -50,7 +50,7 @@ pub fn router(state: ApiState) -> Router {
 fn describe(t: &TrailRow) -> Value {
     json!({
         "name": t.spec.name,
-        "accountId": account_text(t.account),
+        "accountId": t.account,
         "trail": t.spec,
         "status": {
             "isLogging": t.logging,
@@ -90,16 +90,11 @@ async fn create(
         ));
     }
     let e = s.engine.clone();
-    let account = caller.account.as_i64();
+    let account = caller.account;
     let sp = spec.clone();
     blocking(move || e.check_destination(account, &sp)).await?;
     let e = s.engine.clone();
-    let origin = format!(
-        "mamori/{}/{}/{}",
-        s.engine.org,
-        account_text(account),
-        spec.name
-    );
+    let origin = format!("mamori/{}/{}/{}", s.engine.org, account, spec.name);
     let sp = spec.clone();
     let t = blocking(move || {
         let cursor = e.history.last_seq()?;
@@ -124,8 +119,8 @@ async fn list(
     Extension(caller): Extension<Caller>,
 ) -> Result<Json<Value>, ApiError> {
     let e = s.engine.clone();
-    let account = caller.account.as_i64();
-    let management = s.management.as_i64();
+    let account = caller.account;
+    let management = s.management;
     let trails = blocking(move || {
         let mut t = e.db.list(Some(account))?;
         // Members see the organization trails that log them (and cannot change them).
@@ -146,7 +141,7 @@ async fn list(
 
 async fn find(s: &ApiState, caller: &Caller, name: &str) -> Result<TrailRow, ApiError> {
     let e = s.engine.clone();
-    let account = caller.account.as_i64();
+    let account = caller.account;
     let name = name.to_string();
     blocking(move || e.db.get(account, &name)).await
 }
@@ -388,7 +383,7 @@ async fn public_keys(
     Query(q): Query<KeysQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let e = s.engine.clone();
-    let account = caller.account.as_i64();
+    let account = caller.account;
     let keys =
         blocking(move || {
             let trails: Vec<TrailRow> =

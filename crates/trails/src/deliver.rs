@@ -19,6 +19,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
+use mamori_core::AccountId;
 use mamori_trail::Record;
 use mamori_trail::store::History;
 use rusqlite::{OptionalExtension, params};
@@ -86,7 +87,7 @@ pub struct Engine {
     lock: AsyncMutex<()>,
     /// The operator's walls around the destinations trails name.
     pub confinement: mamori_dest::Confinement,
-    dests: std::sync::Mutex<HashMap<(i64, String), Arc<Destination>>>,
+    dests: std::sync::Mutex<HashMap<(AccountId, String), Arc<Destination>>>,
     backoff: std::sync::Mutex<HashMap<i64, (Instant, u32)>>,
 }
 
@@ -103,12 +104,11 @@ pub fn layout(t: &TrailRow, dest: &Destination, org: &str) -> Layout {
     }
 }
 
-fn account_id(a: i64) -> Result<mamori_core::AccountId, TrailsError> {
-    mamori_core::AccountId::from_i64(a).map_err(|e| TrailsError::Damaged(e.to_string()))
-}
-
-pub fn account_text(a: i64) -> String {
-    format!("{a:012}")
+/// The 12-digit text of an account id read from the event history.
+fn account_text(a: i64) -> Result<String, TrailsError> {
+    AccountId::from_i64(a)
+        .map(|a| a.to_string())
+        .map_err(|e| TrailsError::Damaged(e.to_string()))
 }
 
 impl Engine {
@@ -132,7 +132,7 @@ impl Engine {
     /// Opens a trail's destination for its account, inside the operator's walls.
     pub fn destination(
         &self,
-        account: i64,
+        account: AccountId,
         spec_dest: &str,
     ) -> Result<Arc<Destination>, TrailsError> {
         let key = (account, spec_dest.to_string());
@@ -142,7 +142,7 @@ impl Engine {
         }
         let d = Arc::new(
             self.confinement
-                .open(account_id(account)?, spec_dest)
+                .open(account, spec_dest)
                 .map_err(|e| TrailsError::Invalid(e.to_string()))?,
         );
         cache.insert(key, d.clone());
@@ -152,7 +152,11 @@ impl Engine {
     /// Checks a trail's destination before it is saved: inside the walls, and not sharing its
     /// place (destination and key prefix) with a trail of another account, whose validation it
     /// would otherwise break.
-    pub fn check_destination(&self, account: i64, spec: &TrailSpec) -> Result<(), TrailsError> {
+    pub fn check_destination(
+        &self,
+        account: AccountId,
+        spec: &TrailSpec,
+    ) -> Result<(), TrailsError> {
         let target = self.target(account, spec)?;
         for other in self.db.list(None)? {
             if other.account == account {
@@ -173,10 +177,14 @@ impl Engine {
     }
 
     /// Where a trail's objects go: its destination, then its key prefix.
-    fn target(&self, account: i64, spec: &TrailSpec) -> Result<mamori_dest::Target, TrailsError> {
+    fn target(
+        &self,
+        account: AccountId,
+        spec: &TrailSpec,
+    ) -> Result<mamori_dest::Target, TrailsError> {
         let t = self
             .confinement
-            .resolve(account_id(account)?, &spec.destination)
+            .resolve(account, &spec.destination)
             .map_err(|e| TrailsError::Invalid(e.to_string()))?;
         let kp = spec.key_prefix.trim_matches('/');
         Ok(match t {
@@ -386,13 +394,13 @@ impl Engine {
             let mut groups: Vec<Group> = Vec::new();
             let mut index: HashMap<(String, String), usize> = HashMap::new();
             for e in events {
-                if !t.spec.is_organization_trail && e.account != t.account {
+                if !t.spec.is_organization_trail && e.account != t.account.as_i64() {
                     continue;
                 }
                 let Some(region) = selected(&selection, &e.record, &t.spec.home_region) else {
                     continue;
                 };
-                let k = (account_text(e.account), region);
+                let k = (account_text(e.account)?, region);
                 let i = *index.entry(k.clone()).or_insert_with(|| {
                     groups.push((k, Vec::new()));
                     groups.len() - 1
@@ -496,7 +504,7 @@ impl Engine {
             .optional()?;
         let Some(note) = note else { return Ok(()) };
         let layout = layout(t, dest, &self.org);
-        let owner = account_text(t.account);
+        let owner = t.account.to_string();
         let fail = |e: crate::dest::DestError| {
             TrailsError::Invalid(format!("checkpoint delivery failed: {e}"))
         };
@@ -611,7 +619,7 @@ impl Engine {
                     ));
                 }
             };
-            add(&account_text(t.account), &t.spec.home_region);
+            add(&t.account.to_string(), &t.spec.home_region);
             for f in &files {
                 add(&f.0, &f.1);
             }

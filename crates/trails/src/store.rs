@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use chrono::{DateTime, Utc};
+use mamori_core::AccountId;
 use mamori_core::db::{self, DbError};
 use mamori_core::seal::Keyring;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -155,7 +156,7 @@ CREATE TABLE retired_checkpoint_keys (
 #[derive(Clone, Debug)]
 pub struct TrailRow {
     pub id: i64,
-    pub account: i64,
+    pub account: AccountId,
     pub spec: TrailSpec,
     pub logging: bool,
     pub created_at: String,
@@ -430,7 +431,7 @@ impl TrailsDb {
 
     pub fn create(
         &self,
-        account: i64,
+        account: AccountId,
         spec: &TrailSpec,
         cursor: i64,
         origin: &str,
@@ -483,7 +484,7 @@ impl TrailsDb {
         finish(r)
     }
 
-    pub fn get(&self, account: i64, name: &str) -> Result<TrailRow, TrailsError> {
+    pub fn get(&self, account: AccountId, name: &str) -> Result<TrailRow, TrailsError> {
         let c = self.conn();
         let r = c
             .query_row(
@@ -494,14 +495,14 @@ impl TrailsDb {
             .optional()?
             .ok_or_else(|| {
                 TrailsError::NotFound(format!(
-                    "no trail named {name:?} in account {account:012}; `mamori trail list` shows them"
+                    "no trail named {name:?} in account {account}; `mamori trail list` shows them"
                 ))
             })?;
         finish(r)
     }
 
     /// Trails of `account`, or every trail when `None`.
-    pub fn list(&self, account: Option<i64>) -> Result<Vec<TrailRow>, TrailsError> {
+    pub fn list(&self, account: Option<AccountId>) -> Result<Vec<TrailRow>, TrailsError> {
         let c = self.conn();
         let mut st = c.prepare(&format!(
             "SELECT {COLUMNS} FROM trails WHERE ?1 IS NULL OR account = ?1 ORDER BY account, name"
@@ -654,7 +655,7 @@ impl TrailsDb {
     /// and (trail, checkpoint verifier key) pairs.
     pub fn retired_keys(
         &self,
-        account: i64,
+        account: AccountId,
         trail: Option<&str>,
     ) -> Result<RetiredKeys, TrailsError> {
         use base64::Engine;
