@@ -5,7 +5,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use mamori_trail::body;
-use mamori_trail::codec;
+use mamori_trail::history::codec;
 use mamori_trail::ingest::Limits;
 
 fuzz_target!(|data: &[u8]| {

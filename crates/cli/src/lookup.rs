@@ -51,7 +51,7 @@ pub async fn run(a: LookupArgs, remote: &Remote) -> anyhow::Result<u8> {
                 "--attr {attr:?} must be KEY=VALUE, e.g. --attr EventName=ConsoleLogin"
             ))
         })?;
-        mamori_trail::lookup::LookupAttribute::parse(k, v).map_err(usage)?;
+        mamori_trail::history::lookup::LookupAttribute::parse(k, v).map_err(usage)?;
         query.push((k.to_string(), v.to_string()));
     }
     if let Some(s) = time_arg("start", &a.start)? {

@@ -5,8 +5,6 @@
 //! 3 runtime failure (server unreachable, store error).
 
 mod bench;
-mod bench_inspect;
-mod bench_load;
 mod client;
 mod guard;
 mod import;

@@ -10,7 +10,7 @@ use std::time::Duration;
 use hmac::{Hmac, Mac};
 use ipnet::IpNet;
 use mamori_core::service::Shared;
-use mamori_trail::store::History;
+use mamori_trail::history::store::History;
 use sha2::Sha256;
 
 use crate::cloudtrail::{Context, detect};

@@ -42,7 +42,7 @@ pub enum ServeError {
     #[error("organization store: {0}")]
     Org(#[from] mamori_org::OrgError),
     #[error("event history: {0}")]
-    Trail(#[from] mamori_trail::store::StoreError),
+    Trail(#[from] mamori_trail::history::store::StoreError),
     #[error("trails: {0}")]
     Trails(#[from] mamori_trails::store::TrailsError),
     #[error("inspection: {0}")]

@@ -18,8 +18,8 @@ use serde_json::json;
 use crate::Trail;
 use crate::body;
 use crate::channel::{self, AuditEventItem};
+use crate::history::lookup::{LookupAttribute, LookupQuery, Position};
 use crate::ingest::{EventResult, Status};
-use crate::lookup::{LookupAttribute, LookupQuery, Position};
 
 #[derive(Clone)]
 pub struct ApiState {

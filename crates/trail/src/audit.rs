@@ -6,7 +6,7 @@ use chrono::Utc;
 use mamori_core::{AuditEntry, AuditSink, Caller};
 use serde_json::{Map, Value, json};
 
-use crate::store::History;
+use crate::history::store::History;
 
 pub struct TrailAudit {
     pub history: Arc<History>,

@@ -1,14 +1,14 @@
 //! Ingest: one code path for the HTTP API, channels and file import.
 //!
 //! raw record → typed [`Record`] (validated) → [`Prepared`] (lookup attributes + compressed raw
-//! bytes) → [`crate::store::History::append`] (durable, deduplicated on eventID per account).
+//! bytes) → [`crate::history::store::History::append`] (durable, deduplicated on eventID per account).
 
 use chrono::{DateTime, Datelike, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::classify::{self, Category};
+use crate::history::staged::Map;
 use crate::model::Record;
-use crate::staged::Map;
 
 /// The lookup attributes kept in the attribute index (EventId and ReadOnly are columns).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -78,16 +78,16 @@ impl Attrs {
     }
 }
 
-/// Up to [`crate::codec::BLOCK_SLOTS`] records of one day, in eventTime order, compressed together.
+/// Up to [`crate::history::codec::BLOCK_SLOTS`] records of one day, in eventTime order, compressed together.
 #[derive(Clone, Debug)]
 pub struct PreparedBlock {
     pub day: u32,
     /// Index into [`StoreBatch::events`] of the record in each slot.
     pub members: Vec<usize>,
-    /// [`crate::codec::compress_block`] of [`crate::codec::encode_block`] over the records' exact
+    /// [`crate::history::codec::compress_block`] of [`crate::history::codec::encode_block`] over the records' exact
     /// bytes.
     pub data: Vec<u8>,
-    /// [`crate::codec::encode_slots`] of each slot's (eventTime ms, [`class_of`]).
+    /// [`crate::history::codec::encode_slots`] of each slot's (eventTime ms, [`class_of`]).
     pub slots: Vec<u8>,
     /// Earliest and latest eventTime (ms) in the block.
     pub min_time: i64,
@@ -386,16 +386,16 @@ pub fn build_blocks(events: &[Prepared], texts: &[&str]) -> Vec<PreparedBlock> {
     let mut blocks = Vec::new();
     let mut plain = Vec::new();
     for run in order.chunk_by(|&a, &b| events[a].day == events[b].day) {
-        for chunk in run.chunks(crate::codec::BLOCK_SLOTS as usize) {
+        for chunk in run.chunks(crate::history::codec::BLOCK_SLOTS as usize) {
             let slots: Vec<Option<&[u8]>> =
                 chunk.iter().map(|&i| Some(texts[i].as_bytes())).collect();
-            crate::codec::encode_block_into(&mut plain, &slots);
+            crate::history::codec::encode_block_into(&mut plain, &slots);
             let times = || chunk.iter().map(|&i| events[i].time_ms);
             blocks.push(PreparedBlock {
                 day: events[chunk[0]].day,
                 members: chunk.to_vec(),
-                data: crate::codec::compress_block(&plain),
-                slots: crate::codec::encode_slots(
+                data: crate::history::codec::compress_block(&plain),
+                slots: crate::history::codec::encode_slots(
                     chunk
                         .iter()
                         .map(|&i| (events[i].time_ms, events[i].class())),

@@ -11,25 +11,18 @@ pub mod audit;
 pub mod body;
 pub mod channel;
 pub mod classify;
-pub mod codec;
-pub mod feed;
 pub mod field;
-mod idfilter;
-mod idruns;
+pub mod history;
 pub mod ingest;
-pub mod lookup;
 pub mod model;
 pub mod prepare;
 pub mod scan;
-mod staged;
-pub mod store;
-mod writer;
 
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::history::store::{History, HistoryOptions, Outcome, StoreError};
 use crate::ingest::{EventResult, IngestReport, Limits, Status, StoreBatch};
-use crate::store::{History, HistoryOptions, Outcome, StoreError};
 
 pub use model::Record;
 
@@ -99,7 +92,7 @@ impl PreparedBatch {
         for (index, raw) in raws.iter().enumerate() {
             match ingest::prepare(raw, limits) {
                 Ok(mut p) => {
-                    ids.push(store::id_hash(account, &p.event_id));
+                    ids.push(history::store::id_hash(account, &p.event_id));
                     slots.push(report.results.len());
                     report.results.push(EventResult {
                         index,

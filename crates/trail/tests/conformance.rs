@@ -9,9 +9,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use mamori_trail::body;
+use mamori_trail::history::lookup::{LookupAttribute, LookupQuery};
+use mamori_trail::history::store::{History, HistoryOptions};
 use mamori_trail::ingest::Status;
-use mamori_trail::lookup::{LookupAttribute, LookupQuery};
-use mamori_trail::store::{History, HistoryOptions};
 use serde_json::Value;
 
 fn fixtures() -> Option<PathBuf> {

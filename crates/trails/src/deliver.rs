@@ -21,8 +21,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
 use mamori_core::AccountId;
 use mamori_trail::Record;
-use mamori_trail::store::History;
-use rusqlite::{OptionalExtension, params};
+use mamori_trail::history::store::History;
 use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex as AsyncMutex;
 
@@ -30,10 +29,10 @@ use crate::canonical::canonicalize;
 use crate::dest::Destination;
 use crate::digest::{self, Digest, LogFileEntry};
 use crate::layout::{Layout, safe_region};
-use crate::merkle::{self, TreeHashes};
+use crate::merkle;
 use crate::selectors::Selection;
 use crate::spec::TrailSpec;
-use crate::store::{TrailRow, TrailsDb, TrailsError, now_text};
+use crate::store::{ChainLink, DeliveredFile, TrailRow, TrailsDb, TrailsError};
 
 /// Events read from the history per delivery step.
 const READ_BATCH: usize = 50_000;
@@ -281,15 +280,11 @@ impl Engine {
     fn set_error(
         &self,
         id: i64,
-        column: &str,
+        column: &'static str,
         message: &str,
         now: DateTime<Utc>,
     ) -> Result<(), TrailsError> {
-        self.db.conn().execute(
-            &format!("UPDATE trails SET {column} = ?2, latest_delivery_attempt = ?3 WHERE id = ?1"),
-            params![id, message, now_text(now)],
-        )?;
-        Ok(())
+        self.db.set_error(id, column, message, now)
     }
 
     fn delivery_due(
@@ -344,13 +339,10 @@ impl Engine {
             }
             None => {
                 let (plan, built) = self.plan(t, &layout, now).await?;
-                self.db.conn().execute(
-                    "UPDATE trails SET pending = ?2 WHERE id = ?1",
-                    params![
-                        t.id,
-                        serde_json::to_string(&plan)
-                            .map_err(|e| TrailsError::Damaged(e.to_string()))?
-                    ],
+                self.db.set_pending(
+                    t.id,
+                    &serde_json::to_string(&plan)
+                        .map_err(|e| TrailsError::Damaged(e.to_string()))?,
                 )?;
                 (plan, built)
             }
@@ -493,16 +485,9 @@ impl Engine {
         if t.checkpoint_put >= t.leaves && t.leaves > 0 || t.leaves == 0 {
             return Ok(());
         }
-        let note: Option<String> = self
-            .db
-            .conn()
-            .query_row(
-                "SELECT note FROM checkpoints WHERE trail = ?1 AND size = ?2",
-                params![t.id, t.leaves as i64],
-                |r| r.get(0),
-            )
-            .optional()?;
-        let Some(note) = note else { return Ok(()) };
+        let Some(note) = self.db.checkpoint_at(t.id, t.leaves)? else {
+            return Ok(());
+        };
         let layout = layout(t, dest, &self.org);
         let owner = t.account.to_string();
         let fail = |e: crate::dest::DestError| {
@@ -522,11 +507,7 @@ impl Engine {
         )
         .await
         .map_err(fail)?;
-        self.db.conn().execute(
-            "UPDATE trails SET checkpoint_put = ?2 WHERE id = ?1",
-            params![t.id, t.leaves as i64],
-        )?;
-        Ok(())
+        self.db.set_checkpoint_put(t.id, t.leaves)
     }
 
     /// Writes every digest whose period has ended (and the final one after StopLogging).
@@ -559,10 +540,7 @@ impl Engine {
             } else {
                 end + period
             };
-            self.db.conn().execute(
-                "UPDATE trails SET next_digest_at = ?2, stop_seq = CASE WHEN ?3 THEN NULL ELSE stop_seq END, latest_digest_error = NULL WHERE id = ?1",
-                params![t.id, next, final_digest],
-            )?;
+            self.db.digests_written(t.id, next, final_digest)?;
             t = self.db.get_by_id(t.id)?;
             if final_digest || written >= MAX_DIGESTS_PER_PASS {
                 break;
@@ -579,33 +557,8 @@ impl Engine {
         end: i64,
         period: i64,
     ) -> Result<(), TrailsError> {
-        type Chain = (
-            String,
-            String,
-            Option<String>,
-            Option<String>,
-            Option<String>,
-            Option<String>,
-            i64,
-        );
         let (chains, files) = {
-            let c = self.db.conn();
-            let mut chains: Vec<Chain> = c
-                .prepare("SELECT account, region, prev_bucket, prev_object, prev_hash, prev_signature, last_end FROM chains WHERE trail = ?1")?
-                .query_map([t.id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)))?
-                .collect::<Result<_, _>>()?;
-            type FileRow = (
-                String,
-                String,
-                String,
-                String,
-                Option<String>,
-                Option<String>,
-            );
-            let files: Vec<FileRow> = c
-                .prepare("SELECT account, region, key, hash, oldest, newest FROM log_files WHERE trail = ?1 AND digested = 0 AND delivered_at <= ?2 ORDER BY key")?
-                .query_map(params![t.id, end], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))?
-                .collect::<Result<_, _>>()?;
+            let (mut chains, files) = self.db.digest_inputs(t.id, end)?;
             let mut add = |account: &str, region: &str| {
                 if !chains.iter().any(|c| c.0 == account && c.1 == region) {
                     chains.push((
@@ -692,24 +645,20 @@ impl Engine {
                 .await
                 .map_err(fail)?;
             }
-            let mut c = self.db.conn();
-            let tx = c.transaction()?;
-            for f in &mine {
-                tx.execute(
-                    "UPDATE log_files SET digested = 1 WHERE trail = ?1 AND key = ?2",
-                    params![t.id, f.2],
-                )?;
-            }
-            tx.execute(
-                "INSERT INTO chains (trail, account, region, prev_bucket, prev_object, prev_hash, prev_signature, last_end) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-                 ON CONFLICT (trail, account, region) DO UPDATE SET prev_bucket = ?4, prev_object = ?5, prev_hash = ?6, prev_signature = ?7, last_end = ?8",
-                params![t.id, account, region, dest.bucket, object, digest::sha256_hex(&bytes), signature, end],
+            let digested: Vec<&str> = mine.iter().map(|f| f.2.as_str()).collect();
+            self.db.record_digest(
+                t.id,
+                &digested,
+                &ChainLink {
+                    account: &account,
+                    region: &region,
+                    bucket: &dest.bucket,
+                    object: &object,
+                    hash: &digest::sha256_hex(&bytes),
+                    signature: &signature,
+                    end,
+                },
             )?;
-            tx.execute(
-                "UPDATE trails SET latest_digest_time = ?2, latest_digest_object = ?3 WHERE id = ?1",
-                params![t.id, now_text(Utc::now()), object],
-            )?;
-            tx.commit()?;
             metrics::counter!("mamori_trail_digests_total").increment(1);
         }
         Ok(())
@@ -797,50 +746,30 @@ fn commit(
     to: i64,
     now: DateTime<Utc>,
 ) -> Result<(), TrailsError> {
-    let mut c = db.conn();
-    let tx = c.transaction()?;
-    let mut n = t.leaves;
-    {
-        let tree = TreeHashes::new(&tx, t.id);
-        let mut leaf_row = tx.prepare_cached(
-            "INSERT INTO tlog_leaves (trail, n, account, event_id, object) VALUES (?1, ?2, ?3, ?4, ?5)",
-        )?;
-        for b in built {
-            for (hash, event_id) in &b.leaves {
-                tree.append(n, *hash)?;
-                leaf_row.execute(params![t.id, n as i64, b.account, event_id, b.key])?;
-                n += 1;
-            }
-            tx.execute(
-                "INSERT OR REPLACE INTO log_files (trail, account, region, key, hash, oldest, newest, delivered_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                params![t.id, b.account, b.region, b.key, b.hash, b.oldest, b.newest, now.timestamp()],
-            )?;
-        }
-        if n > t.leaves {
-            let root = tree.root(n)?;
-            let origin = note_origin(&t.note_vkey);
-            let text = merkle::checkpoint_text(&origin, n, root)?;
-            let signer = signed_note::StandardSigner::new(&t.note_skey).map_err(|e| {
-                TrailsError::Damaged(format!("checkpoint key of trail {}: {e}", t.spec.name))
-            })?;
-            let mut note = signed_note::Note::new(&text, &[])
-                .map_err(|e| TrailsError::Damaged(e.to_string()))?;
-            note.add_sigs(&[&signer])
-                .map_err(|e| TrailsError::Damaged(e.to_string()))?;
-            let note = String::from_utf8(note.to_bytes())
-                .map_err(|e| TrailsError::Damaged(e.to_string()))?;
-            tx.execute(
-                "INSERT OR REPLACE INTO checkpoints (trail, size, note) VALUES (?1, ?2, ?3)",
-                params![t.id, n as i64, note],
-            )?;
-        }
-    }
-    tx.execute(
-        "UPDATE trails SET cursor = ?2, leaves = ?3, pending = NULL, latest_delivery_time = CASE WHEN ?5 THEN ?4 ELSE latest_delivery_time END, latest_delivery_attempt = ?4, latest_delivery_error = NULL WHERE id = ?1",
-        params![t.id, to, n as i64, now_text(now), !built.is_empty()],
-    )?;
-    tx.commit()?;
-    Ok(())
+    let files: Vec<DeliveredFile<'_>> = built
+        .iter()
+        .map(|b| DeliveredFile {
+            account: &b.account,
+            region: &b.region,
+            key: &b.key,
+            hash: &b.hash,
+            oldest: b.oldest.as_deref(),
+            newest: b.newest.as_deref(),
+            leaves: &b.leaves,
+        })
+        .collect();
+    db.commit_delivery(t, &files, to, now, |n, root| {
+        let origin = note_origin(&t.note_vkey);
+        let text = merkle::checkpoint_text(&origin, n, root)?;
+        let signer = signed_note::StandardSigner::new(&t.note_skey).map_err(|e| {
+            TrailsError::Damaged(format!("checkpoint key of trail {}: {e}", t.spec.name))
+        })?;
+        let mut note =
+            signed_note::Note::new(&text, &[]).map_err(|e| TrailsError::Damaged(e.to_string()))?;
+        note.add_sigs(&[&signer])
+            .map_err(|e| TrailsError::Damaged(e.to_string()))?;
+        String::from_utf8(note.to_bytes()).map_err(|e| TrailsError::Damaged(e.to_string()))
+    })
 }
 
 /// The log's origin line: the name in its verifier key (`<name>+<id>+<key>`).

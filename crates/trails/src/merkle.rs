@@ -67,6 +67,15 @@ impl<'c> TreeHashes<'c> {
         Ok(())
     }
 
+    /// The stored hash of leaf `index`.
+    pub fn leaf(&self, index: u64) -> Result<Hash, ProofError> {
+        let i = tlog_tiles::stored_hash_index(0, index);
+        self.read_hashes(&[i])
+            .map_err(storage)?
+            .pop()
+            .ok_or_else(|| ProofError::Storage(format!("no leaf {index}")))
+    }
+
     pub fn root(&self, size: u64) -> Result<Hash, ProofError> {
         tlog_tiles::tree_hash(size, self).map_err(storage)
     }

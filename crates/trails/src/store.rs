@@ -29,7 +29,7 @@ pub enum TrailsError {
     #[error("Merkle log: {0}")]
     Proof(#[from] crate::merkle::ProofError),
     #[error("event history: {0}")]
-    History(#[from] mamori_trail::store::StoreError),
+    History(#[from] mamori_trail::history::store::StoreError),
     #[error("stored data is damaged: {0}")]
     Damaged(String),
     #[error("secrets: {0}")]
@@ -292,6 +292,50 @@ fn checkpoint_note(
     })
 }
 
+/// A chain's state before its next digest: (account, region, previous digest's bucket, object,
+/// hash and signature, end of the last digested period).
+pub type ChainState = (
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    i64,
+);
+
+/// A delivered log file not yet in a digest: (account, region, key, hash, oldest, newest).
+pub type UndigestedFile = (
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+);
+
+/// The digest just written for one (account, region) chain.
+pub struct ChainLink<'a> {
+    pub account: &'a str,
+    pub region: &'a str,
+    pub bucket: &'a str,
+    pub object: &'a str,
+    pub hash: &'a str,
+    pub signature: &'a str,
+    pub end: i64,
+}
+
+/// A log file a delivery wrote, with the Merkle leaves of its records (hash, eventID).
+pub struct DeliveredFile<'a> {
+    pub account: &'a str,
+    pub region: &'a str,
+    pub key: &'a str,
+    pub hash: &'a str,
+    pub oldest: Option<&'a str>,
+    pub newest: Option<&'a str>,
+    pub leaves: &'a [(crate::merkle::Hash, String)],
+}
+
 pub struct TrailsDb {
     path: PathBuf,
     conn: Mutex<Connection>,
@@ -365,6 +409,165 @@ impl TrailsDb {
 
     pub fn conn(&self) -> MutexGuard<'_, Connection> {
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records a failed delivery or digest attempt (`column`: which error it was).
+    pub fn set_error(
+        &self,
+        id: i64,
+        column: &'static str,
+        message: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), TrailsError> {
+        debug_assert!(matches!(
+            column,
+            "latest_delivery_error" | "latest_digest_error"
+        ));
+        self.conn().execute(
+            &format!("UPDATE trails SET {column} = ?2, latest_delivery_attempt = ?3 WHERE id = ?1"),
+            params![id, message, now_text(now)],
+        )?;
+        Ok(())
+    }
+
+    /// Saves a planned delivery (JSON) before anything is put: after a crash it is redone
+    /// exactly.
+    pub fn set_pending(&self, id: i64, plan: &str) -> Result<(), TrailsError> {
+        self.conn().execute(
+            "UPDATE trails SET pending = ?2 WHERE id = ?1",
+            params![id, plan],
+        )?;
+        Ok(())
+    }
+
+    /// The signed checkpoint of `trail`'s log at exactly `size`, if one was made.
+    pub fn checkpoint_at(&self, trail: i64, size: u64) -> Result<Option<String>, TrailsError> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT note FROM checkpoints WHERE trail = ?1 AND size = ?2",
+                params![trail, size as i64],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    /// The checkpoint of `size` is in the destination.
+    pub fn set_checkpoint_put(&self, id: i64, size: u64) -> Result<(), TrailsError> {
+        self.conn().execute(
+            "UPDATE trails SET checkpoint_put = ?2 WHERE id = ?1",
+            params![id, size as i64],
+        )?;
+        Ok(())
+    }
+
+    /// The digests of a period are written: the next is due at `next`; after the final one
+    /// (StopLogging) the stop mark is cleared.
+    pub fn digests_written(
+        &self,
+        id: i64,
+        next: i64,
+        final_digest: bool,
+    ) -> Result<(), TrailsError> {
+        self.conn().execute(
+            "UPDATE trails SET next_digest_at = ?2, stop_seq = CASE WHEN ?3 THEN NULL ELSE stop_seq END, latest_digest_error = NULL WHERE id = ?1",
+            params![id, next, final_digest],
+        )?;
+        Ok(())
+    }
+
+    /// What the digests of the period ending at `end` need: each chain's state, and the log
+    /// files delivered by then and not yet digested (by key).
+    pub fn digest_inputs(
+        &self,
+        trail: i64,
+        end: i64,
+    ) -> Result<(Vec<ChainState>, Vec<UndigestedFile>), TrailsError> {
+        let c = self.conn();
+        let chains: Vec<ChainState> = c
+            .prepare("SELECT account, region, prev_bucket, prev_object, prev_hash, prev_signature, last_end FROM chains WHERE trail = ?1")?
+            .query_map([trail], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)))?
+            .collect::<Result<_, _>>()?;
+        let files: Vec<UndigestedFile> = c
+            .prepare("SELECT account, region, key, hash, oldest, newest FROM log_files WHERE trail = ?1 AND digested = 0 AND delivered_at <= ?2 ORDER BY key")?
+            .query_map(params![trail, end], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))?
+            .collect::<Result<_, _>>()?;
+        Ok((chains, files))
+    }
+
+    /// One chain's digest is in the destination: its files are digested, the chain points at
+    /// it, the trail's status shows it — in one transaction.
+    pub fn record_digest(
+        &self,
+        trail: i64,
+        digested: &[&str],
+        link: &ChainLink<'_>,
+    ) -> Result<(), TrailsError> {
+        let mut c = self.conn();
+        let tx = c.transaction()?;
+        for key in digested {
+            tx.execute(
+                "UPDATE log_files SET digested = 1 WHERE trail = ?1 AND key = ?2",
+                params![trail, key],
+            )?;
+        }
+        tx.execute(
+            "INSERT INTO chains (trail, account, region, prev_bucket, prev_object, prev_hash, prev_signature, last_end) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+             ON CONFLICT (trail, account, region) DO UPDATE SET prev_bucket = ?4, prev_object = ?5, prev_hash = ?6, prev_signature = ?7, last_end = ?8",
+            params![trail, link.account, link.region, link.bucket, link.object, link.hash, link.signature, link.end],
+        )?;
+        tx.execute(
+            "UPDATE trails SET latest_digest_time = ?2, latest_digest_object = ?3 WHERE id = ?1",
+            params![trail, now_text(Utc::now()), link.object],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// A delivery becomes durable state in one transaction: the Merkle leaves and log files,
+    /// a checkpoint of the new size (`sign` writes its signed note from size and root), and
+    /// the trail's cursor.
+    pub fn commit_delivery(
+        &self,
+        t: &TrailRow,
+        files: &[DeliveredFile<'_>],
+        to: i64,
+        now: DateTime<Utc>,
+        sign: impl FnOnce(u64, crate::merkle::Hash) -> Result<String, TrailsError>,
+    ) -> Result<(), TrailsError> {
+        let mut c = self.conn();
+        let tx = c.transaction()?;
+        let mut n = t.leaves;
+        {
+            let tree = crate::merkle::TreeHashes::new(&tx, t.id);
+            let mut leaf_row = tx.prepare_cached(
+                "INSERT INTO tlog_leaves (trail, n, account, event_id, object) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?;
+            for f in files {
+                for (hash, event_id) in f.leaves {
+                    tree.append(n, *hash)?;
+                    leaf_row.execute(params![t.id, n as i64, f.account, event_id, f.key])?;
+                    n += 1;
+                }
+                tx.execute(
+                    "INSERT OR REPLACE INTO log_files (trail, account, region, key, hash, oldest, newest, delivered_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                    params![t.id, f.account, f.region, f.key, f.hash, f.oldest, f.newest, now.timestamp()],
+                )?;
+            }
+            if n > t.leaves {
+                let note = sign(n, tree.root(n)?)?;
+                tx.execute(
+                    "INSERT OR REPLACE INTO checkpoints (trail, size, note) VALUES (?1, ?2, ?3)",
+                    params![t.id, n as i64, note],
+                )?;
+            }
+        }
+        tx.execute(
+            "UPDATE trails SET cursor = ?2, leaves = ?3, pending = NULL, latest_delivery_time = CASE WHEN ?5 THEN ?4 ELSE latest_delivery_time END, latest_delivery_attempt = ?4, latest_delivery_error = NULL WHERE id = ?1",
+            params![t.id, to, n as i64, now_text(now), !files.is_empty()],
+        )?;
+        tx.commit()?;
+        Ok(())
     }
 
     /// The signed checkpoint of `trail`'s log at `size` (the newest when `None`).

@@ -206,21 +206,6 @@ pub(crate) fn forget_before(tx: &Transaction<'_>, oldest_day: u32) -> Result<(),
     Ok(())
 }
 
-/// Rewrites a day's `ids_YYYYMMDD` table (one row per id, the layout before runs) as one run and
-/// drops it.
-pub(crate) fn convert_rows(tx: &Transaction<'_>, day: u32) -> Result<(), rusqlite::Error> {
-    let old = format!("ids_{day:08}");
-    let entries: Vec<Entry> = {
-        let mut st = tx.prepare(&format!("SELECT h, h2, seq FROM {old} ORDER BY h, h2"))?;
-        st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-            .collect::<Result<_, _>>()?
-    };
-    tx.execute_batch(&create_sql(day))?;
-    add_run(tx, day, &entries)?;
-    tx.execute_batch(&format!("DROP TABLE {old};"))?;
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

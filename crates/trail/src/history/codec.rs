@@ -14,7 +14,7 @@
 //! - A **posting list** is the (eventTime ms, seq) pairs of the events of one merge that carry
 //!   one attribute value, sorted ascending, as varint deltas (time unsigned, seq zigzag).
 //! - A **list row** holds the posting lists of the values of one bucket (see
-//!   [`crate::store::ListKey`]): per value, its length and bytes, then its posting list's
+//!   [`crate::history::store::ListKey`]): per value, its length and bytes, then its posting list's
 //!   length and bytes, lengths as varints.
 
 /// Records per block; `seq = block * BLOCK_SLOTS + slot`.

@@ -1,9 +1,9 @@
 //! The event history: SQLite (WAL), partitioned by UTC day of eventTime.
 //!
 //! A commit appends blocks; the index of committed-but-unmerged blocks lives in memory
-//! ([`crate::staged`]) and is merged into the day tables in large batches:
+//! ([`crate::history::staged`]) and is merged into the day tables in large batches:
 //! - `blocks_YYYYMMDD(block, account, live, data)`: up to 64 records of one account and day,
-//!   compressed together ([`crate::codec`]); `live` has a bit per slot whose event was accepted
+//!   compressed together ([`crate::history::codec`]); `live` has a bit per slot whose event was accepted
 //!   (a duplicate stays in its block, unindexed). An event's `seq` is
 //!   `block * 64 + slot`: global, increasing in commit order — the order downstream consumers
 //!   (delivery, detection) follow with a committed cursor.
@@ -19,7 +19,7 @@
 //!   row per value; they are converted when opened.)
 //! - `idrun_YYYYMMDD`: deduplication on (account, eventID) and EventId lookups, keyed by the
 //!   first 128 bits of SHA-256(account, eventID), as sorted runs written once per merge
-//!   ([`crate::idruns`]). Kept per day of eventTime: a duplicate delivery carries the same
+//!   ([`crate::history::idruns`]). Kept per day of eventTime: a duplicate delivery carries the same
 //!   record, hence the same eventTime and day, so a check reads one day's runs. (The same eventID
 //!   with a different day is a conflicting record, and both are kept as evidence.)
 //!
@@ -39,9 +39,9 @@ use rusqlite::Connection;
 use sha2::{Digest, Sha256};
 use tokio::sync::oneshot;
 
+use crate::history::staged::Stages;
+use crate::history::writer::Writer;
 use crate::ingest::{Limits, StoreBatch};
-use crate::staged::Stages;
-use crate::writer::Writer;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -185,9 +185,7 @@ CREATE TABLE id_runs (
     PRIMARY KEY (day, run)
 );
 ",
-    // Each block's slots row (eventTime and class of each record) replaces the posting lists of
-    // "every event", ReadOnly and the known EventCategory values; the writer fills the rows of
-    // blocks stored before this step when it opens the history (see `Writer::backfill_slots`).
+    // Kept so that step numbers stay as written; the counter is no longer read.
     "INSERT INTO counters VALUES ('slots_backfilled', 0);",
     // The secret that spreads attribute values over list rows (see `ListKey`).
     "INSERT INTO counters VALUES ('list_key_0', random());
@@ -208,12 +206,6 @@ pub(crate) const MERGE_EVENTS: usize = 160_000;
 pub(crate) const MERGE_BATCHES: usize = 1024;
 /// A writer idle this long merges what is staged.
 pub(crate) const IDLE_MERGE: Duration = Duration::from_secs(1);
-
-/// Posting-list key of "every event" in histories written before slots rows (now answered
-/// from the slots rows; the backfill deletes these lists).
-pub(crate) const KEY_ALL: i64 = 0;
-/// Posting-list key of ReadOnly in histories written before slots rows (as [`KEY_ALL`]).
-pub(crate) const KEY_READ_ONLY: i64 = 8;
 
 /// The dedup key of (account, eventID): the first 128 bits of SHA-256 over both, as two i64.
 pub(crate) fn id_hash(account: i64, event_id: &str) -> (i64, i64) {
@@ -410,12 +402,6 @@ pub(crate) fn slots_table(day: u32) -> String {
     format!("slots_{day:08}")
 }
 
-/// A day's posting lists before they were bucketed (read once, when the history opens, to
-/// convert them).
-pub(crate) fn postings_table(day: u32) -> String {
-    format!("postings_{day:08}")
-}
-
 pub(crate) fn lists_table(day: u32) -> String {
     format!("lists_{day:08}")
 }
@@ -433,7 +419,7 @@ pub(crate) fn find_id(
         if let Some(seq) = staged.id(day, h, h2) {
             return Ok(Some((day, seq)));
         }
-        if let Some(seq) = crate::idruns::find(c, day, (h, h2))? {
+        if let Some(seq) = crate::history::idruns::find(c, day, (h, h2))? {
             return Ok(Some((day, seq)));
         }
     }
@@ -443,7 +429,7 @@ pub(crate) fn find_id(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lookup::{LookupAttribute, LookupQuery};
+    use crate::history::lookup::{LookupAttribute, LookupQuery};
     use serde_json::value::RawValue;
 
     fn events(day: &str, n: usize, tag: &str) -> Vec<Box<RawValue>> {
@@ -655,49 +641,6 @@ mod tests {
         assert_eq!(count(&h), 125);
     }
 
-    #[test]
-    fn ids_stored_one_row_each_become_runs_when_the_history_opens() {
-        let dir = tempfile::tempdir().unwrap();
-        let h = open(dir.path());
-        assert_eq!(store(&h, &events("2026-01-01", 50, "o")).accepted, 50);
-        h.merge_blocking().unwrap();
-        drop(h);
-        // Put the day's ids back in the layout before runs: one row per id.
-        {
-            let c = Connection::open(dir.path().join("trail.db")).unwrap();
-            let mut rows = Vec::new();
-            crate::idruns::for_each(&c, 20260101, |e| rows.push(e)).unwrap();
-            assert_eq!(rows.len(), 50);
-            c.execute_batch(
-                "CREATE TABLE ids_20260101 (h INTEGER NOT NULL, h2 INTEGER NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (h, h2)) WITHOUT ROWID;
-                 DROP TABLE idrun_20260101; DELETE FROM id_runs;",
-            )
-            .unwrap();
-            for (a, b, seq) in rows {
-                c.execute(
-                    "INSERT INTO ids_20260101 VALUES (?1, ?2, ?3)",
-                    rusqlite::params![a, b, seq],
-                )
-                .unwrap();
-            }
-        }
-        let h = open(dir.path());
-        // Still recognised as duplicates, still found by EventId; the old table is gone.
-        assert_eq!(store(&h, &events("2026-01-01", 50, "o")).duplicate, 50);
-        assert_eq!(by_event_id(&h, "o-7"), 1);
-        let old: i64 = h
-            .reads
-            .with(|c| {
-                Ok(c.query_row(
-                    "SELECT count(*) FROM sqlite_master WHERE name = 'ids_20260101'",
-                    [],
-                    |r| r.get(0),
-                )?)
-            })
-            .unwrap();
-        assert_eq!(old, 0);
-    }
-
     /// Events with every kind of ReadOnly and eventCategory, one second apart over two days:
     /// (eventID, eventTime ms, record).
     fn mixed(from: usize, to: usize) -> Vec<(String, i64, Box<RawValue>)> {
@@ -852,108 +795,6 @@ mod tests {
         drop(h);
         let h = open(dir.path());
         check_class_lookups(&h, &all);
-    }
-
-    #[test]
-    fn a_history_from_before_slots_rows_gets_them_when_it_opens() {
-        let dir = tempfile::tempdir().unwrap();
-        let h = open(dir.path());
-        let all = mixed(0, 250);
-        let refs: Vec<&str> = all.iter().map(|(_, _, r)| r.get()).collect();
-        assert_eq!(
-            crate::ingest_blocking(&h, 7, &refs[..200])
-                .unwrap()
-                .accepted,
-            200
-        );
-        h.merge_blocking().unwrap();
-        // Staged, not merged: a crash before the merge leaves blocks past the merge mark.
-        assert_eq!(
-            crate::ingest_blocking(&h, 7, &refs[200..])
-                .unwrap()
-                .accepted,
-            50
-        );
-        let crashed = crash_copy(dir.path());
-        drop(h);
-        // The layout before slots rows and list rows: no slots, the counter unset, one posting
-        // row per value (including "every event" and the defined categories).
-        let mut old_rows = 0;
-        {
-            let c = Connection::open(crashed.path().join("trail.db")).unwrap();
-            for day in [20260101, 20260102] {
-                c.execute_batch(&format!(
-                    "DROP TABLE slots_{day};
-                     CREATE TABLE postings_{day} (
-                         account INTEGER NOT NULL, key INTEGER NOT NULL, value TEXT NOT NULL,
-                         max_time INTEGER NOT NULL, first_seq INTEGER NOT NULL, min_time INTEGER NOT NULL,
-                         n INTEGER NOT NULL, data BLOB NOT NULL,
-                         PRIMARY KEY (account, key, value, max_time, first_seq)) WITHOUT ROWID;
-                     INSERT INTO postings_{day} VALUES (7, 0, '', 0, 0, 0, 0, x'');
-                     INSERT INTO postings_{day} VALUES (7, 8, 'true', 0, 0, 0, 0, x'');
-                     INSERT INTO postings_{day} VALUES (7, 7, 'Management', 0, 0, 0, 0, x'');"
-                ))
-                .unwrap();
-                let rows: Vec<(i64, i64, Vec<u8>)> = {
-                    let mut st = c
-                        .prepare(&format!("SELECT account, key, data FROM lists_{day}"))
-                        .unwrap();
-                    st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-                        .unwrap()
-                        .collect::<Result<_, _>>()
-                        .unwrap()
-                };
-                for (account, key, data) in rows {
-                    assert!(crate::codec::list_entries(&data, |value, postings| {
-                        let mut pairs = Vec::new();
-                        assert!(crate::codec::decode_postings(postings, |t, s| pairs.push((t, s))));
-                        let first_seq = pairs.iter().map(|p| p.1).min().unwrap();
-                        c.execute(
-                            &format!(
-                                "INSERT INTO postings_{day} VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
-                            ),
-                            rusqlite::params![
-                                account,
-                                key,
-                                std::str::from_utf8(value).unwrap(),
-                                pairs.last().unwrap().0,
-                                first_seq,
-                                pairs[0].0,
-                                pairs.len() as i64,
-                                postings
-                            ],
-                        )
-                        .unwrap();
-                        old_rows += 1;
-                    }));
-                }
-                c.execute_batch(&format!("DROP TABLE lists_{day};"))
-                    .unwrap();
-            }
-            c.execute_batch("UPDATE counters SET value = 0 WHERE name = 'slots_backfilled';")
-                .unwrap();
-        }
-        // Per day: 7 event names, 1 event source and the category "Weird" of the merged events.
-        assert_eq!(old_rows, 2 * (7 + 1 + 1));
-        let h = open(crashed.path());
-        check_class_lookups(&h, &all);
-        let (postings, dense): (i64, i64) = h
-            .reads
-            .with(|c| {
-                Ok(c.query_row(
-                    "SELECT (SELECT count(*) FROM sqlite_master WHERE name LIKE 'postings_%'),
-                            (SELECT count(*) FROM lists_20260101 WHERE key IN (0, 8) OR bucket < 0)",
-                    [],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )?)
-            })
-            .unwrap();
-        assert_eq!(
-            (postings, dense),
-            (0, 0),
-            "the old tables are gone and what slots rows answer was left out"
-        );
-        assert_eq!(crate::ingest_blocking(&h, 7, &refs).unwrap().duplicate, 250);
     }
 
     #[test]

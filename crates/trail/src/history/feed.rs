@@ -5,8 +5,8 @@
 
 use rusqlite::params;
 
-use crate::codec::{self, BLOCK_SLOTS};
-use crate::store::{History, StoreError, blocks_table};
+use crate::history::codec::{self, BLOCK_SLOTS};
+use crate::history::store::{History, StoreError, blocks_table};
 
 /// One accepted event, as stored.
 #[derive(Clone, Debug)]

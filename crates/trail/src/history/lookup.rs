@@ -7,10 +7,12 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
 use crate::classify::Category;
-use crate::codec::{self, BLOCK_SLOTS};
+use crate::history::codec::{self, BLOCK_SLOTS};
+use crate::history::staged::Stages;
+use crate::history::store::{
+    History, ListKey, StoreError, blocks_table, find_id, lists_table, slots_table,
+};
 use crate::ingest::{Attr, CLASS_CATEGORY, CLASS_READ_ONLY, Limits, category_code, day_of};
-use crate::staged::Stages;
-use crate::store::{History, ListKey, StoreError, blocks_table, find_id, lists_table, slots_table};
 
 /// The attribute keys of CloudTrail's LookupEvents.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
