@@ -20,8 +20,6 @@ use crate::client::Client;
 use crate::output::sanitize;
 use crate::{Exit, Format, Remote, usage};
 
-/// Largest decompressed log file accepted (CloudTrail files are at most 50 MB compressed).
-const MAX_FILE_BYTES: usize = mamori_core::files::DEFAULT_MAX_FILE_BYTES;
 /// Records per request in server mode.
 const CHUNK: usize = 2_000;
 /// Rejection reasons shown per file.
@@ -102,115 +100,28 @@ impl FileSummary {
     }
 }
 
-/// Digest files sit beside log files in real trees; they are not records.
-fn is_digest(path: &Path) -> bool {
-    path.components()
-        .any(|c| c.as_os_str() == "CloudTrail-Digest")
-        || path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .is_some_and(|n| n.contains("_CloudTrail-Digest_"))
-}
-
-/// CloudTrail log files and NDJSON exports of records, plain or gzip.
-fn is_log_name(path: &Path) -> bool {
-    path.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
-        let n = n.strip_suffix(".gz").unwrap_or(n);
-        n.ends_with(".json") || n.ends_with(".jsonl") || n.ends_with(".ndjson")
-    })
-}
-
-/// Files to import (sorted), and how many digest files were skipped. Folders are walked with
-/// [`mamori_core::files::walk`] (links inside them are not followed); what is passed over is
+/// Files to import (sorted), and how many digest files were skipped: what is passed over is
 /// said on standard error, and finding nothing to import is an error.
 pub(crate) fn collect(paths: &[PathBuf]) -> anyhow::Result<(Vec<(PathBuf, u64)>, usize)> {
-    let w = mamori_core::files::walk(paths, is_log_name, |_| false);
-    if let Some(e) = w.errors.first() {
-        return Err(usage(format!("cannot read {}", sanitize(e))));
-    }
-    let (digests, files): (Vec<_>, Vec<_>) = w.files.into_iter().partition(|f| is_digest(&f.path));
-    if w.skipped > 0 {
+    let found = mamori_trail::import::find(paths).map_err(|e| usage(sanitize(&e.to_string())))?;
+    if let Some(example) = &found.skipped_example {
         eprintln!(
             "note: skipped {} file(s) that are not .json, .jsonl or .ndjson (plain or .gz), e.g. {}",
-            w.skipped,
-            sanitize(&w.skipped_examples[0].display().to_string())
+            found.skipped,
+            sanitize(&example.display().to_string())
         );
     }
-    if !w.links.is_empty() {
+    if let Some(link) = found.links.first() {
         eprintln!(
             "note: skipped {} symbolic link(s) inside folders (not followed), e.g. {}",
-            w.links.len(),
-            sanitize(&w.links[0].display().to_string())
+            found.links.len(),
+            sanitize(&link.display().to_string())
         );
     }
-    if files.is_empty() {
-        return Err(usage(format!(
-            "no CloudTrail log files to import in {}{}",
-            paths
-                .iter()
-                .map(|p| sanitize(&p.display().to_string()))
-                .collect::<Vec<_>>()
-                .join(", "),
-            if digests.is_empty() {
-                String::new()
-            } else {
-                format!(" ({} digest files only)", digests.len())
-            }
-        )));
-    }
-    Ok((
-        files.into_iter().map(|f| (f.path, f.len)).collect(),
-        digests.len(),
-    ))
+    Ok((found.files, found.digests))
 }
 
-/// Reads a file and, when it is gzip, gunzips it into this thread's buffer, which is kept from
-/// file to file (a fresh 10 MB buffer per file cost a page fault per 4 KB of it); `f` gets the
-/// bytes to parse.
-pub(crate) fn with_file<T>(
-    path: &Path,
-    f: impl FnOnce(&[u8]) -> Result<T, String>,
-) -> Result<T, String> {
-    thread_local! {
-        static RAW: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
-        static GUNZIP: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
-    }
-    let mut raw = RAW.with(|b| std::mem::take(&mut *b.borrow_mut()));
-    let mut buf = GUNZIP.with(|b| std::mem::take(&mut *b.borrow_mut()));
-    let result = mamori_core::files::read_whole(path, MAX_FILE_BYTES, &mut raw, &mut buf)
-        .map_err(|e| match e {
-            // The caller names the file; say only what is wrong with it.
-            mamori_core::files::FileError::Io { source, .. } => format!("cannot read: {source}"),
-            other => other
-                .to_string()
-                .trim_start_matches(&format!("{}: ", path.display()))
-                .to_string(),
-        })
-        .and_then(|gz| f(if gz { &buf } else { &raw }));
-    // Kept for the next file, unless a large one made them large.
-    for (slot, b) in [(&RAW, raw), (&GUNZIP, buf)] {
-        if b.capacity() <= KEEP_BUFFER {
-            slot.with(|s| *s.borrow_mut() = b);
-        }
-    }
-    result
-}
-
-/// The largest read or gunzip buffer a preparing thread keeps between files.
-const KEEP_BUFFER: usize = 32 << 20;
-
-/// Lowers this preparing thread's priority below the writer's, once per thread. The writer is
-/// the import's one serial stage: with two preparing threads and the writer on two cores, an
-/// even split of the CPU left the writer runnable-but-waiting for a third of the import while
-/// finished files queued for it.
-fn defer_to_writer() {
-    thread_local! {
-        static DONE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-    }
-    if !DONE.with(|d| d.replace(true)) {
-        mamori_trail::prepare::lower_priority();
-    }
-}
+pub(crate) use mamori_trail::import::with_file;
 
 pub(crate) enum Target {
     Direct {
@@ -232,33 +143,12 @@ async fn import_file(
 ) -> anyhow::Result<FileSummary> {
     let permit = prep.acquire_owned().await?;
     match &*target {
-        Target::Direct { trail, account, .. } => {
-            let t = trail.clone();
-            let p = path.clone();
-            let acct = *account;
-            let prepared = tokio::task::spawn_blocking(move || -> Result<_, String> {
-                let _permit = permit;
-                defer_to_writer();
-                with_file(&p, |bytes| {
-                    let raws = body::split_records(bytes).map_err(|e| e.to_string())?;
-                    let mut batch =
-                        mamori_trail::PreparedBatch::new(&raws, &t.history.limits(), acct);
-                    let events = batch.take_store_batch();
-                    Ok((batch, events))
-                })
-            })
-            .await?;
-            let (batch, events) = match prepared {
-                Ok(x) => x,
-                Err(e) => return Ok(FileSummary::failed(&path, e)),
-            };
-            let outcomes = if events.is_empty() {
-                Vec::new()
-            } else {
-                trail.history.append_async(*account, events).await?
-            };
-            Ok(FileSummary::from_report(&path, &batch.finish(&outcomes)))
-        }
+        Target::Direct { trail, account, .. } => Ok(
+            match mamori_trail::import::store_file(trail, *account, &path, permit).await? {
+                Ok(report) => FileSummary::from_report(&path, &report),
+                Err(e) => FileSummary::failed(&path, e),
+            },
+        ),
         Target::Server(client) => {
             let p = path.clone();
             let chunks =

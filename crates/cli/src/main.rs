@@ -185,6 +185,7 @@ fn main() -> ExitCode {
 /// a 1 GB import: defaults peaked at ~360 MB RSS; 8 arenas with buffers of 1 MiB and more mmapped
 /// (and so returned on free) peak at ~200 MB, at full speed (fewer arenas cost 5–20 % in lock
 /// contention).
+#[allow(unsafe_code)] // one libc call, its SAFETY comment below
 fn limit_malloc_arenas() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only sets an allocator tunable; called before any other thread exists.
@@ -198,6 +199,7 @@ fn limit_malloc_arenas() {
 /// ingest leaves hundreds of MB resident though nothing holds them); every 10 s
 /// `malloc_trim` gives the free pages back to the system. It takes a few milliseconds, on its
 /// own thread.
+#[allow(unsafe_code)] // one libc call, its SAFETY comment below
 fn return_freed_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     std::thread::Builder::new()
@@ -218,6 +220,7 @@ fn return_freed_memory() {
 /// `mamori trail lookup … | head`: when the reader goes away, end quietly as `cat` does
 /// (the default action of SIGPIPE) instead of panicking in `println!`. Not for `serve`, whose
 /// sockets report a closed peer as an error to handle.
+#[allow(unsafe_code)] // one libc call, its SAFETY comment below
 fn quiet_broken_pipe() {
     #[cfg(unix)]
     // SAFETY: restores the default disposition of one signal; no handler runs Rust code.
@@ -228,6 +231,7 @@ fn quiet_broken_pipe() {
 
 /// Files mamori creates — databases, key files, delivered logs, findings — are readable by
 /// their owner only, whatever umask the process was started with (it often runs as root).
+#[allow(unsafe_code)] // one libc call, its SAFETY comment below
 fn private_files() {
     #[cfg(unix)]
     // SAFETY: umask only sets the process's file-creation mask; it cannot fail.

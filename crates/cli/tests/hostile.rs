@@ -345,6 +345,7 @@ fn a_header_given_twice_is_refused() {
 }
 
 /// Runs the binary to its end: (exit code, output, peak RSS in MiB from the kernel's rusage).
+#[allow(unsafe_code)] // getrusage, to measure a child's peak memory
 fn run_measured(args: &[&std::ffi::OsStr]) -> (Option<i32>, String, f64) {
     let child = std::process::Command::new(common::bin())
         .args(args)
@@ -355,7 +356,9 @@ fn run_measured(args: &[&std::ffi::OsStr]) -> (Option<i32>, String, f64) {
     let out = child.wait_with_output().unwrap();
     // RUSAGE_CHILDREN: the largest of the waited-for children so far (this test's only child
     // of size is the one just run).
+    // SAFETY: rusage is plain integers, for which all zeroes is a valid value.
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: getrusage writes one rusage into the one it is given.
     unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut ru) };
     (
         out.status.code(),

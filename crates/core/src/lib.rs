@@ -18,6 +18,7 @@ pub mod db;
 pub mod error;
 pub mod files;
 pub mod ids;
+#[allow(unsafe_code)] // the libdeflate FFI call
 mod inflate;
 pub mod input;
 pub mod page;

@@ -159,6 +159,7 @@ fn rough_ipv4(ip: &str) -> Option<u32> {
 }
 
 #[cfg(target_arch = "x86_64")]
+#[allow(unsafe_code)] // the prefetch intrinsic
 fn prefetch<T>(x: &T) {
     use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
     // SAFETY: a prefetch is only a hint: it never faults and changes no data, and SSE (which

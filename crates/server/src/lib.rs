@@ -1,6 +1,10 @@
 //! mamori-server: the HTTP server. Only wiring: opens each service's store, mounts each
 //! service's routes behind one authentication layer, serves `/healthz` and `/metrics`, runs the
-//! background tasks (retention) and shuts down gracefully. No service logic lives here.
+//! background tasks (retention, delivery, detection, re-matching) and shuts down gracefully.
+//!
+//! Owns the data directory's lock and permissions, the accept loop (`listen.rs`) and the JSON
+//! shape of every error (`errors.rs`). Depends on every service crate; no service logic lives
+//! here, and it never opens a service's database except through that service's `open`.
 
 #![forbid(unsafe_code)]
 

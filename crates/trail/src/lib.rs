@@ -1,10 +1,11 @@
 //! mamori-trail: the audit trail, CloudTrail's counterpart.
 //!
 //! Owns the CloudTrail record model ([`model`]), ingest ([`body`], [`ingest`]), the event
-//! history store with retention ([`store`]), lookup ([`lookup`]), channels for application
-//! events ([`channel`]), the self-audit sink ([`audit`]) and the `/v1/trail` HTTP API ([`api`]).
-//! Depends on `mamori-core` only; knows nothing of accounts beyond the [`mamori_core::Caller`]
-//! it is handed, and never touches another service's tables. Its data lives in `trail.db`.
+//! history engine with retention and lookup ([`history`]), importing log files ([`import`]),
+//! channels for application events ([`channel`]), the self-audit sink ([`audit`]) and the
+//! `/v1/trail` HTTP API ([`api`]). Depends on `mamori-core` only; knows nothing of accounts
+//! beyond the [`mamori_core::Caller`] it is handed, and never touches another service's tables.
+//! Its data lives in `trail.db`.
 
 pub mod api;
 pub mod audit;
@@ -13,9 +14,12 @@ pub mod channel;
 pub mod classify;
 pub mod field;
 pub mod history;
+pub mod import;
 pub mod ingest;
 pub mod model;
+#[allow(unsafe_code)] // setpriority(2)
 pub mod prepare;
+#[allow(unsafe_code)] // the SSE2 scanner
 pub mod scan;
 
 use std::path::Path;

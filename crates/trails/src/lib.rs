@@ -1,6 +1,11 @@
 //! mamori-trails: trails that deliver the event history to object storage as CloudTrail log
 //! files, CloudTrail-compatible signed digests, a Merkle log with signed checkpoints, and
 //! offline validation of all of it.
+//!
+//! Owns `trails.db` (trails, delivery state, digest chains, sealed signing keys, the Merkle
+//! log); only `store.rs` and `merkle.rs` speak SQL. Depends on `mamori-core`, `mamori-dest`
+//! (where files go) and `mamori-trail` (it reads the history's feed; it never writes it).
+//! Never touches another service's database.
 
 #![forbid(unsafe_code)]
 

@@ -26,7 +26,7 @@ pub(super) fn process_cpu() -> f64 {
     let f: Vec<&str> = stat[close + 2..].split_whitespace().collect();
     let ticks = f.get(11).and_then(|x| x.parse::<u64>().ok()).unwrap_or(0)
         + f.get(12).and_then(|x| x.parse::<u64>().ok()).unwrap_or(0);
-    ticks as f64 / unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64
+    ticks as f64 / clock_ticks()
 }
 
 impl ThreadCpu {
@@ -62,7 +62,7 @@ impl ThreadCpu {
                 std::thread::sleep(std::time::Duration::from_millis(50));
             }
             sample(&mut seen);
-            let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+            let hz = clock_ticks();
             let mut out = std::collections::BTreeMap::new();
             for (tid, (comm, ticks)) in seen {
                 let base = before.get(&tid).map_or(0, |(_, t)| *t);
@@ -114,4 +114,11 @@ pub(crate) fn rss_mb(pid: &str) -> f64 {
         })
         .unwrap_or(0.0)
         / 1024.0
+}
+
+/// Clock ticks per second (the unit of /proc's CPU times).
+#[allow(unsafe_code)] // sysconf
+fn clock_ticks() -> f64 {
+    // SAFETY: sysconf only reads a configuration value.
+    (unsafe { libc::sysconf(libc::_SC_CLK_TCK) }).max(1) as f64
 }
