@@ -86,7 +86,7 @@ fn check(golden: &Path, got: &str) {
             .lines()
             .zip(got.lines())
             .position(|(a, b)| a != b)
-            .map_or_else(|| want.lines().count().min(got.lines().count()), |i| i);
+            .unwrap_or_else(|| want.lines().count().min(got.lines().count()));
         panic!(
             "{} differs at line {}:\n  want: {}\n  got:  {}\n(MAMORI_BLESS=1 rewrites it after an intended change)",
             golden.display(),
