@@ -60,6 +60,36 @@ pub fn decode<P: DeserializeOwned>(query_hash: &str, token: &str) -> Result<P, T
     Ok(env.p)
 }
 
+/// Where a list call resumes: the position in `token` (absent: from the start). A token that
+/// is damaged or was issued for another query is a 400, never a silent restart.
+pub fn resume<P: DeserializeOwned>(
+    query_hash: &str,
+    token: Option<&str>,
+) -> Result<Option<P>, crate::ApiError> {
+    token
+        .map(|t| decode(query_hash, t))
+        .transpose()
+        .map_err(|e| crate::ApiError::bad_request(format!("nextToken: {e}")))
+}
+
+/// A page's answer: `{"<key>": items}`, with `nextToken` when more follow.
+pub fn answer<P: Serialize>(
+    key: &str,
+    items: Vec<serde_json::Value>,
+    query_hash: &str,
+    next: Option<&P>,
+) -> serde_json::Value {
+    let mut out = serde_json::Map::new();
+    out.insert(key.to_string(), serde_json::Value::Array(items));
+    if let Some(n) = next {
+        out.insert(
+            "nextToken".into(),
+            serde_json::Value::String(encode(query_hash, n)),
+        );
+    }
+    serde_json::Value::Object(out)
+}
+
 /// The one rule for `maxResults` on every list call: absent gives `default`; 1 to 1000 is
 /// taken; anything else is a 400 naming the value (never clamped in silence).
 pub fn max_results(given: Option<usize>, default: usize) -> Result<usize, crate::ApiError> {

@@ -204,13 +204,8 @@ async fn findings(
         "{:?}{:?}{:?}{:?}",
         q.kind, q.min_severity, q.archived, q.scope
     );
-    let after: Option<(String, String)> = match &q.next_token {
-        Some(t) => Some(
-            mamori_core::page::decode(&hash, t)
-                .map_err(|e| ApiError::new(ErrorCode::BadRequest, format!("nextToken: {e}")))?,
-        ),
-        None => None,
-    };
+    let after: Option<(String, String)> =
+        mamori_core::page::resume(&hash, q.next_token.as_deref())?;
     let limit = mamori_core::page::max_results(q.max_results, 50)?;
     let (kind, min, archived) = (q.kind.clone(), q.min_severity.unwrap_or(0.0), q.archived);
     let (items, next) = s
@@ -227,11 +222,12 @@ async fn findings(
     } else {
         items
     };
-    let mut out = json!({"findings": items});
-    if let Some(n) = next {
-        out["nextToken"] = Value::String(mamori_core::page::encode(&hash, &n));
-    }
-    Ok(Json(out))
+    Ok(Json(mamori_core::page::answer(
+        "findings",
+        items,
+        &hash,
+        next.as_ref(),
+    )))
 }
 
 async fn finding(

@@ -10,7 +10,7 @@ use axum::routing::{delete, get, post};
 use axum::{Extension, Json, Router};
 use mamori_core::audit::AuditSink;
 use mamori_core::service::{Auditor, Shared};
-use mamori_core::{ApiError, Caller, ErrorCode, JsonBody, Role};
+use mamori_core::{ApiError, Caller, JsonBody, Role};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -185,22 +185,17 @@ async fn findings(
         q.fix_available,
         q.exploit_available
     );
-    let after: Option<String> = match &q.next_token {
-        Some(t) => Some(
-            mamori_core::page::decode(&hash, t)
-                .map_err(|e| ApiError::new(ErrorCode::BadRequest, format!("nextToken: {e}")))?,
-        ),
-        None => None,
-    };
+    let after: Option<String> = mamori_core::page::resume(&hash, q.next_token.as_deref())?;
     let account = caller.account;
     let (items, next) = s
         .read(move |st| st.findings(account, &criteria, after.as_deref(), limit))
         .await?;
-    let mut out = json!({ "findings": items });
-    if let Some(n) = next {
-        out["nextToken"] = Value::String(mamori_core::page::encode(&hash, &n));
-    }
-    Ok(Json(out))
+    Ok(Json(mamori_core::page::answer(
+        "findings",
+        items,
+        &hash,
+        next.as_ref(),
+    )))
 }
 
 async fn coverage(

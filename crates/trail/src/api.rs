@@ -176,12 +176,7 @@ async fn lookup_events(
         return Err(ApiError::bad_request("startTime is after endTime"));
     }
     let hash = page::query_hash(&q.canonical());
-    if let Some(t) = token {
-        q.after = Some(
-            page::decode::<Position>(&hash, &t)
-                .map_err(|e| ApiError::bad_request(e.to_string()))?,
-        );
-    }
+    q.after = page::resume::<Position>(&hash, token.as_deref())?;
     let trail = s.trail.clone();
     let result = blocking(move || trail.history.lookup(&q)).await?;
     // The records are returned byte for byte as stored: the body is assembled, not re-serialized.
