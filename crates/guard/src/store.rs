@@ -56,6 +56,9 @@ CREATE TABLE outbox (
 ALTER TABLE publishing ADD COLUMN destination TEXT;
 ALTER TABLE findings ADD COLUMN published_count INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE findings ADD COLUMN published_at TEXT;
+", "
+-- The console's counts by severity band and by day read this index alone, never the documents.
+CREATE INDEX findings_by_severity ON findings (account, archived, severity, created_at);
 "];
 
 #[derive(Debug, thiserror::Error)]
@@ -98,6 +101,28 @@ impl mamori_core::service::ServiceError for GuardError {
             _ => mamori_core::ErrorCode::Internal,
         }
     }
+}
+
+/// GuardDuty's severity bands: Low 1.0–3.9, Medium 4.0–6.9, High 7.0–8.9, Critical 9.0–10.0.
+pub const BANDS: [&str; 4] = ["Low", "Medium", "High", "Critical"];
+
+/// The band (index into [`BANDS`]) of a severity.
+pub fn band(severity: f64) -> usize {
+    match severity {
+        s if s >= 9.0 => 3,
+        s if s >= 7.0 => 2,
+        s if s >= 4.0 => 1,
+        _ => 0,
+    }
+}
+
+/// Active findings by severity band, and findings created per day (YYYY-MM-DD) by band.
+#[derive(Debug, Default, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SeveritySummary {
+    pub active: [u64; 4],
+    pub archived: u64,
+    pub created_per_day: Vec<(String, [u64; 4])>,
 }
 
 pub struct GuardDb {
@@ -451,19 +476,7 @@ impl GuardDb {
             "INSERT INTO filters (account, name, body) VALUES (?1, ?2, ?3) ON CONFLICT(account, name) DO UPDATE SET body = ?3",
             params![account, f.name, body],
         )?;
-        let mut st = self
-            .conn
-            .prepare("SELECT doc FROM findings WHERE account = ?1")?;
-        let mut rows = st.query([account])?;
-        let mut matching = 0;
-        while let Some(r) = rows.next()? {
-            let doc: String = r.get(0)?;
-            let v: serde_json::Value = serde_json::from_str(&doc).map_err(|e| {
-                GuardError::Invalid(format!("a stored finding does not parse: {e}"))
-            })?;
-            matching += usize::from(f.matches(&v));
-        }
-        Ok(matching)
+        self.reads().count_matching(account, f)
     }
 
     pub fn delete_filter(&self, account: AccountId, name: &str) -> Result<(), GuardError> {
@@ -597,6 +610,71 @@ pub struct Reads<'c> {
 impl<'c> Reads<'c> {
     pub fn new(conn: &'c Connection) -> Self {
         Self { conn }
+    }
+
+    /// How many of the account's findings a suppression rule matches (its preview).
+    pub fn count_matching(
+        &self,
+        account: AccountId,
+        f: &crate::filters::Filter,
+    ) -> Result<usize, GuardError> {
+        let mut st = self
+            .conn
+            .prepare("SELECT id, doc FROM findings WHERE account = ?1")?;
+        let mut rows = st.query([account])?;
+        let mut matching = 0;
+        while let Some(r) = rows.next()? {
+            let (id, doc): (String, String) = (r.get(0)?, r.get(1)?);
+            let v: Value = stored(&format!("stored finding {id}"), &doc)?;
+            matching += usize::from(f.matches(&v));
+        }
+        Ok(matching)
+    }
+
+    /// Counts for dashboards, from the severity index alone: active findings by band, archived
+    /// ones, and findings created on each day since `since_day` (YYYY-MM-DD) by band.
+    pub fn severity_summary(
+        &self,
+        accounts: &[i64],
+        since_day: &str,
+    ) -> Result<SeveritySummary, GuardError> {
+        let mut out = SeveritySummary::default();
+        for account in accounts {
+            let mut st = self.conn.prepare_cached(
+                "SELECT archived, severity, COUNT(*) FROM findings WHERE account = ?1 \
+                 GROUP BY archived, severity",
+            )?;
+            let mut rows = st.query([account])?;
+            while let Some(r) = rows.next()? {
+                let (archived, severity, n): (bool, f64, i64) = (r.get(0)?, r.get(1)?, r.get(2)?);
+                if archived {
+                    out.archived += n as u64;
+                } else {
+                    out.active[band(severity)] += n as u64;
+                }
+            }
+            let mut st = self.conn.prepare_cached(
+                "SELECT substr(created_at, 1, 10), severity, COUNT(*) FROM findings \
+                 WHERE account = ?1 AND archived IN (0, 1) AND created_at >= ?2 \
+                 GROUP BY 1, 2",
+            )?;
+            let mut rows = st.query(params![account, since_day])?;
+            while let Some(r) = rows.next()? {
+                let (day, severity, n): (String, f64, i64) = (r.get(0)?, r.get(1)?, r.get(2)?);
+                match out
+                    .created_per_day
+                    .binary_search_by(|(d, _)| d.as_str().cmp(&day))
+                {
+                    Ok(i) => out.created_per_day[i].1[band(severity)] += n as u64,
+                    Err(i) => {
+                        let mut counts = [0; 4];
+                        counts[band(severity)] = n as u64;
+                        out.created_per_day.insert(i, (day, counts));
+                    }
+                }
+            }
+        }
+        Ok(out)
     }
 
     pub fn auto_enable(&self) -> Result<bool, GuardError> {

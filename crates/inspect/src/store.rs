@@ -19,7 +19,8 @@ use crate::finding::{Finding, Target, severity_rank};
 use crate::inventory::{OsRelease, Package};
 use crate::scan::{Inventory, ScanError, match_inventory};
 
-const MIGRATIONS: &[&str] = &["
+const MIGRATIONS: &[&str] = &[
+    "
 CREATE TABLE resources (
     id              INTEGER PRIMARY KEY,
     account         INTEGER NOT NULL,
@@ -57,7 +58,12 @@ CREATE TABLE filters (
     UNIQUE (account, name)
 );
 CREATE TABLE state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-"];
+",
+    "
+-- The console's counts by severity and by day read this index alone, never the documents.
+CREATE INDEX findings_by_severity ON findings (account, status, severity, first_observed_at);
+",
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -262,6 +268,19 @@ impl Criteria {
             && key_matches(&self.exploit_available, &f.exploit_available)
             && key_matches(&self.finding_status, status)
     }
+}
+
+/// Inspection counts for dashboards.
+#[derive(Debug, Default, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InspectSummary {
+    /// Active findings by severity label (CRITICAL … UNTRIAGED).
+    pub active: std::collections::BTreeMap<String, u64>,
+    /// All findings by status (ACTIVE, SUPPRESSED, CLOSED).
+    pub by_status: std::collections::BTreeMap<String, u64>,
+    /// Active findings first observed per day (YYYY-MM-DD), by severity label.
+    pub observed_per_day:
+        std::collections::BTreeMap<String, std::collections::BTreeMap<String, u64>>,
 }
 
 pub struct InspectStore {
@@ -581,6 +600,44 @@ pub struct Reads<'c> {
 impl<'c> Reads<'c> {
     pub fn new(conn: &'c Connection) -> Self {
         Self { conn }
+    }
+
+    /// Counts for dashboards, from the severity index alone: findings by status and severity,
+    /// and active findings first observed on each day since `since_day` (YYYY-MM-DD) by
+    /// severity.
+    pub fn severity_summary(
+        &self,
+        account: AccountId,
+        since_day: &str,
+    ) -> Result<InspectSummary, StoreError> {
+        let mut out = InspectSummary::default();
+        let mut st = self.conn.prepare_cached(
+            "SELECT status, severity, COUNT(*) FROM findings WHERE account = ?1 GROUP BY 1, 2",
+        )?;
+        let mut rows = st.query([account])?;
+        while let Some(r) = rows.next()? {
+            let (status, severity, n): (String, String, i64) = (r.get(0)?, r.get(1)?, r.get(2)?);
+            *out.by_status.entry(status.clone()).or_default() += n as u64;
+            if status == "ACTIVE" {
+                *out.active.entry(severity).or_default() += n as u64;
+            }
+        }
+        let mut st = self.conn.prepare_cached(
+            "SELECT substr(first_observed_at, 1, 10), severity, COUNT(*) FROM findings \
+             WHERE account = ?1 AND status = 'ACTIVE' AND severity IN \
+             ('CRITICAL', 'HIGH', 'MEDIUM', 'LOW', 'INFORMATIONAL', 'UNTRIAGED') \
+             AND first_observed_at >= ?2 GROUP BY 1, 2",
+        )?;
+        let mut rows = st.query(params![account, since_day])?;
+        while let Some(r) = rows.next()? {
+            let (day, severity, n): (String, String, i64) = (r.get(0)?, r.get(1)?, r.get(2)?);
+            *out.observed_per_day
+                .entry(day)
+                .or_default()
+                .entry(severity)
+                .or_default() += n as u64;
+        }
+        Ok(out)
     }
 
     /// Findings of an account, newest first by severity then title, filtered.

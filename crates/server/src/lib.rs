@@ -240,6 +240,7 @@ pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
         }),
     };
 
+    let audit_console = audit.clone();
     let api = Router::new()
         .merge(mamori_org::api::router(mamori_org::api::ApiState {
             org: org.clone(),
@@ -251,7 +252,7 @@ pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
         }))
         .merge(mamori_trails::api::router(mamori_trails::api::ApiState {
             engine: engine.clone(),
-            audit,
+            audit: audit.clone(),
             management,
         }))
         .merge(mamori_inspect::api::router(inspect.clone()))
@@ -260,8 +261,20 @@ pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
             org.clone(),
             auth::authenticate,
         ));
+    // The console: the same services' library handles, its own sign-in; outside the bearer layer.
+    let console = mamori_console::router(Arc::new(mamori_console::Console {
+        org: org.clone(),
+        trail: trail.clone(),
+        trails: engine.clone(),
+        guard: guard.clone(),
+        inspect: inspect.store.clone(),
+        audit: audit_console,
+        management,
+        sessions: Default::default(),
+    }));
     let app = Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
+        .merge(console)
         .route(
             "/metrics",
             get(move || std::future::ready(metrics.render())),

@@ -375,6 +375,40 @@ impl History {
         })?)
     }
 
+    /// Events stored for `account` on each day from `from_day` to `to_day` (YYYYMMDD, by event
+    /// time), days without events left out. Counts the live slots of the account's blocks.
+    pub fn events_per_day(
+        &self,
+        account: i64,
+        from_day: u32,
+        to_day: u32,
+    ) -> Result<Vec<(u32, u64)>, StoreError> {
+        Ok(self.reads.with(|c| {
+            let days: Vec<u32> = c
+                .prepare_cached(
+                    "SELECT day FROM partitions WHERE day BETWEEN ?1 AND ?2 ORDER BY day",
+                )?
+                .query_map([from_day, to_day], |r| r.get(0))?
+                .collect::<Result<_, _>>()?;
+            let mut out = Vec::with_capacity(days.len());
+            for day in days {
+                let mut st = c.prepare(&format!(
+                    "SELECT live FROM {} WHERE account = ?1",
+                    slots_table(day)
+                ))?;
+                let mut rows = st.query([account])?;
+                let mut n = 0u64;
+                while let Some(r) = rows.next()? {
+                    n += u64::from(r.get::<_, i64>(0)?.count_ones());
+                }
+                if n > 0 {
+                    out.push((day, n));
+                }
+            }
+            Ok(out)
+        })?)
+    }
+
     /// Stops the writer after it has committed everything already sent.
     pub fn close(&self) {
         if let Ok(mut tx) = self.tx.lock() {

@@ -1,0 +1,338 @@
+//! Vulnerabilities (Inspector's console): the dashboard (coverage by resource type, findings by
+//! severity, most vulnerable resources and packages), the findings list with filters and pages,
+//! a finding's detail (package, versions, CVSS, references, KEV date, layer), and coverage.
+
+use std::collections::BTreeMap;
+
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use mamori_core::Role;
+use mamori_inspect::store::{Criteria, Reads, StoreError, StringFilter};
+use maud::{Markup, html};
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::layout::{Nav, copy_button, error, external_link, href, page, severity_class};
+use crate::pages::autorefresh;
+use crate::svg::hbars;
+use crate::{Ctx, St, blocking};
+
+const SEVERITIES: [&str; 6] = [
+    "CRITICAL",
+    "HIGH",
+    "MEDIUM",
+    "LOW",
+    "INFORMATIONAL",
+    "UNTRIAGED",
+];
+const PAGE: usize = 50;
+
+pub async fn dashboard(State(console): St, ctx: Ctx) -> Response {
+    if let Err(r) = ctx.require(Role::Reader) {
+        return r;
+    }
+    let account = ctx.caller.account;
+    let c = console.clone();
+    let (summary, stats, coverage) = match blocking(&ctx, move || {
+        c.inspect.read(|conn| {
+            let r = Reads::new(conn);
+            Ok::<_, StoreError>((
+                r.severity_summary(account, "9999")?,
+                r.stats(account)?,
+                r.coverage(account)?,
+            ))
+        })
+    })
+    .await
+    {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let mut by_type: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+    for r in &coverage {
+        let e = by_type
+            .entry(r["resourceType"].as_str().unwrap_or("").to_string())
+            .or_default();
+        e.0 += 1;
+        e.1 += u64::from(r["activeFindings"].as_u64().unwrap_or(0) > 0);
+    }
+    let top = |key: &str, link_key: &str| -> Vec<(String, u64, &'static str, Option<String>)> {
+        stats[key]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|x| {
+                        let name = x["name"].as_str().unwrap_or("").to_string();
+                        let link = href("/vulnerabilities/findings", &[(link_key, &name)]);
+                        (
+                            name,
+                            x["activeFindings"].as_u64().unwrap_or(0),
+                            "sev-high",
+                            Some(link),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let body = html! {
+        (autorefresh())
+        p { a href="/vulnerabilities/findings" { "All findings →" } " · " a href="/vulnerabilities/coverage" { "Coverage →" } }
+        div.tiles {
+            @for s in SEVERITIES {
+                a.tile href=(href("/vulnerabilities/findings", &[("severity", s)])) {
+                    span.n { (summary.active.get(s).copied().unwrap_or(0)) }
+                    span class=(format!("badge {}", severity_class(s))) { (s) }
+                }
+            }
+            a.tile href=(href("/vulnerabilities/findings", &[("exploit", "YES")])) { span.n { "→" } "Exploit available (KEV)" }
+            a.tile href=(href("/vulnerabilities/findings", &[("fix", "YES")])) { span.n { "→" } "Fix available" }
+        }
+        div.grid {
+            div.card {
+                h2 { "Coverage by resource type" }
+                @if by_type.is_empty() {
+                    p.muted { "Nothing scanned yet: " code { "mamori inspect scan <target> --endpoint …" } " records an inventory." }
+                } @else {
+                    table.list {
+                        thead { tr { th { "Resource type" } th.num { "Scanned" } th.num { "With active findings" } } }
+                        tbody { @for (t, (n, v)) in &by_type { tr { td { (t) } td.num { (n) } td.num { (v) } } } }
+                    }
+                }
+                p.muted { "Findings by status: "
+                    @for (s, n) in &summary.by_status { (s) " " (n) "  " }
+                }
+            }
+            div.card { (hbars("Most vulnerable resources", &top("mostVulnerableResources", "resource"))) }
+            div.card { (hbars("Most vulnerable packages", &top("mostVulnerablePackages", "package"))) }
+        }
+    };
+    page(&ctx, Nav::Vulnerabilities, "Vulnerabilities", body)
+}
+
+#[derive(Deserialize, Default, Clone)]
+pub struct ListQuery {
+    #[serde(default)]
+    severity: String,
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    package: String,
+    #[serde(default)]
+    resource: String,
+    #[serde(default)]
+    vulnerability: String,
+    #[serde(default)]
+    fix: String,
+    #[serde(default)]
+    exploit: String,
+    #[serde(default)]
+    next: String,
+    /// A finding to show in full (its ARN).
+    #[serde(default)]
+    show: String,
+}
+
+fn eq(v: &str) -> Vec<StringFilter> {
+    v.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| StringFilter {
+            comparison: "EQUALS".into(),
+            value: s.to_string(),
+        })
+        .collect()
+}
+
+impl ListQuery {
+    fn params(&self) -> Vec<(&'static str, &str)> {
+        vec![
+            ("severity", &self.severity),
+            ("status", &self.status),
+            ("package", &self.package),
+            ("resource", &self.resource),
+            ("vulnerability", &self.vulnerability),
+            ("fix", &self.fix),
+            ("exploit", &self.exploit),
+        ]
+    }
+}
+
+pub async fn list(State(console): St, ctx: Ctx, Query(q): Query<ListQuery>) -> Response {
+    if let Err(r) = ctx.require(Role::Reader) {
+        return r;
+    }
+    let criteria = Criteria {
+        severity: eq(&q.severity),
+        finding_status: eq(if q.status.is_empty() {
+            "ACTIVE"
+        } else {
+            &q.status
+        }),
+        vulnerable_package_name: eq(&q.package),
+        resource_id: eq(&q.resource),
+        vulnerability_id: eq(&q.vulnerability),
+        fix_available: eq(&q.fix),
+        exploit_available: eq(&q.exploit),
+        ..Default::default()
+    };
+    if let Err(e) = criteria.validate() {
+        return error(&ctx, StatusCode::BAD_REQUEST, &e.to_string());
+    }
+    let query = format!("{:?}", q.params());
+    let after: Option<String> = match q.next.is_empty() {
+        true => None,
+        false => match mamori_core::page::resume(&query, Some(&q.next)) {
+            Ok(p) => p,
+            Err(e) => return error(&ctx, StatusCode::BAD_REQUEST, &e.message),
+        },
+    };
+    let account = ctx.caller.account;
+    let c = console.clone();
+    let (items, next) = match blocking(&ctx, move || {
+        c.inspect
+            .read(|conn| Reads::new(conn).findings(account, &criteria, after.as_deref(), PAGE))
+    })
+    .await
+    {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let mut params = q.params();
+    let token = next.map(|n| mamori_core::page::encode(&query, &n));
+    if let Some(t) = &token {
+        params.push(("next", t));
+    }
+    let next_link = token
+        .as_ref()
+        .map(|_| href("/vulnerabilities/findings", &params));
+    let shown = items
+        .iter()
+        .find(|f| !q.show.is_empty() && f["findingArn"].as_str() == Some(q.show.as_str()));
+    let body = html! {
+        (autorefresh())
+        form.filters method="get" action="/vulnerabilities/findings" {
+            label { "Severity"
+                select name="severity" {
+                    option value="" { "any" }
+                    @for s in SEVERITIES { option value=(s) selected[q.severity == s] { (s) } }
+                }
+            }
+            label { "Status"
+                select name="status" {
+                    @for s in ["ACTIVE", "SUPPRESSED", "CLOSED"] { option value=(s) selected[q.status == s || (q.status.is_empty() && s == "ACTIVE")] { (s) } }
+                }
+            }
+            label { "Package" input type="search" name="package" value=(q.package); }
+            label { "Resource" input type="search" name="resource" value=(q.resource); }
+            label { "Vulnerability" input type="search" name="vulnerability" value=(q.vulnerability) placeholder="CVE-… / GHSA-…"; }
+            label { "Fix available"
+                select name="fix" { option value="" { "any" } @for v in ["YES", "NO", "PARTIAL"] { option value=(v) selected[q.fix == v] { (v) } } }
+            }
+            label { "Exploit available"
+                select name="exploit" { option value="" { "any" } @for v in ["YES", "NO"] { option value=(v) selected[q.exploit == v] { (v) } } }
+            }
+            button type="submit" { "Filter" }
+        }
+        @if let Some(f) = shown { (detail(f)) }
+        @if items.is_empty() {
+            p.muted { "No findings match." }
+        } @else {
+            table.list {
+                thead { tr { th { "Severity" } th { "Vulnerability" } th { "Package" } th { "Installed" } th { "Fixed in" } th { "Resource" } th { "Exploit" } } }
+                tbody {
+                    @for f in &items {
+                        @let sev = f["severity"].as_str().unwrap_or("UNTRIAGED");
+                        @let pkg = &f["packageVulnerabilityDetails"]["vulnerablePackages"][0];
+                        @let mut p = q.params();
+                        @let arn = f["findingArn"].as_str().unwrap_or("");
+                        tr {
+                            td { span class=(format!("badge {}", severity_class(sev))) { (sev) } " " (f["inspectorScore"].as_f64().map(|s| s.to_string()).unwrap_or_default()) }
+                            td { a href=(href("/vulnerabilities/findings", &{ p.push(("show", arn)); p })) { (f["packageVulnerabilityDetails"]["vulnerabilityId"].as_str().unwrap_or("")) } br; span.muted { (f["title"].as_str().unwrap_or("")) } }
+                            td { (pkg["name"].as_str().unwrap_or("")) }
+                            td.mono { (pkg["version"].as_str().unwrap_or("")) }
+                            td.mono { (pkg["fixedInVersion"].as_str().unwrap_or("—")) }
+                            td { (f["resources"][0]["id"].as_str().unwrap_or("")) }
+                            td { (f["exploitAvailable"].as_str().unwrap_or("")) }
+                        }
+                    }
+                }
+            }
+        }
+        div.pager {
+            @if !q.next.is_empty() { a href=(href("/vulnerabilities/findings", &q.params())) { "← First page" } }
+            @if let Some(n) = next_link { a href=(n) { "Next page →" } }
+        }
+    };
+    page(&ctx, Nav::Vulnerabilities, "Vulnerability findings", body)
+}
+
+/// One finding in full: package, versions, CVSS, references, KEV, layer, raw JSON.
+fn detail(f: &Value) -> Markup {
+    let d = &f["packageVulnerabilityDetails"];
+    let pkg = &d["vulnerablePackages"][0];
+    let raw = serde_json::to_string_pretty(f).unwrap_or_default();
+    html! {
+        div.card {
+            h2 { (d["vulnerabilityId"].as_str().unwrap_or("")) " in " (pkg["name"].as_str().unwrap_or("")) }
+            p { (f["description"].as_str().unwrap_or("")) }
+            table.kv { tbody {
+                tr { th { "Severity" } td { span class=(format!("badge {}", severity_class(f["severity"].as_str().unwrap_or("")))) { (f["severity"].as_str().unwrap_or("")) } " score " (f["inspectorScore"].as_f64().map(|s| s.to_string()).unwrap_or_default()) } }
+                tr { th { "Package" } td.mono { (pkg["name"].as_str().unwrap_or("")) " (" (pkg["packageManager"].as_str().unwrap_or("")) ")" } }
+                tr { th { "Installed version" } td.mono { (pkg["version"].as_str().unwrap_or("")) } }
+                tr { th { "Fixed in" } td.mono { (pkg["fixedInVersion"].as_str().unwrap_or("—")) } }
+                tr { th { "File" } td.mono { (pkg["filePath"].as_str().unwrap_or("")) } }
+                @if let Some(layer) = pkg["sourceLayerHash"].as_str() { tr { th { "Image layer" } td.mono { (layer) } } }
+                @for c in d["cvss"].as_array().into_iter().flatten() {
+                    tr { th { "CVSS " (c["version"].as_str().unwrap_or("")) } td.mono { (c["baseScore"].as_f64().map(|s| s.to_string()).unwrap_or_default()) " " (c["scoringVector"].as_str().unwrap_or("")) } }
+                }
+                tr { th { "Exploit available" } td { (f["exploitAvailable"].as_str().unwrap_or("")) @if let Some(k) = f["exploitabilityDetails"]["lastKnownExploitAt"].as_str() { " (KEV, " (k) ")" } } }
+                tr { th { "Fix available" } td { (f["fixAvailable"].as_str().unwrap_or("")) } }
+                tr { th { "Resource" } td { (f["resources"][0]["type"].as_str().unwrap_or("")) " " span.mono { (f["resources"][0]["id"].as_str().unwrap_or("")) } } }
+                tr { th { "First / last observed" } td.mono { (f["firstObservedAt"].as_str().unwrap_or("")) " / " (f["lastObservedAt"].as_str().unwrap_or("")) } }
+                tr { th { "References" } td { @for u in d["referenceUrls"].as_array().into_iter().flatten() { (external_link(u.as_str().unwrap_or(""))) br; } @if let Some(u) = d["sourceUrl"].as_str() { (external_link(u)) } } }
+            } }
+            details { summary { "Finding JSON" } (copy_button(&raw)) pre { (raw) } }
+        }
+    }
+}
+
+pub async fn coverage(State(console): St, ctx: Ctx) -> Response {
+    if let Err(r) = ctx.require(Role::Reader) {
+        return r;
+    }
+    let account = ctx.caller.account;
+    let c = console.clone();
+    let items = match blocking(&ctx, move || {
+        c.inspect.read(|conn| Reads::new(conn).coverage(account))
+    })
+    .await
+    {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let body = html! {
+        p { a href="/vulnerabilities" { "← Dashboard" } }
+        @if items.is_empty() {
+            p.muted { "Nothing scanned yet." }
+        } @else {
+            table.list {
+                thead { tr { th { "Resource" } th { "Type" } th.num { "Packages" } th.num { "Active findings" } th { "Last scanned" } } }
+                tbody {
+                    @for r in &items {
+                        @let id = r["resourceId"].as_str().unwrap_or("");
+                        tr {
+                            td { a href=(href("/vulnerabilities/findings", &[("resource", id)])) { (id) } }
+                            td { (r["resourceType"].as_str().unwrap_or("")) }
+                            td.num { (r["packageCount"].as_u64().unwrap_or(0)) }
+                            td.num { (r["activeFindings"].as_u64().unwrap_or(0)) }
+                            td.mono { (r["lastScannedAt"].as_str().unwrap_or("")) }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    page(&ctx, Nav::Vulnerabilities, "Coverage", body)
+}
