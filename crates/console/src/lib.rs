@@ -48,6 +48,41 @@ pub struct Console {
     pub audit: Arc<dyn AuditSink>,
     pub management: AccountId,
     pub sessions: Sessions,
+    /// Events per day by account, for a minute (counting a month of a large history takes
+    /// tens of milliseconds; the overview asks on every visit).
+    pub events_per_day: EventsPerDay,
+}
+
+/// A minute's cache of each account's events per day.
+#[derive(Default)]
+pub struct EventsPerDay(std::sync::Mutex<std::collections::HashMap<(i64, u32), Counted>>);
+
+/// When a month's counts were taken, and the counts (day, events).
+type Counted = (std::time::Instant, Vec<(u32, u64)>);
+
+impl EventsPerDay {
+    const FRESH: std::time::Duration = std::time::Duration::from_secs(60);
+
+    /// The counts of `account` from `from` to `to` (YYYYMMDD), from the cache when fresh.
+    pub fn get(
+        &self,
+        history: &mamori_trail::history::store::History,
+        account: i64,
+        from: u32,
+        to: u32,
+    ) -> Result<Vec<(u32, u64)>, mamori_trail::history::store::StoreError> {
+        let key = (account, from);
+        if let Some((at, v)) = self.0.lock().unwrap_or_else(|p| p.into_inner()).get(&key)
+            && at.elapsed() < Self::FRESH
+        {
+            return Ok(v.clone());
+        }
+        let v = history.events_per_day(account, from, to)?;
+        let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        m.retain(|_, (at, _)| at.elapsed() < Self::FRESH);
+        m.insert(key, (std::time::Instant::now(), v.clone()));
+        Ok(v)
+    }
 }
 
 /// The console's routes (mounted by the server beside `/v1`, outside its bearer-key layer).

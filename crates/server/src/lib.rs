@@ -271,6 +271,7 @@ pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
         audit: audit_console,
         management,
         sessions: Default::default(),
+        events_per_day: Default::default(),
     }));
     let app = Router::new()
         .route("/healthz", get(|| async { "ok\n" }))

@@ -11,6 +11,7 @@
 //! - lookup latency p50/p99 (attribute + one-day window) over a large history;
 //! - peak RSS (VmHWM) of `mamori trail import` over a given volume of .json.gz.
 
+pub(crate) mod console;
 mod generate;
 mod guard;
 pub(crate) mod inspect;
@@ -52,6 +53,8 @@ pub enum BenchCommand {
     Inspect(crate::bench::inspect::InspectBench),
     /// Hunt throughput (events/s per core) vs parse-only, memory with a 1M-entry threat list
     Guard(GuardBench),
+    /// Console page render times on a large data dir (events, threat and vulnerability findings)
+    Console(console::ConsoleBench),
     /// A server under mixed load: many clients ingesting 1k-event batches and looking up;
     /// throughput, latency per kind, peak and after-load RSS
     Load(crate::bench::load::LoadBench),
@@ -139,6 +142,7 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<u8> {
             return tokio::task::spawn_blocking(move || guard_bench(b)).await?;
         }
         BenchCommand::Load(b) => return crate::bench::load::run(b).await,
+        BenchCommand::Console(b) => return console::run(b).await,
         BenchCommand::Inspect(b) => {
             return tokio::task::spawn_blocking(move || crate::bench::inspect::run(b)).await?;
         }

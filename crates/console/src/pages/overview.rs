@@ -78,9 +78,8 @@ pub async fn show(State(console): St, ctx: Ctx) -> Response {
         let day = |s: &str| s.replace('-', "").parse::<u32>().unwrap_or(0);
         let to = day(days.last().map_or("", String::as_str));
         let events_per_day = c
-            .trail
-            .history
-            .events_per_day(a, day(&since), to)
+            .events_per_day
+            .get(&c.trail.history, a, day(&since), to)
             .map_err(read_err)?;
         Ok(Data {
             guard,
