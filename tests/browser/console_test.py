@@ -277,9 +277,11 @@ PAGES = [
     "/threats",
     "/threats?archived=all",
     "/threats/rules",
+    "/threats?scope=organization",
     "/vulnerabilities",
     "/vulnerabilities/findings",
     "/vulnerabilities/coverage",
+    "/vulnerabilities/rules",
     "/events",
     "/events?key=Username&value=alice",
     "/trails",
@@ -344,6 +346,27 @@ def run(browser, api, base):
     _, audit = api.call("GET", "/v1/trail/events?EventName=ArchiveFindings")
     check(len(audit["events"]) == 1, "the console's archive is audited as ArchiveFindings")
 
+    # A suppression rule for vulnerabilities: the finding it matches becomes SUPPRESSED.
+    page.goto(base + "/vulnerabilities/rules")
+    page.fill("form[action='/vulnerabilities/rules'] input[name=name]", "accept-" + XSS[0][:20])
+    page.fill("form[action='/vulnerabilities/rules'] input[name=package]", "tiny-template")
+    page.click("form[action='/vulnerabilities/rules'] button[type=submit]")
+    watch.assert_clean("the new vulnerability rule")
+    _, sup = api.call("GET", "/v1/inspect/findings?status=SUPPRESSED")
+    check(
+        [f["packageVulnerabilityDetails"]["vulnerablePackages"][0]["name"] for f in sup["findings"]] == ["tiny-template"],
+        "the console's rule suppresses exactly the matching finding",
+    )
+    # A threat suppression rule: preview counts, saving archives.
+    page.goto(base + "/threats/rules")
+    page.fill("form[action='/threats/rules'] input[name=name]", "quiet-" + "x")
+    page.fill("form[action='/threats/rules'] input[name=field1]", "type")
+    page.fill("form[action='/threats/rules'] input[name=value1]", g["findings"][-1]["type"])
+    page.click("form[action='/threats/rules'] button[name=preview]")
+    check("Preview: this rule matches" in page.content(), "a threat rule's preview counts the findings it would match")
+    _, fl = api.call("GET", "/v1/guard/filters")
+    check(fl["filters"] == [], "and the preview saved nothing")
+
     # Create a key (secret shown once), then revoke it.
     page.goto(base + "/organization")
     page.fill("form[action='/organization/keys'] input[name=name]", "ci-" + XSS[2])
@@ -401,7 +424,9 @@ def run(browser, api, base):
     check(mpage.locator("table.list tbody tr").count() == 0, "the member sees none of the management account's findings")
     r = mpage.goto(base + "/threats/finding/" + fid)
     check(r.status == 404, "a management finding's page is not found for the member")
-    mwatch.errors.clear()  # the browser logs the 404 just asked for
+    r = mpage.goto(base + "/threats?scope=organization")
+    check(r.status == 403, "a member account cannot ask for every account's findings")
+    mwatch.errors.clear()  # the browser logs the 404 and 403 just asked for
     mpage.goto(base + "/events")
     check("mallory" not in mpage.content(), "the member's event history holds none of the management account's events")
     mpage.goto(base + "/vulnerabilities/findings")

@@ -45,6 +45,8 @@ pub struct Console {
     pub trails: Arc<mamori_trails::deliver::Engine>,
     pub guard: Arc<mamori_guard::engine::Engine>,
     pub inspect: Arc<Shared<InspectStore>>,
+    /// The advisory database inspection rules are matched against (writes lock it after the store).
+    pub advisories: Arc<std::sync::Mutex<mamori_inspect::db::AdvisoryDb>>,
     pub audit: Arc<dyn AuditSink>,
     pub management: AccountId,
     pub sessions: Sessions,
@@ -118,6 +120,14 @@ pub fn router(console: Arc<Console>) -> Router {
         .route("/vulnerabilities", get(pages::vulns::dashboard))
         .route("/vulnerabilities/findings", get(pages::vulns::list))
         .route("/vulnerabilities/coverage", get(pages::vulns::coverage))
+        .route(
+            "/vulnerabilities/rules",
+            get(pages::vulns::rules).post(pages::vulns::create_rule),
+        )
+        .route(
+            "/vulnerabilities/rules/delete",
+            post(pages::vulns::delete_rule),
+        )
         .route("/events", get(pages::events::lookup))
         .route("/trails", get(pages::trails::list))
         .route("/trails/{name}/start", post(pages::trails::start))

@@ -268,6 +268,7 @@ pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
         trails: engine.clone(),
         guard: guard.clone(),
         inspect: inspect.store.clone(),
+        advisories: inspect.advisories.clone(),
         audit: audit_console,
         management,
         sessions: Default::default(),

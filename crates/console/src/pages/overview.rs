@@ -189,7 +189,7 @@ pub async fn show(State(console): St, ctx: Ctx) -> Response {
                     span class=(format!("badge {}", severity_class(b))) { (b) } " threats"
                 }
             }
-            @for s in INSPECT_SEV.iter().rev().take(4) {
+            @for (_, s) in INSPECT_SEV.iter().rev().enumerate().filter(|(i, s)| *i < 4 || data.inspect.active.get(**s).is_some_and(|n| *n > 0)) {
                 a.tile href=(href("/vulnerabilities/findings", &[("severity", s)])) {
                     span.n { (data.inspect.active.get(*s).copied().unwrap_or(0)) }
                     span class=(format!("badge {}", severity_class(s))) { (s) } " vulnerabilities"

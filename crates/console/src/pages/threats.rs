@@ -29,8 +29,33 @@ pub struct ListQuery {
     kind: String,
     #[serde(default)]
     archived: String,
+    /// `organization`: every account's findings (the management account only, as in the API).
+    #[serde(default)]
+    scope: String,
     #[serde(default)]
     next: String,
+}
+
+/// The accounts a request reads: its own, or the organization's for the management account.
+async fn scoped(console: &crate::Console, ctx: &Ctx, scope: &str) -> Result<Vec<i64>, Response> {
+    match scope {
+        "" | "account" => Ok(vec![ctx.caller.account.as_i64()]),
+        "organization" if ctx.caller.account == console.management => {
+            let org = console.org.clone();
+            let all = blocking(ctx, move || org.accounts(None)).await?;
+            Ok(all.iter().map(|a| a.id.as_i64()).collect())
+        }
+        "organization" => Err(error(
+            ctx,
+            StatusCode::FORBIDDEN,
+            "only the organization's management account reads every account's findings",
+        )),
+        other => Err(error(
+            ctx,
+            StatusCode::BAD_REQUEST,
+            &format!("scope {other:?}: account or organization"),
+        )),
+    }
 }
 
 fn min_severity(band_name: &str) -> Option<f64> {
@@ -54,7 +79,7 @@ pub async fn list(State(console): St, ctx: Ctx, Query(q): Query<ListQuery>) -> R
         _ => Some(false),
     };
     // A page token is bound to the filters it was issued for.
-    let query = format!("{}|{}|{}", q.severity, q.kind, q.archived);
+    let query = format!("{}|{}|{}|{}", q.severity, q.kind, q.archived, q.scope);
     let after: Option<(String, String)> = match q.next.is_empty() {
         true => None,
         false => match mamori_core::page::resume(&query, Some(&q.next)) {
@@ -62,12 +87,15 @@ pub async fn list(State(console): St, ctx: Ctx, Query(q): Query<ListQuery>) -> R
             Err(e) => return error(&ctx, StatusCode::BAD_REQUEST, &e.message),
         },
     };
-    let account = ctx.caller.account.as_i64();
+    let accounts = match scoped(&console, &ctx, &q.scope).await {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
     let kind = (!q.kind.is_empty()).then(|| q.kind.clone());
     let c = console.clone();
     let (items, next) = match blocking(&ctx, move || {
         c.guard.db.read(|conn| {
-            Reads::new(conn).findings(&[account], kind.as_deref(), min, archived, PAGE, after)
+            Reads::new(conn).findings(&accounts, kind.as_deref(), min, archived, PAGE, after)
         })
     })
     .await
@@ -82,6 +110,7 @@ pub async fn list(State(console): St, ctx: Ctx, Query(q): Query<ListQuery>) -> R
                 ("severity", &q.severity),
                 ("type", &q.kind),
                 ("archived", &q.archived),
+                ("scope", &q.scope),
                 ("next", &mamori_core::page::encode(&query, &p)),
             ],
         )
@@ -104,13 +133,21 @@ pub async fn list(State(console): St, ctx: Ctx, Query(q): Query<ListQuery>) -> R
                     option value="all" selected[q.archived == "all"] { "all" }
                 }
             }
+            @if ctx.caller.account == console.management {
+                label { "Accounts"
+                    select name="scope" {
+                        option value="" selected[q.scope != "organization"] { "this account" }
+                        option value="organization" selected[q.scope == "organization"] { "all accounts" }
+                    }
+                }
+            }
             button type="submit" { "Filter" }
         }
         @if items.is_empty() {
             p.muted { "No findings match." }
         } @else {
             table.list {
-                thead { tr { th { "Severity" } th { "Finding type" } th { "Resource" } th.num { "Count" } th { "Last seen" } th { "Updated" } } }
+                thead { tr { th { "Severity" } th { "Finding type" } th { "Account" } th { "Resource" } th.num { "Count" } th { "Last seen" } th { "Updated" } } }
                 tbody {
                     @for f in &items {
                         @let sev = f["severity"].as_f64().unwrap_or(0.0);
@@ -118,10 +155,11 @@ pub async fn list(State(console): St, ctx: Ctx, Query(q): Query<ListQuery>) -> R
                         tr {
                             td { span class=(format!("badge {}", severity_class(b))) { (b) " " (sev) } }
                             td {
-                                a href=(format!("/threats/finding/{}", id_of(f))) { (f["type"].as_str().unwrap_or("")) }
+                                a href=(href(&format!("/threats/finding/{}", id_of(f)), &[("scope", &q.scope)])) { (f["type"].as_str().unwrap_or("")) }
                                 @if f["service"]["archived"].as_bool() == Some(true) { " " span.muted { "(archived)" } }
                                 br; span.muted { (f["title"].as_str().unwrap_or("")) }
                             }
+                            td.mono { (f["accountId"].as_str().unwrap_or("")) }
                             td { (resource_label(f)) }
                             td.num { (f["service"]["count"].as_u64().unwrap_or(1)) }
                             td.mono { (f["service"]["eventLastSeen"].as_str().unwrap_or("")) }
@@ -132,7 +170,7 @@ pub async fn list(State(console): St, ctx: Ctx, Query(q): Query<ListQuery>) -> R
             }
         }
         div.pager {
-            @if !q.next.is_empty() { a href=(href("/threats", &[("severity", &q.severity), ("type", &q.kind), ("archived", &q.archived)])) { "← First page" } }
+            @if !q.next.is_empty() { a href=(href("/threats", &[("severity", &q.severity), ("type", &q.kind), ("archived", &q.archived), ("scope", &q.scope)])) { "← First page" } }
             @if let Some(n) = next_link { a href=(n) { "Next page →" } }
         }
     };
@@ -168,17 +206,31 @@ fn resource_label(f: &Value) -> String {
     }
 }
 
-pub async fn detail(State(console): St, ctx: Ctx, Path(id): Path<String>) -> Response {
+#[derive(Deserialize, Default)]
+pub struct DetailQuery {
+    #[serde(default)]
+    scope: String,
+}
+
+pub async fn detail(
+    State(console): St,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    Query(q): Query<DetailQuery>,
+) -> Response {
     if let Err(r) = ctx.require(Role::Reader) {
         return r;
     }
-    let account = ctx.caller.account.as_i64();
+    let accounts = match scoped(&console, &ctx, &q.scope).await {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
     let c = console.clone();
     let i = id.clone();
     let f = match blocking(&ctx, move || {
         c.guard
             .db
-            .read(|conn| Reads::new(conn).finding(&[account], &i))
+            .read(|conn| Reads::new(conn).finding(&accounts, &i))
     })
     .await
     {
@@ -188,7 +240,9 @@ pub async fn detail(State(console): St, ctx: Ctx, Path(id): Path<String>) -> Res
     let sev = f["severity"].as_f64().unwrap_or(0.0);
     let b = BANDS[band(sev)];
     let archived = f["service"]["archived"].as_bool() == Some(true);
-    let can_write = ctx.caller.can(Role::Writer);
+    // Archive and feedback act in the caller's account, as the API's do.
+    let can_write = ctx.caller.can(Role::Writer)
+        && f["accountId"].as_str() == Some(ctx.caller.account.to_string().as_str());
     let event_ids: Vec<String> = f["service"]["additionalInfo"]["eventIds"]
         .as_array()
         .map(|a| {

@@ -78,7 +78,11 @@ pub async fn dashboard(State(console): St, ctx: Ctx) -> Response {
     };
     let body = html! {
         (autorefresh())
-        p { a href="/vulnerabilities/findings" { "All findings →" } " · " a href="/vulnerabilities/coverage" { "Coverage →" } }
+        p {
+            a href="/vulnerabilities/findings" { "All findings →" } " · "
+            a href="/vulnerabilities/coverage" { "Coverage →" } " · "
+            a href="/vulnerabilities/rules" { "Suppression rules →" }
+        }
         div.tiles {
             @for s in SEVERITIES {
                 a.tile href=(href("/vulnerabilities/findings", &[("severity", s)])) {
@@ -335,4 +339,207 @@ pub async fn coverage(State(console): St, ctx: Ctx) -> Response {
         }
     };
     page(&ctx, Nav::Vulnerabilities, "Coverage", body)
+}
+
+/// Suppression rules: findings they match become SUPPRESSED (never deleted), as Inspector's.
+pub async fn rules(state: St, ctx: Ctx) -> Response {
+    rules_page(state, ctx, None).await
+}
+
+async fn rules_page(
+    State(console): St,
+    ctx: Ctx,
+    outcome: Option<Result<String, String>>,
+) -> Response {
+    if let Err(r) = ctx.require(Role::Reader) {
+        return r;
+    }
+    let account = ctx.caller.account;
+    let c = console.clone();
+    let filters = match blocking(&ctx, move || {
+        c.inspect
+            .read(|conn| Reads::new(conn).list_filters(account))
+    })
+    .await
+    {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    let admin = ctx.caller.can(Role::Admin);
+    let body = html! {
+        p { a href="/vulnerabilities" { "← Dashboard" } }
+        @match &outcome {
+            Some(Ok(m)) => p.notice role="status" { (m) },
+            Some(Err(m)) => p.error role="alert" { (m) },
+            None => {},
+        }
+        @if filters.is_empty() {
+            p.muted { "No rules: every finding is shown as it is." }
+        } @else {
+            table.list {
+                thead { tr { th { "Name" } th { "Action" } th { "Criteria" } th { "Reason" } @if admin { th {} } } }
+                tbody {
+                    @for f in &filters {
+                        tr {
+                            td { (f.name) }
+                            td { (f.action) }
+                            td.mono { (serde_json::to_string(&f.filter_criteria).unwrap_or_default()) }
+                            td { (f.reason.as_deref().unwrap_or("")) }
+                            @if admin {
+                                td {
+                                    form method="post" action="/vulnerabilities/rules/delete" data-confirm=(format!("Delete rule {}?", f.name)) {
+                                        (crate::pages::csrf(&ctx))
+                                        input type="hidden" name="name" value=(f.name);
+                                        button.danger type="submit" { "Delete" }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        @if admin {
+            h2 { "New rule" }
+            form method="post" action="/vulnerabilities/rules" {
+                (crate::pages::csrf(&ctx))
+                div.filters {
+                    label { "Name" input type="text" name="name" required maxlength="128"; }
+                    label { "Reason" input type="text" name="reason" maxlength="512"; }
+                }
+                div.filters {
+                    label { "Severity" select name="severity" { option value="" { "any" } @for s in SEVERITIES { option value=(s) { (s) } } } }
+                    label { "Package" input type="text" name="package"; }
+                    label { "Vulnerability" input type="text" name="vulnerability"; }
+                    label { "Resource" input type="text" name="resource"; }
+                }
+                p.muted { "Matching findings become SUPPRESSED; empty fields match anything, and at least one must be set." }
+                button type="submit" { "Save rule" }
+            }
+        }
+    };
+    page(
+        &ctx,
+        Nav::Vulnerabilities,
+        "Vulnerability suppression rules",
+        body,
+    )
+}
+
+#[derive(Deserialize)]
+pub struct RuleForm {
+    #[serde(default)]
+    csrf: String,
+    name: String,
+    #[serde(default)]
+    reason: String,
+    #[serde(default)]
+    severity: String,
+    #[serde(default)]
+    package: String,
+    #[serde(default)]
+    vulnerability: String,
+    #[serde(default)]
+    resource: String,
+}
+
+pub async fn create_rule(
+    State(console): St,
+    ctx: Ctx,
+    axum::Form(f): axum::Form<RuleForm>,
+) -> Response {
+    if let Err(r) = crate::pages::threats::guard_form(&ctx, &f.csrf, Role::Admin) {
+        return r;
+    }
+    let filter = mamori_inspect::store::Filter {
+        name: f.name.trim().to_string(),
+        action: "SUPPRESS".into(),
+        filter_criteria: Criteria {
+            severity: eq(&f.severity),
+            vulnerable_package_name: eq(&f.package),
+            vulnerability_id: eq(&f.vulnerability),
+            resource_id: eq(&f.resource),
+            ..Default::default()
+        },
+        reason: (!f.reason.trim().is_empty()).then(|| f.reason.trim().to_string()),
+        match_all: false,
+    };
+    let account = ctx.caller.account;
+    let (store, adb) = (console.inspect.clone(), console.advisories.clone());
+    let fl = filter.clone();
+    let summary = match blocking(&ctx, move || {
+        store.write(|st| {
+            let db = adb.lock().unwrap_or_else(|p| p.into_inner());
+            st.put_filter(&db, account, &fl)
+        })
+    })
+    .await
+    {
+        Ok(s) => s,
+        Err(r) => {
+            return r;
+        }
+    };
+    let req = serde_json::to_value(&filter).unwrap_or(Value::Null);
+    let resp = serde_json::json!({"summary": summary});
+    if let Err(r) =
+        crate::pages::threats::audit(&console, &ctx, "mamori.inspect", "CreateFilter", req, resp)
+            .await
+    {
+        return r;
+    }
+    let msg = format!("Saved rule {:?}.", filter.name);
+    rules_page(State(console), ctx, Some(Ok(msg))).await
+}
+
+#[derive(Deserialize)]
+pub struct DeleteRule {
+    #[serde(default)]
+    csrf: String,
+    name: String,
+}
+
+pub async fn delete_rule(
+    State(console): St,
+    ctx: Ctx,
+    axum::Form(f): axum::Form<DeleteRule>,
+) -> Response {
+    if let Err(r) = crate::pages::threats::guard_form(&ctx, &f.csrf, Role::Admin) {
+        return r;
+    }
+    let account = ctx.caller.account;
+    let (store, adb, n) = (
+        console.inspect.clone(),
+        console.advisories.clone(),
+        f.name.clone(),
+    );
+    let summary = match blocking(&ctx, move || {
+        store.write(|st| {
+            let db = adb.lock().unwrap_or_else(|p| p.into_inner());
+            st.delete_filter(&db, account, &n)
+        })
+    })
+    .await
+    {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    if let Err(r) = crate::pages::threats::audit(
+        &console,
+        &ctx,
+        "mamori.inspect",
+        "DeleteFilter",
+        serde_json::json!({"name": f.name}),
+        serde_json::json!({"summary": summary}),
+    )
+    .await
+    {
+        return r;
+    }
+    rules_page(
+        State(console),
+        ctx,
+        Some(Ok(format!("Deleted rule {:?}.", f.name))),
+    )
+    .await
 }
