@@ -33,3 +33,61 @@ pub(crate) fn last_days(days: i64) -> Vec<String> {
         })
         .collect()
 }
+
+/// The answer to a form, above it: a notice or an error.
+pub(crate) fn outcome(o: &Option<Result<String, String>>) -> Markup {
+    html! {
+        @match o {
+            Some(Ok(m)) => p.notice role="status" { (m) },
+            Some(Err(m)) => p.error role="alert" { (m) },
+            None => {},
+        }
+    }
+}
+
+/// One suppression rule as a row: name, action, criteria (JSON), description or reason.
+pub(crate) struct RuleRow {
+    pub name: String,
+    pub action: String,
+    pub criteria: String,
+    pub note: String,
+}
+
+/// A table of suppression rules; admins get a Delete button posting to `delete_action`.
+pub(crate) fn rules_table(
+    ctx: &crate::Ctx,
+    rows: &[RuleRow],
+    note_heading: &str,
+    delete_action: &str,
+    empty: &str,
+) -> Markup {
+    let admin = ctx.caller.can(mamori_core::Role::Admin);
+    html! {
+        @if rows.is_empty() {
+            p.muted { (empty) }
+        } @else {
+            table.list {
+                thead { tr { th { "Name" } th { "Action" } th { "Criteria" } th { (note_heading) } @if admin { th {} } } }
+                tbody {
+                    @for r in rows {
+                        tr {
+                            td { (r.name) }
+                            td { (r.action) }
+                            td.mono { (r.criteria) }
+                            td { (r.note) }
+                            @if admin {
+                                td {
+                                    form method="post" action=(delete_action) data-confirm=(format!("Delete rule {}?", r.name)) {
+                                        (csrf(ctx))
+                                        input type="hidden" name="name" value=(r.name);
+                                        button.danger type="submit" { "Delete" }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

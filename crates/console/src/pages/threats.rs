@@ -595,6 +595,15 @@ async fn rules_page(
         Err(r) => return r,
     };
     let admin = ctx.caller.can(Role::Admin);
+    let rows: Vec<crate::pages::RuleRow> = filters
+        .iter()
+        .map(|f| crate::pages::RuleRow {
+            name: f.name.clone(),
+            action: f.action.clone(),
+            criteria: serde_json::to_string(&f.criteria).unwrap_or_default(),
+            note: f.description.clone().unwrap_or_default(),
+        })
+        .collect();
     let body = html! {
         p { a href="/threats" { "← Findings" } }
         h2 { "Detector" }
@@ -618,39 +627,10 @@ async fn rules_page(
             }
         }
         h2 { "Suppression rules" }
-        @if filters.is_empty() {
-            p.muted { "No rules: every finding stays active." }
-        } @else {
-            table.list {
-                thead { tr { th { "Name" } th { "Action" } th { "Criteria" } th { "Description" } @if admin { th {} } } }
-                tbody {
-                    @for f in &filters {
-                        tr {
-                            td { (f.name) }
-                            td { (f.action) }
-                            td.mono { (serde_json::to_string(&f.criteria).unwrap_or_default()) }
-                            td { (f.description.as_deref().unwrap_or("")) }
-                            @if admin {
-                                td {
-                                    form method="post" action="/threats/rules/delete" data-confirm=(format!("Delete rule {}?", f.name)) {
-                                        (csrf(&ctx))
-                                        input type="hidden" name="name" value=(f.name);
-                                        button.danger type="submit" { "Delete" }
-                                    }
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-        }
+        (crate::pages::rules_table(&ctx, &rows, "Description", "/threats/rules/delete", "No rules: every finding stays active."))
         @if admin {
             h2 { "New rule" }
-            @match &outcome {
-                Some(Ok(m)) => p.notice role="status" { (m) },
-                Some(Err(m)) => p.error role="alert" { (m) },
-                None => {},
-            }
+            (crate::pages::outcome(&outcome))
             form method="post" action="/threats/rules" {
                 (csrf(&ctx))
                 div.filters {

@@ -366,39 +366,19 @@ async fn rules_page(
         Err(r) => return r,
     };
     let admin = ctx.caller.can(Role::Admin);
+    let rows: Vec<crate::pages::RuleRow> = filters
+        .iter()
+        .map(|f| crate::pages::RuleRow {
+            name: f.name.clone(),
+            action: f.action.clone(),
+            criteria: serde_json::to_string(&f.filter_criteria).unwrap_or_default(),
+            note: f.reason.clone().unwrap_or_default(),
+        })
+        .collect();
     let body = html! {
         p { a href="/vulnerabilities" { "← Dashboard" } }
-        @match &outcome {
-            Some(Ok(m)) => p.notice role="status" { (m) },
-            Some(Err(m)) => p.error role="alert" { (m) },
-            None => {},
-        }
-        @if filters.is_empty() {
-            p.muted { "No rules: every finding is shown as it is." }
-        } @else {
-            table.list {
-                thead { tr { th { "Name" } th { "Action" } th { "Criteria" } th { "Reason" } @if admin { th {} } } }
-                tbody {
-                    @for f in &filters {
-                        tr {
-                            td { (f.name) }
-                            td { (f.action) }
-                            td.mono { (serde_json::to_string(&f.filter_criteria).unwrap_or_default()) }
-                            td { (f.reason.as_deref().unwrap_or("")) }
-                            @if admin {
-                                td {
-                                    form method="post" action="/vulnerabilities/rules/delete" data-confirm=(format!("Delete rule {}?", f.name)) {
-                                        (crate::pages::csrf(&ctx))
-                                        input type="hidden" name="name" value=(f.name);
-                                        button.danger type="submit" { "Delete" }
-                                    }
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-        }
+        (crate::pages::outcome(&outcome))
+        (crate::pages::rules_table(&ctx, &rows, "Reason", "/vulnerabilities/rules/delete", "No rules: every finding is shown as it is."))
         @if admin {
             h2 { "New rule" }
             form method="post" action="/vulnerabilities/rules" {
