@@ -367,6 +367,24 @@ def run(browser, api, base):
     _, fl = api.call("GET", "/v1/guard/filters")
     check(fl["filters"] == [], "and the preview saved nothing")
 
+    # Create a trail, then stop its logging; the API agrees, and a hostile destination is refused.
+    page.goto(base + "/trails")
+    page.fill("form[action='/trails'] input[name=name]", "console-trail")
+    page.fill("form[action='/trails'] input[name=destination]", "console-trail")
+    page.click("form[action='/trails'] button[type=submit]")
+    check("Created trail" in page.content(), "a trail created in the console")
+    _, tl = api.call("GET", "/v1/trail/trails")
+    check([t["name"] for t in tl["trails"]] == ["console-trail"], "the API lists the console's trail")
+    page.click("form[action='/trails/console-trail/stop'] button")
+    page.wait_for_load_state()
+    _, ts = api.call("GET", "/v1/trail/trails/console-trail")
+    check(ts["status"]["isLogging"] is False, "stopping logging in the console stops the trail")
+    page.fill("form[action='/trails'] input[name=name]", "escape")
+    page.fill("form[action='/trails'] input[name=destination]", "../../etc")
+    page.click("form[action='/trails'] button[type=submit]")
+    check(page.locator("p.error").count() == 1, "a destination outside the walls is refused with a message")
+    watch.assert_clean("trails")
+
     # Create a key (secret shown once), then revoke it.
     page.goto(base + "/organization")
     page.fill("form[action='/organization/keys'] input[name=name]", "ci-" + XSS[2])

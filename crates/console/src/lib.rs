@@ -129,7 +129,10 @@ pub fn router(console: Arc<Console>) -> Router {
             post(pages::vulns::delete_rule),
         )
         .route("/events", get(pages::events::lookup))
-        .route("/trails", get(pages::trails::list))
+        .route(
+            "/trails",
+            get(pages::trails::list).post(pages::trails::create),
+        )
         .route("/trails/{name}/start", post(pages::trails::start))
         .route("/trails/{name}/stop", post(pages::trails::stop))
         .route("/organization", get(pages::org::show))

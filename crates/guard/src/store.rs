@@ -717,33 +717,55 @@ impl<'c> Reads<'c> {
         limit: usize,
         after: Option<(String, String)>,
     ) -> Result<(Vec<Value>, Option<PagePosition>), GuardError> {
-        let mut st = self.conn.prepare(
+        // One account at a time, each read in the order of its (account, updated_at) index and
+        // cut at the page; the accounts' pages merged here. (An `IN` over several accounts made
+        // SQLite sort every finding of them: 120 ms at 100 k findings, against 1 ms.)
+        // Two statements, so that a later page starts where the last ended in the index
+        // instead of skipping from the newest.
+        let mut st = self.conn.prepare_cached(if after.is_some() {
             "SELECT id, updated_at, archived, doc FROM findings \
-             WHERE account IN (SELECT value FROM json_each(?1)) \
+             WHERE account = ?1 \
              AND (?2 IS NULL OR type = ?2) AND severity >= ?3 AND (?4 IS NULL OR archived = ?4) \
-             AND (?5 IS NULL OR (updated_at, id) < (?5, ?6)) \
-             ORDER BY updated_at DESC, id DESC LIMIT ?7",
-        )?;
+             AND (updated_at, id) < (?5, ?6) \
+             ORDER BY updated_at DESC, id DESC LIMIT ?7"
+        } else {
+            "SELECT id, updated_at, archived, doc FROM findings \
+             WHERE account = ?1 \
+             AND (?2 IS NULL OR type = ?2) AND severity >= ?3 AND (?4 IS NULL OR archived = ?4) \
+             AND ?5 IS NULL AND ?6 IS NULL \
+             ORDER BY updated_at DESC, id DESC LIMIT ?7"
+        })?;
         let (au, ai) = after.unzip();
-        let rows = st.query_map(
-            params![
-                serde_json::to_string(accounts).unwrap_or_else(|_| "[]".into()),
-                kind,
-                min_severity,
-                archived,
-                au,
-                ai,
-                (limit + 1) as i64
-            ],
-            |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, bool>(2)?,
-                    r.get::<_, String>(3)?,
-                ))
-            },
-        )?;
+        let mut merged: Vec<(String, String, bool, String)> = Vec::new();
+        for account in accounts {
+            let rows = st.query_map(
+                params![
+                    account,
+                    kind,
+                    min_severity,
+                    archived,
+                    au,
+                    ai,
+                    (limit + 1) as i64
+                ],
+                |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, bool>(2)?,
+                        r.get::<_, String>(3)?,
+                    ))
+                },
+            )?;
+            for row in rows {
+                merged.push(row?);
+            }
+        }
+        if accounts.len() > 1 {
+            merged.sort_by(|a, b| (&b.1, &b.0).cmp(&(&a.1, &a.0)));
+            merged.truncate(limit + 1);
+        }
+        let rows = merged.into_iter().map(Ok::<_, rusqlite::Error>);
         let mut out = Vec::new();
         let mut next = None;
         for row in rows {

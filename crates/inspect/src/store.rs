@@ -62,6 +62,12 @@ CREATE TABLE state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     "
 -- The console's counts by severity and by day read this index alone, never the documents.
 CREATE INDEX findings_by_severity ON findings (account, status, severity, first_observed_at);
+-- Most vulnerable packages and resources, each resource's active findings (coverage), and
+-- an account's findings in page order, from indexes.
+CREATE INDEX findings_by_package ON findings (account, status, package_name);
+CREATE INDEX findings_by_resource_status ON findings (resource, status);
+CREATE INDEX findings_by_account_resource ON findings (account, status, resource);
+CREATE INDEX findings_by_account_arn ON findings (account, arn);
 ",
 ];
 
@@ -648,27 +654,48 @@ impl<'c> Reads<'c> {
         after: Option<&str>,
         limit: usize,
     ) -> Result<(Vec<Value>, Option<String>), StoreError> {
-        let mut st = self.conn.prepare(
+        // Equality filters on stored columns narrow the rows in SQL; every criterion is still
+        // checked on the finding below (the columns only ever make the set smaller).
+        let column = |filters: &[StringFilter]| -> Option<String> {
+            (!filters.is_empty() && filters.iter().all(|f| f.comparison == "EQUALS")).then(|| {
+                serde_json::to_string(&filters.iter().map(|f| &f.value).collect::<Vec<_>>())
+                    .unwrap_or_else(|_| "[]".into())
+            })
+        };
+        let mut st = self.conn.prepare_cached(
             "SELECT arn, status, first_observed_at, last_observed_at, updated_at, doc FROM findings \
-             WHERE account = ?1 AND (?2 IS NULL OR arn > ?2) ORDER BY arn",
+             WHERE account = ?1 AND (?2 IS NULL OR arn > ?2) \
+             AND (?3 IS NULL OR status IN (SELECT value FROM json_each(?3))) \
+             AND (?4 IS NULL OR severity IN (SELECT value FROM json_each(?4))) \
+             AND (?5 IS NULL OR vulnerability_id IN (SELECT value FROM json_each(?5))) \
+             ORDER BY arn",
         )?;
-        let rows = st.query_map(params![account, after], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, String>(3)?,
-                r.get::<_, String>(4)?,
-                r.get::<_, String>(5)?,
-            ))
-        })?;
+        let rows = st.query_map(
+            params![
+                account,
+                after,
+                column(&criteria.finding_status),
+                column(&criteria.severity),
+                column(&criteria.vulnerability_id),
+            ],
+            |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, String>(4)?,
+                    r.get::<_, String>(5)?,
+                ))
+            },
+        )?;
         let mut out = Vec::new();
         let mut next = None;
         for row in rows {
             let (arn, status, first, last, updated, doc) = row?;
-            let Ok(f) = serde_json::from_str::<Finding>(&doc) else {
-                continue;
-            };
+            let f: Finding = serde_json::from_str(&doc).map_err(|e| {
+                StoreError::Damaged(format!("stored finding {arn} does not parse: {e}"))
+            })?;
             if !criteria.matches(&f, &status) {
                 continue;
             }
@@ -736,8 +763,10 @@ impl<'c> Reads<'c> {
                 "SELECT package_name, COUNT(*) FROM findings WHERE account = ?1 AND status = 'ACTIVE' \
                  GROUP BY package_name ORDER BY 2 DESC, 1 LIMIT 10")?,
             "mostVulnerableResources": top(
-                "SELECT r.resource_id, COUNT(*) FROM findings f JOIN resources r ON r.id = f.resource \
-                 WHERE f.account = ?1 AND f.status = 'ACTIVE' GROUP BY r.resource_id ORDER BY 2 DESC, 1 LIMIT 10")?,
+                "SELECT r.resource_id, c.n FROM \
+                 (SELECT resource, COUNT(*) AS n FROM findings WHERE account = ?1 AND status = 'ACTIVE' \
+                  GROUP BY resource) c JOIN resources r ON r.id = c.resource \
+                 ORDER BY 2 DESC, 1 LIMIT 10")?,
         }))
     }
 

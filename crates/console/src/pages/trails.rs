@@ -14,7 +14,11 @@ use crate::pages::csrf;
 use crate::pages::threats::{audit, guard_form};
 use crate::{Ctx, St, blocking};
 
-pub async fn list(State(console): St, ctx: Ctx) -> Response {
+pub async fn list(state: St, ctx: Ctx) -> Response {
+    render(state, ctx, None).await
+}
+
+async fn render(State(console): St, ctx: Ctx, outcome: Option<Result<String, String>>) -> Response {
     if let Err(r) = ctx.require(Role::Reader) {
         return r;
     }
@@ -73,6 +77,20 @@ pub async fn list(State(console): St, ctx: Ctx) -> Response {
                 }
             }
             p.muted { "Validate what a trail delivered, offline: " code { "mamori trail validate <destination>" } "." }
+        }
+        @if admin {
+            h2 { "New trail" }
+            (crate::pages::outcome(&outcome))
+            form.filters method="post" action="/trails" {
+                (csrf(&ctx))
+                label { "Name" input type="text" name="name" required maxlength="128" pattern="[A-Za-z0-9._\\-]+"; }
+                label { "Destination" input type="text" name="destination" required placeholder="a folder name, or s3://bucket/prefix"; }
+                label { "Key prefix" input type="text" name="key_prefix"; }
+                @if ctx.caller.account == console.management {
+                    label { "Organization trail" select name="organization" { option value="false" { "this account" } option value="true" { "every account" } } }
+                }
+                button type="submit" { "Create trail" }
+            }
         }
     };
     page(&ctx, Nav::Trails, "Trails", body)
@@ -168,4 +186,72 @@ async fn set_logging(
         return r;
     }
     Redirect::to("/trails").into_response()
+}
+
+#[derive(Deserialize)]
+pub struct CreateForm {
+    #[serde(default)]
+    csrf: String,
+    name: String,
+    destination: String,
+    #[serde(default)]
+    key_prefix: String,
+    #[serde(default)]
+    organization: String,
+}
+
+/// CreateTrail, as the API does it: the spec's own checks, the operator's walls around the
+/// destination, no place shared with another account's trail, logging from now on.
+pub async fn create(State(console): St, ctx: Ctx, Form(f): Form<CreateForm>) -> Response {
+    if let Err(r) = guard_form(&ctx, &f.csrf, Role::Admin) {
+        return r;
+    }
+    let spec: mamori_trails::spec::TrailSpec = match serde_json::from_value(json!({
+        "name": f.name.trim(),
+        "destination": f.destination.trim(),
+        "keyPrefix": f.key_prefix.trim(),
+        "isOrganizationTrail": f.organization == "true",
+    })) {
+        Ok(s) => s,
+        Err(e) => return render(State(console), ctx, Some(Err(e.to_string()))).await,
+    };
+    if let Err(e) = spec.validate() {
+        return render(State(console), ctx, Some(Err(e))).await;
+    }
+    if spec.is_organization_trail && ctx.caller.account != console.management {
+        return render(
+            State(console),
+            ctx,
+            Some(Err(
+                "only the management account creates organization trails".into(),
+            )),
+        )
+        .await;
+    }
+    let account = ctx.caller.account;
+    let origin = format!("mamori/{}/{}/{}", console.trails.org, account, spec.name);
+    let (e, sp) = (console.trails.clone(), spec.clone());
+    let created = mamori_core::service::blocking(move || {
+        e.check_destination(account, &sp)?;
+        let cursor = e.history.last_seq()?;
+        e.db.create(account, &sp, cursor, &origin, chrono::Utc::now())
+    })
+    .await;
+    if let Err(e) = created {
+        return render(State(console), ctx, Some(Err(e.message))).await;
+    }
+    if let Err(r) = audit(
+        &console,
+        &ctx,
+        "mamori.trail",
+        "CreateTrail",
+        serde_json::to_value(&spec).unwrap_or(Value::Null),
+        json!({"name": spec.name}),
+    )
+    .await
+    {
+        return r;
+    }
+    let msg = format!("Created trail {:?}; it delivers from now on.", spec.name);
+    render(State(console), ctx, Some(Ok(msg))).await
 }
