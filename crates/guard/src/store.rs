@@ -639,36 +639,33 @@ impl<'c> Reads<'c> {
         since_day: &str,
     ) -> Result<SeveritySummary, GuardError> {
         let mut out = SeveritySummary::default();
+        // One pass over the severity index: (archived, severity, day created) counted.
+        let mut st = self.conn.prepare_cached(
+            "SELECT archived, severity, substr(created_at, 1, 10), COUNT(*) FROM findings \
+             WHERE account = ?1 GROUP BY 1, 2, 3",
+        )?;
         for account in accounts {
-            let mut st = self.conn.prepare_cached(
-                "SELECT archived, severity, COUNT(*) FROM findings WHERE account = ?1 \
-                 GROUP BY archived, severity",
-            )?;
             let mut rows = st.query([account])?;
             while let Some(r) = rows.next()? {
-                let (archived, severity, n): (bool, f64, i64) = (r.get(0)?, r.get(1)?, r.get(2)?);
+                let (archived, severity, day, n): (bool, f64, String, i64) =
+                    (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
+                let n = n as u64;
                 if archived {
-                    out.archived += n as u64;
+                    out.archived += n;
                 } else {
-                    out.active[band(severity)] += n as u64;
+                    out.active[band(severity)] += n;
                 }
-            }
-            let mut st = self.conn.prepare_cached(
-                "SELECT substr(created_at, 1, 10), severity, COUNT(*) FROM findings \
-                 WHERE account = ?1 AND archived IN (0, 1) AND created_at >= ?2 \
-                 GROUP BY 1, 2",
-            )?;
-            let mut rows = st.query(params![account, since_day])?;
-            while let Some(r) = rows.next()? {
-                let (day, severity, n): (String, f64, i64) = (r.get(0)?, r.get(1)?, r.get(2)?);
+                if day.as_str() < since_day {
+                    continue;
+                }
                 match out
                     .created_per_day
                     .binary_search_by(|(d, _)| d.as_str().cmp(&day))
                 {
-                    Ok(i) => out.created_per_day[i].1[band(severity)] += n as u64,
+                    Ok(i) => out.created_per_day[i].1[band(severity)] += n,
                     Err(i) => {
                         let mut counts = [0; 4];
-                        counts[band(severity)] = n as u64;
+                        counts[band(severity)] = n;
                         out.created_per_day.insert(i, (day, counts));
                     }
                 }

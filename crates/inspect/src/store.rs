@@ -617,31 +617,28 @@ impl<'c> Reads<'c> {
         since_day: &str,
     ) -> Result<InspectSummary, StoreError> {
         let mut out = InspectSummary::default();
+        // One pass over the severity index: (status, severity, day first observed) counted.
         let mut st = self.conn.prepare_cached(
-            "SELECT status, severity, COUNT(*) FROM findings WHERE account = ?1 GROUP BY 1, 2",
+            "SELECT status, severity, substr(first_observed_at, 1, 10), COUNT(*) FROM findings \
+             WHERE account = ?1 GROUP BY 1, 2, 3",
         )?;
         let mut rows = st.query([account])?;
         while let Some(r) = rows.next()? {
-            let (status, severity, n): (String, String, i64) = (r.get(0)?, r.get(1)?, r.get(2)?);
-            *out.by_status.entry(status.clone()).or_default() += n as u64;
-            if status == "ACTIVE" {
-                *out.active.entry(severity).or_default() += n as u64;
+            let (status, severity, day, n): (String, String, String, i64) =
+                (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
+            let n = n as u64;
+            *out.by_status.entry(status.clone()).or_default() += n;
+            if status != "ACTIVE" {
+                continue;
             }
-        }
-        let mut st = self.conn.prepare_cached(
-            "SELECT substr(first_observed_at, 1, 10), severity, COUNT(*) FROM findings \
-             WHERE account = ?1 AND status = 'ACTIVE' AND severity IN \
-             ('CRITICAL', 'HIGH', 'MEDIUM', 'LOW', 'INFORMATIONAL', 'UNTRIAGED') \
-             AND first_observed_at >= ?2 GROUP BY 1, 2",
-        )?;
-        let mut rows = st.query(params![account, since_day])?;
-        while let Some(r) = rows.next()? {
-            let (day, severity, n): (String, String, i64) = (r.get(0)?, r.get(1)?, r.get(2)?);
-            *out.observed_per_day
-                .entry(day)
-                .or_default()
-                .entry(severity)
-                .or_default() += n as u64;
+            *out.active.entry(severity.clone()).or_default() += n;
+            if day.as_str() >= since_day {
+                *out.observed_per_day
+                    .entry(day)
+                    .or_default()
+                    .entry(severity)
+                    .or_default() += n;
+            }
         }
         Ok(out)
     }

@@ -50,50 +50,57 @@ pub async fn show(State(console): St, ctx: Ctx) -> Response {
     }
     let days = last_days(DAYS);
     let since = days[0].clone();
+    let since3 = since.clone();
     let account = ctx.caller.account;
-    let c = console.clone();
-    let data = blocking(&ctx, move || -> Result<Data, ReadError> {
-        let a = account.as_i64();
-        let (guard, newest_high) = c
-            .guard
-            .db
-            .read(|conn| {
-                let r = mamori_guard::store::Reads::new(conn);
-                let s = r.severity_summary(&[a], &since)?;
-                let (items, _) = r.findings(&[a], None, 7.0, Some(false), 8, None)?;
-                Ok::<_, mamori_guard::store::GuardError>((s, items))
-            })
-            .map_err(read_err)?;
-        let (inspect, coverage) = c
-            .inspect
-            .read(|conn| {
-                let r = mamori_inspect::store::Reads::new(conn);
-                Ok::<_, mamori_inspect::store::StoreError>((
-                    r.severity_summary(account, &since)?,
-                    r.coverage(account)?,
-                ))
-            })
-            .map_err(read_err)?;
-        let trails = c.trails.db.list(Some(account)).map_err(read_err)?;
-        let day = |s: &str| s.replace('-', "").parse::<u32>().unwrap_or(0);
-        let to = day(days.last().map_or("", String::as_str));
-        let events_per_day = c
-            .events_per_day
-            .get(&c.trail.history, a, day(&since), to)
-            .map_err(read_err)?;
-        Ok(Data {
+    let day = |s: &str| s.replace('-', "").parse::<u32>().unwrap_or(0);
+    // Three independent reads, run at once on the blocking pool (each on its store's readers).
+    let (c1, c2, c3) = (console.clone(), console.clone(), console.clone());
+    let since2 = since.clone();
+    let to = day(days.last().map_or("", String::as_str));
+    let (guard, inspect, rest) = tokio::join!(
+        blocking(&ctx, move || -> Result<_, ReadError> {
+            let a = account.as_i64();
+            c1.guard
+                .db
+                .read(|conn| {
+                    let r = mamori_guard::store::Reads::new(conn);
+                    let s = r.severity_summary(&[a], &since)?;
+                    let (items, _) = r.findings(&[a], None, 7.0, Some(false), 8, None)?;
+                    Ok::<_, mamori_guard::store::GuardError>((s, items))
+                })
+                .map_err(read_err)
+        }),
+        blocking(&ctx, move || -> Result<_, ReadError> {
+            c2.inspect
+                .read(|conn| {
+                    let r = mamori_inspect::store::Reads::new(conn);
+                    Ok::<_, mamori_inspect::store::StoreError>((
+                        r.severity_summary(account, &since2)?,
+                        r.coverage(account)?,
+                    ))
+                })
+                .map_err(read_err)
+        }),
+        blocking(&ctx, move || -> Result<_, ReadError> {
+            let trails = c3.trails.db.list(Some(account)).map_err(read_err)?;
+            let from = day(&since3);
+            let events = c3
+                .events_per_day
+                .get(&c3.trail.history, account.as_i64(), from, to)
+                .map_err(read_err)?;
+            Ok((trails, events))
+        }),
+    );
+    let data = match (guard, inspect, rest) {
+        (Ok((guard, newest_high)), Ok((inspect, coverage)), Ok((trails, events_per_day))) => Data {
             guard,
             newest_high,
             inspect,
             coverage,
             trails,
             events_per_day,
-        })
-    })
-    .await;
-    let data = match data {
-        Ok(d) => d,
-        Err(r) => return r,
+        },
+        (Err(r), _, _) | (_, Err(r), _) | (_, _, Err(r)) => return r,
     };
     let days = last_days(DAYS);
     let guard_series = [
