@@ -666,9 +666,11 @@ fn run_hunt(a: HuntArgs) -> anyhow::Result<u8> {
         SourceArg::Vpcflow => mamori_guard::hunt::Source::VpcFlow,
         SourceArg::Dns => mamori_guard::hunt::Source::Dns,
     };
+    let known = cfg.known_accounts().map_err(|e| Exit(2, e))?;
     let ctx = Context {
         intel: &intel,
         instance_networks: &nets,
+        known: &known,
     };
     let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let mut findings = Findings::default();

@@ -17,6 +17,9 @@
 //! | `UnauthorizedAccess:IAMUser/MaliciousIPCaller[.Custom]` | any other call from such an address | Medium 5.0 |
 //! | `Recon:IAMUser/TorIPCaller`, `UnauthorizedAccess:IAMUser/TorIPCaller` | the same, from a Tor exit node (a list loaded as `tor`) | Medium 5.0 |
 //! | `UnauthorizedAccess:IAMUser/InstanceCredentialExfiltration.OutsideAWS` | an EC2 instance role's session credentials used from a public address outside the account's configured instance networks (`[guard] instance_networks`) — off until they are configured | High 8.0 |
+//!
+//! Beyond these foundational types, [`crate::curated`] holds the curated detections, one per
+//! attack technique; [`detect`] runs them too.
 
 use std::net::IpAddr;
 
@@ -32,6 +35,8 @@ pub struct Context<'a> {
     pub intel: &'a Intel,
     /// The account's own instance addresses, for InstanceCredentialExfiltration.OutsideAWS.
     pub instance_networks: &'a [IpNet],
+    /// The accounts inside the organization, for the curated detections.
+    pub known: &'a crate::curated::KnownAccounts,
 }
 
 fn failed(r: &View<'_>) -> bool {
@@ -130,6 +135,7 @@ impl Builder<'_, '_> {
             action: api_call(self.r, source_ip(self.r)),
             resource_role: "TARGET",
             evidence: None,
+            info: None,
             event_id: (!self.r.event_id.is_empty()).then(|| self.r.event_id.to_string()),
             time: self.r.event_time.to_string(),
         }
@@ -479,6 +485,7 @@ pub fn detect(r: &View<'_>, ctx: &Context<'_>) -> Vec<Signal> {
             ip,
         ));
     }
+    crate::curated::detect(r, ctx.known, &mut out);
     out
 }
 

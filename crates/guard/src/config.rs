@@ -38,6 +38,42 @@ pub struct GuardConfig {
     /// Updates of published findings (a higher count) are published again at most this often
     /// (GuardDuty offers 15, 60 and 360 minutes).
     pub publish_updates_minutes: i64,
+    /// The organization's accounts, for the offline hunt ("outside the organization" means
+    /// outside these, `trusted_accounts` and the account of the event). The server knows its
+    /// organization's accounts and ignores this.
+    pub organization_accounts: Vec<String>,
+    /// Accounts outside the organization that are trusted all the same (vendors, partners).
+    pub trusted_accounts: Vec<String>,
+    /// The window curated bursts count in, in seconds.
+    pub burst_window_seconds: i64,
+    /// Enumeration: distinct read-only APIs one principal calls in a window.
+    pub discovery_min_apis: usize,
+    /// Permission probing: distinct APIs refusing one principal in a window.
+    pub denied_min_apis: usize,
+    /// Bulk secret and decrypted-parameter reads: distinct secrets or parameters in a window.
+    pub bulk_secrets_min: usize,
+    /// Instance passwords retrieved: distinct instances in a window.
+    pub password_data_min: usize,
+    /// Instance user data read: distinct instances in a window.
+    pub user_data_min: usize,
+    /// SES enumeration: distinct SES read APIs in a window.
+    pub ses_min_apis: usize,
+    /// Mass deletion: distinct objects one principal deletes in a window.
+    pub deletion_min_objects: usize,
+    /// Ransomware by SSE-C: distinct objects rewritten with a customer key in a window.
+    pub sse_c_min_objects: usize,
+    /// Lateral movement: distinct instances entered (sessions, commands, keys) in a window.
+    pub instance_access_min: usize,
+    /// Mass termination: distinct instances terminated in a window.
+    pub termination_min: usize,
+    /// Console brute force: failed sign-ins for one user or from one address in a window.
+    pub console_failures_min: usize,
+    /// LLM-jacking: model invocations by one user's long-term keys in a window.
+    pub model_invocations_min: usize,
+    /// Enumeration from an instance: distinct read-only APIs one instance's role calls.
+    pub instance_discovery_min_apis: usize,
+    /// How long an instance's role credentials are watched for a second address, in seconds.
+    pub instance_credentials_window_seconds: i64,
 }
 
 impl Default for GuardConfig {
@@ -60,6 +96,23 @@ impl Default for GuardConfig {
             instance_networks: Vec::new(),
             sigma_rules: Vec::new(),
             publish_updates_minutes: 15,
+            organization_accounts: Vec::new(),
+            trusted_accounts: Vec::new(),
+            burst_window_seconds: 600,
+            discovery_min_apis: 30,
+            denied_min_apis: 10,
+            bulk_secrets_min: 5,
+            password_data_min: 3,
+            user_data_min: 5,
+            ses_min_apis: 3,
+            deletion_min_objects: 50,
+            sse_c_min_objects: 20,
+            instance_access_min: 5,
+            termination_min: 10,
+            console_failures_min: 10,
+            model_invocations_min: 100,
+            instance_discovery_min_apis: 10,
+            instance_credentials_window_seconds: 6 * 3600,
         }
     }
 }
@@ -69,6 +122,24 @@ impl GuardConfig {
         toml::Value::Table(t.clone())
             .try_into()
             .map_err(|e: toml::de::Error| format!("[guard]: {e}"))
+    }
+
+    /// The accounts the offline hunt knows: `organization_accounts` and `trusted_accounts`,
+    /// each checked to be a 12-digit account id.
+    pub fn known_accounts(&self) -> Result<crate::curated::KnownAccounts, String> {
+        let mut all = Vec::new();
+        for (key, list) in [
+            ("organization_accounts", &self.organization_accounts),
+            ("trusted_accounts", &self.trusted_accounts),
+        ] {
+            for a in list {
+                if a.len() != 12 || !a.bytes().all(|b| b.is_ascii_digit()) {
+                    return Err(format!("[guard] {key}: {a:?} is not a 12-digit account id"));
+                }
+                all.push(a.clone());
+            }
+        }
+        Ok(crate::curated::KnownAccounts::new(all))
     }
 
     pub fn networks(&self) -> Result<Vec<ipnet::IpNet>, String> {

@@ -178,6 +178,7 @@ impl DnsDetector {
                 "domain": q.query_name.trim_end_matches('.'), "protocol": "UDP", "blocked": false}}),
             resource_role: "ACTOR",
             evidence: None,
+            info: None,
             event_id: None,
             time: time_of(q).0,
         }

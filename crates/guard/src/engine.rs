@@ -15,6 +15,8 @@ use sha2::Sha256;
 
 use crate::cloudtrail::{Context, detect};
 use crate::config::GuardConfig;
+use crate::curated::KnownAccounts;
+use crate::curated::bursts::Bursts;
 use crate::dns::{DnsDetector, Query};
 use crate::flow::{FlowDetector, Layout};
 use crate::intel::{Intel, ListFormat, ListKind};
@@ -31,11 +33,23 @@ const FINDINGS_KEPT_DAYS: i64 = 90;
 /// The longest flow or DNS log line read; a longer one is rejected without being held.
 pub const MAX_LINE_BYTES: usize = 64 * 1024;
 
+/// The organization's account ids, read when needed.
+pub type Accounts = Arc<dyn Fn() -> Vec<i64> + Send + Sync>;
+
+/// How long the organization's account list is used before it is read again.
+const KNOWN_ACCOUNTS_TTL: Duration = Duration::from_secs(60);
+
 pub struct Engine {
     pub db: Arc<Shared<GuardDb>>,
     /// Flow and DNS detectors' windows and baselines, per account (kept in memory only: they
     /// are what detection needs, not history).
     network: Mutex<HashMap<i64, (FlowDetector, DnsDetector)>>,
+    /// Curated bursts' windows per account (in memory, as the network detectors').
+    bursts: Mutex<HashMap<i64, Bursts>>,
+    /// The organization's accounts (read again at most once a minute) and `trusted_accounts`:
+    /// what "outside the organization" is measured against.
+    accounts: Accounts,
+    known: Mutex<(Option<std::time::Instant>, Arc<KnownAccounts>)>,
     cfg: GuardConfig,
     history: Arc<History>,
     management: i64,
@@ -69,7 +83,9 @@ impl Engine {
         management: i64,
         cfg: GuardConfig,
         outbound: Outbound,
+        accounts: Accounts,
     ) -> Result<Arc<Self>, GuardError> {
+        cfg.known_accounts().map_err(GuardError::Invalid)?;
         let instance_networks: Vec<IpNet> = cfg.networks().map_err(GuardError::Invalid)?;
         if !cfg.sigma_rules.is_empty() {
             // Load once now to report bad rules at startup (each account loads its own copy).
@@ -94,6 +110,9 @@ impl Engine {
         Ok(Arc::new(Engine {
             db: Arc::new(Shared::new(db, &path)),
             network: Mutex::new(HashMap::new()),
+            bursts: Mutex::new(HashMap::new()),
+            accounts,
+            known: Mutex::new((None, Arc::new(KnownAccounts::default()))),
             cfg,
             history,
             management,
@@ -142,6 +161,24 @@ impl Engine {
         Ok(intel)
     }
 
+    /// The organization's accounts and the trusted ones, cached for a minute.
+    fn known(&self) -> Arc<KnownAccounts> {
+        let mut k = self.known.lock().unwrap_or_else(|p| p.into_inner());
+        if k.0.is_none_or(|at| at.elapsed() > KNOWN_ACCOUNTS_TTL) {
+            let mut all: Vec<String> = (self.accounts)()
+                .into_iter()
+                .filter_map(|a| crate::store::account_id(a).ok())
+                .map(|a| a.to_string())
+                .collect();
+            all.extend(self.cfg.trusted_accounts.iter().cloned());
+            *k = (
+                Some(std::time::Instant::now()),
+                Arc::new(KnownAccounts::new(all)),
+            );
+        }
+        k.1.clone()
+    }
+
     /// One step: the next events after the cursor through the detectors, committed with the
     /// cursor. Returns how many events were read.
     pub fn step(&self) -> Result<usize, GuardError> {
@@ -157,6 +194,8 @@ impl Engine {
         };
         let mut enabled: HashMap<i64, bool> = HashMap::new();
         let mut signals = Vec::new();
+        let known = self.known();
+        let mut bursts = self.bursts.lock().unwrap_or_else(|p| p.into_inner());
         for ev in &events {
             let on = match enabled.get(&ev.account) {
                 Some(v) => *v,
@@ -180,8 +219,13 @@ impl Engine {
             let ctx = Context {
                 intel: &intel,
                 instance_networks: &self.instance_networks,
+                known: &known,
             };
             let mut found = detect(&view, &ctx);
+            bursts
+                .entry(ev.account)
+                .or_insert_with(|| Bursts::new(&self.cfg))
+                .observe(&view, &mut found);
             if !self.cfg.sigma_rules.is_empty() {
                 let mut sigma = self.sigma.lock().unwrap_or_else(|p| p.into_inner());
                 let rules = sigma

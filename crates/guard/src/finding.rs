@@ -33,6 +33,8 @@ pub struct Signal {
     pub action: Value,
     pub resource_role: &'static str,
     pub evidence: Option<Value>,
+    /// More to say in `service.additionalInfo` (an object), such as the ATT&CK techniques.
+    pub info: Option<Value>,
     pub event_id: Option<String>,
     pub time: String,
 }
@@ -147,10 +149,16 @@ impl Finding {
                 event_last_seen: s.time,
                 archived: false,
                 evidence: s.evidence,
-                additional_info: serde_json::json!({
-                    "eventIds": s.event_id.into_iter().collect::<Vec<_>>(),
-                    "type": "default",
-                }),
+                additional_info: {
+                    let mut info = serde_json::json!({
+                        "eventIds": s.event_id.into_iter().collect::<Vec<_>>(),
+                        "type": "default",
+                    });
+                    if let (Some(Value::Object(more)), Some(to)) = (s.info, info.as_object_mut()) {
+                        to.extend(more);
+                    }
+                    info
+                },
                 user_feedback: None,
                 user_feedback_comments: None,
             },

@@ -235,6 +235,7 @@ impl FlowDetector {
             action,
             resource_role: role,
             evidence: None,
+            info: None,
             event_id: None,
             time: iso(t),
         }

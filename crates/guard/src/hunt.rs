@@ -6,7 +6,7 @@
 //! gzip). A file that cannot be read is reported with its path and the hunt goes on; a line or
 //! record that does not parse is counted and reported with the file and its line or position.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, mpsc};
@@ -15,6 +15,7 @@ use serde::Serialize;
 
 use crate::cloudtrail::{Context, detect};
 use crate::config::GuardConfig;
+use crate::curated::bursts::{self, Bursts};
 use crate::dns::{DnsDetector, Query};
 use crate::finding::{Findings, Signal};
 use crate::flow::{FlowDetector, Layout};
@@ -98,6 +99,7 @@ pub fn hunt(
         None => (None, None),
     };
     let mut state = State {
+        bursts: Bursts::new(cfg),
         flows: FlowDetector::new(cfg),
         dns: DnsDetector::new(cfg),
         streaming,
@@ -180,11 +182,58 @@ struct FileOut {
     bad: Vec<String>,
     problem: Option<String>,
     signals: Vec<Signal>,
+    /// What each record feeds the curated bursts, counted in file order by the calling thread.
+    tallies: Vec<Tally>,
+    /// A burst's finding as built from the first record of its principal in this file.
+    templates: Vec<Signal>,
+    template_of: HashMap<(bursts::Id, u64), u32>,
+}
+
+/// One record's item for one burst.
+struct Tally {
+    id: bursts::Id,
+    principal: u64,
+    item: u64,
+    t: i64,
+    template: u32,
 }
 
 impl FileOut {
     fn bad(&mut self, what: String) {
         self.bad.push(what);
+    }
+
+    /// The record's detections that need no state, and what it feeds the bursts.
+    fn detect(&mut self, view: &View<'_>, ctx: &Context<'_>) {
+        self.signals.extend(detect(view, ctx));
+        let t = bursts::seconds(view.event_time);
+        let (tallies, templates, template_of) = (
+            &mut self.tallies,
+            &mut self.templates,
+            &mut self.template_of,
+        );
+        bursts::classify(view, |id, principal, item| {
+            let template = *template_of.entry((id, principal)).or_insert_with(|| {
+                templates.push(bursts::template(id, view));
+                (templates.len() - 1) as u32
+            });
+            tallies.push(Tally {
+                id,
+                principal,
+                item,
+                t,
+                template,
+            });
+        });
+    }
+
+    /// Nothing of a pass kept (the careful way starts again).
+    fn reset(&mut self) {
+        self.records = 0;
+        self.signals.clear();
+        self.tallies.clear();
+        self.templates.clear();
+        self.template_of.clear();
     }
 }
 
@@ -288,6 +337,7 @@ const KEEP_BUFFER: usize = 32 << 20;
 
 /// What applying results in file order needs.
 struct State<'a, 'r> {
+    bursts: Bursts,
     flows: FlowDetector,
     dns: DnsDetector,
     streaming: Option<&'r mut SigmaRules>,
@@ -337,6 +387,15 @@ impl State<'_, '_> {
         for sig in out.signals {
             stats.signals += 1;
             self.findings.add(sig, "hunt", self.now);
+        }
+        for t in &out.tallies {
+            if let Some(c) = self.bursts.add(t.id, t.principal, t.item, t.t)
+                && let Some(template) = out.templates.get(t.template as usize)
+            {
+                stats.signals += 1;
+                self.findings
+                    .add(bursts::finish(template.clone(), c), "hunt", self.now);
+            }
         }
     }
 
@@ -419,7 +478,7 @@ fn envelope(
                 if !is_cloudtrail(&view) {
                     return Err(not_cloudtrail);
                 }
-                out.signals.extend(detect(&view, ctx));
+                out.detect(&view, ctx);
                 out.records += 1;
                 return Ok(());
             };
@@ -428,7 +487,7 @@ fn envelope(
             if !is_cloudtrail(&view) {
                 return Err(not_cloudtrail);
             }
-            out.signals.extend(detect(&view, ctx));
+            out.detect(&view, ctx);
             let found = rules(Record::Members(&mut members), &view).map_err(|_| ScanError {
                 at: start,
                 what: "a record Sigma rules could not read",
@@ -467,8 +526,7 @@ fn cloudtrail_file(
         }
         // Start again, record by record, with nothing of this pass kept: serde_json says what
         // is wrong with a record, and the others still count.
-        out.records = 0;
-        out.signals.clear();
+        out.reset();
     }
     let raws = match mamori_trail::body::split_records(body) {
         Ok(r) => r,
@@ -485,11 +543,12 @@ fn cloudtrail_file(
                 if !is_cloudtrail(&view) {
                     return Err(NOT_CLOUDTRAIL.to_string());
                 }
-                let mut signals = detect(&view, ctx);
+                let mut signals = Vec::new();
                 if let Some(rules) = sigma.as_deref_mut() {
                     // Rules need the whole record; the detectors' fields come out of the same pass.
                     signals.extend(rules(Record::Text(raw), &view)?);
                 }
+                out.detect(&view, ctx);
                 Ok(signals)
             });
         match record {
@@ -522,6 +581,7 @@ mod tests {
         let ctx = Context {
             intel: &intel,
             instance_networks: &[],
+            known: &Default::default(),
         };
         let mut out = FileOut::default();
         cloudtrail_file("f.json", body.as_bytes(), &ctx, None, &mut out);

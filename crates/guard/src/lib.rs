@@ -11,6 +11,7 @@
 pub mod api;
 pub mod cloudtrail;
 pub mod config;
+pub mod curated;
 pub mod dns;
 pub mod engine;
 pub mod filters;

@@ -25,6 +25,8 @@ pub struct View<'a> {
     pub user_agent: &'a str,
     pub error_code: &'a str,
     pub recipient_account: &'a str,
+    /// Set when the call came through a VPC endpoint (its source address is then private).
+    pub vpc_endpoint_id: &'a str,
     pub read_only: Option<bool>,
     pub identity_type: &'a str,
     pub principal_id: &'a str,
@@ -35,8 +37,12 @@ pub struct View<'a> {
     pub invoked_by: &'a str,
     /// The session issuer's user name (roles), when `user_name` is empty.
     pub issuer_user_name: &'a str,
-    /// Only where a detector needs them (S3 and trail events); `Null` otherwise.
+    /// Only where a detector needs them ([`needs_parameters`]); `Null` otherwise.
     pub request_parameters: Cow<'a, Value>,
+    /// `responseElements`, on the same events as `request_parameters`; `Null` otherwise.
+    pub response_elements: Cow<'a, Value>,
+    /// `additionalEventData`, on the same events; `Null` otherwise.
+    pub additional_event_data: Cow<'a, Value>,
     /// The record may have a top-level key such as `userIdentity.type`, which Sigma's dotted
     /// paths find before the nested field (true when not known).
     pub flat_identity: bool,
@@ -46,9 +52,14 @@ fn flat_identity_key(key: &str) -> bool {
     key.starts_with("userIdentity.") || key.starts_with("userIdentity[")
 }
 
-/// Are this event's request parameters read by a detector? (Parsing them for every event cost
-/// a tenth of the hunt.)
+/// Are this event's request parameters (and response elements, additional event data) read by
+/// a detector? (Parsing them for every event cost a tenth of the hunt.)
 pub fn needs_parameters(event_source: &str, event_name: &str) -> bool {
+    crate::curated::reads(event_source, event_name) || foundational_reads(event_source, event_name)
+}
+
+/// The foundational detectors' part of [`needs_parameters`].
+fn foundational_reads(event_source: &str, event_name: &str) -> bool {
     match event_source {
         "s3.amazonaws.com" => matches!(
             event_name,
@@ -87,6 +98,7 @@ impl<'a> View<'a> {
             user_agent: f(&r.user_agent),
             error_code: f(&r.error_code),
             recipient_account: f(&r.recipient_account_id),
+            vpc_endpoint_id: f(&r.vpc_endpoint_id),
             read_only: r.read_only.get().and_then(|x| x.value()),
             identity_type: uf(|u| &u.identity_type),
             principal_id: uf(|u| &u.principal_id),
@@ -101,6 +113,10 @@ impl<'a> View<'a> {
                 .map(|i| f(&i.user_name))
                 .unwrap_or(""),
             request_parameters: Cow::Borrowed(r.request_parameters.get().unwrap_or(&Value::Null)),
+            response_elements: Cow::Borrowed(r.response_elements.get().unwrap_or(&Value::Null)),
+            additional_event_data: Cow::Borrowed(
+                r.additional_event_data.get().unwrap_or(&Value::Null),
+            ),
             flat_identity: r.other.keys().any(|k| flat_identity_key(k)),
         }
     }
@@ -119,6 +135,7 @@ impl<'a> View<'a> {
             user_agent: s(&v["userAgent"]),
             error_code: s(&v["errorCode"]),
             recipient_account: s(&v["recipientAccountId"]),
+            vpc_endpoint_id: s(&v["vpcEndpointId"]),
             read_only: flag(&v["readOnly"]),
             identity_type: s(&u["type"]),
             principal_id: s(&u["principalId"]),
@@ -129,6 +146,8 @@ impl<'a> View<'a> {
             invoked_by: s(&u["invokedBy"]),
             issuer_user_name: s(&u["sessionContext"]["sessionIssuer"]["userName"]),
             request_parameters: Cow::Borrowed(&v["requestParameters"]),
+            response_elements: Cow::Borrowed(&v["responseElements"]),
+            additional_event_data: Cow::Borrowed(&v["additionalEventData"]),
             flat_identity: v
                 .as_object()
                 .is_none_or(|o| o.keys().any(|k| flat_identity_key(k))),
@@ -284,6 +303,8 @@ pub struct Lite<'a> {
     error_code: Text<'a>,
     #[serde(borrow, rename = "recipientAccountId", default)]
     recipient_account: Text<'a>,
+    #[serde(borrow, rename = "vpcEndpointId", default)]
+    vpc_endpoint_id: Text<'a>,
     #[serde(rename = "readOnly", default)]
     read_only: Flag,
     #[serde(borrow, rename = "userIdentity", default)]
@@ -295,6 +316,20 @@ pub struct Lite<'a> {
         deserialize_with = "raw_text"
     )]
     request_parameters: Option<&'a str>,
+    #[serde(
+        borrow,
+        rename = "responseElements",
+        default,
+        deserialize_with = "raw_text"
+    )]
+    response_elements: Option<&'a str>,
+    #[serde(
+        borrow,
+        rename = "additionalEventData",
+        default,
+        deserialize_with = "raw_text"
+    )]
+    additional_event_data: Option<&'a str>,
     /// Known to have no `userIdentity.…` key at the top (the scanner knows; serde's derive
     /// skips unknown keys unseen).
     #[serde(skip)]
@@ -401,6 +436,9 @@ impl<'a> Lite<'a> {
             "readOnly" => 10,
             "userIdentity" => 11,
             "requestParameters" => 12,
+            "responseElements" => 13,
+            "additionalEventData" => 14,
+            "vpcEndpointId" => 15,
             _ => {
                 if flat_identity_key(key) {
                     self.no_flat_identity = false;
@@ -420,6 +458,7 @@ impl<'a> Lite<'a> {
             7 => slot(&mut self.user_agent, s),
             8 => slot(&mut self.error_code, s),
             9 => slot(&mut self.recipient_account, s),
+            15 => slot(&mut self.vpc_endpoint_id, s),
             10 => {
                 let at = s.pos();
                 let v = s.value()?;
@@ -502,7 +541,12 @@ impl<'a> Lite<'a> {
             }
             _ => {
                 let v = s.value()?;
-                self.request_parameters = (v != "null").then_some(v);
+                let slot = match bit {
+                    12 => &mut self.request_parameters,
+                    13 => &mut self.response_elements,
+                    _ => &mut self.additional_event_data,
+                };
+                *slot = (v != "null").then_some(v);
                 Ok(())
             }
         }
@@ -511,12 +555,11 @@ impl<'a> Lite<'a> {
     pub fn view(&self) -> View<'_> {
         let id = self.user_identity.as_ref();
         let source = text(&self.event_source);
-        let params = if needs_parameters(source, text(&self.event_name)) {
-            self.request_parameters
+        let wanted = needs_parameters(source, text(&self.event_name));
+        let parsed = |raw: Option<&str>| {
+            raw.filter(|_| wanted)
                 .and_then(|r| serde_json::from_str::<Value>(r).ok())
                 .unwrap_or(Value::Null)
-        } else {
-            Value::Null
         };
         View {
             event_source: source,
@@ -529,6 +572,7 @@ impl<'a> Lite<'a> {
             user_agent: text(&self.user_agent),
             error_code: text(&self.error_code),
             recipient_account: text(&self.recipient_account),
+            vpc_endpoint_id: text(&self.vpc_endpoint_id),
             read_only: self.read_only.0,
             identity_type: id.map_or("", |u| text(&u.identity_type)),
             principal_id: id.map_or("", |u| text(&u.principal_id)),
@@ -541,7 +585,9 @@ impl<'a> Lite<'a> {
                 .and_then(|u| u.session_context.as_ref())
                 .and_then(|c| c.session_issuer.as_ref())
                 .map_or("", |i| text(&i.user_name)),
-            request_parameters: Cow::Owned(params),
+            request_parameters: Cow::Owned(parsed(self.request_parameters)),
+            response_elements: Cow::Owned(parsed(self.response_elements)),
+            additional_event_data: Cow::Owned(parsed(self.additional_event_data)),
             flat_identity: !self.no_flat_identity,
         }
     }

@@ -57,6 +57,7 @@ fn kinds(v: &Value, nets: &[IpNet]) -> Vec<String> {
     let ctx = Context {
         intel: &i,
         instance_networks: nets,
+        known: &Default::default(),
     };
     let record: Record = serde_json::from_value(v.clone()).unwrap();
     let text = v.to_string();

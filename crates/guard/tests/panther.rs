@@ -46,6 +46,7 @@ fn our_detectors_agree_with_panthers_labelled_cases() {
     let ctx = Context {
         intel: &intel,
         instance_networks: &[],
+        known: &Default::default(),
     };
     let (mut hits, mut misses, mut disagree) = (0, 0, Vec::new());
     for line in text.lines().filter(|l| !l.trim().is_empty()) {

@@ -217,6 +217,13 @@ pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
     // Detection: events of enabled accounts through the detectors, from a committed cursor.
     let guard_cfg = mamori_guard::config::GuardConfig::from_table(&cfg.guard)
         .map_err(|e| ServeError::Guard(mamori_guard::store::GuardError::Invalid(e)))?;
+    let org_accounts = org.clone();
+    let accounts: mamori_guard::engine::Accounts = Arc::new(move || {
+        org_accounts
+            .accounts(None)
+            .map(|v| v.iter().map(|a| a.id.as_i64()).collect())
+            .unwrap_or_default()
+    });
     let guard = mamori_guard::engine::Engine::new(
         mamori_guard::store::GuardDb::open(&cfg.data_dir, keyring)?,
         trail.history.clone(),
@@ -226,18 +233,13 @@ pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
             destinations: confinement,
             allow_private_webhooks: cfg.server.allow_private_webhooks,
         },
+        accounts.clone(),
     )?;
-    let org_accounts = org.clone();
     let guard_api = mamori_guard::api::ApiState {
         engine: guard.clone(),
         audit: audit.clone(),
         management,
-        accounts: Arc::new(move || {
-            org_accounts
-                .accounts(None)
-                .map(|v| v.iter().map(|a| a.id.as_i64()).collect())
-                .unwrap_or_default()
-        }),
+        accounts,
     };
 
     let audit_console = audit.clone();

@@ -137,6 +137,7 @@ fn store_findings(
             action: json!({"actionType": "AWS_API_CALL", "awsApiCallAction": {"api": "ListBuckets"}}),
             resource_role: "TARGET",
             evidence: None,
+            info: None,
             event_id: Some(format!("bench-{i}")),
             time,
         };

@@ -168,6 +168,7 @@ pub(super) fn guard_bench(b: GuardBench) -> anyhow::Result<u8> {
     let ctx = Context {
         intel: &intel,
         instance_networks: &[],
+        known: &Default::default(),
     };
     let mut findings = Findings::default();
     let mut sigma = b.rules.as_ref().map(|dir| {
