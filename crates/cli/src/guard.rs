@@ -16,6 +16,12 @@ pub enum GuardCommand {
     /// Run the detectors over log files, no server needed (exit 1 when something at or above
     /// --min-severity is found, 2 on error)
     Hunt(HuntArgs),
+    /// The curated detections: type, ATT&CK tactic and techniques, severity, what fires each and
+    /// what does not
+    Detections {
+        #[arg(long, value_enum, default_value = "table")]
+        format: CatalogueFormat,
+    },
     /// Turn detection on for this account (--all-members, --auto-enable: the organization)
     Enable {
         #[arg(long)]
@@ -233,6 +239,7 @@ fn enc(s: &str) -> String {
 pub async fn run_remote(cmd: GuardCommand) -> anyhow::Result<u8> {
     match cmd {
         GuardCommand::Hunt(a) => tokio::task::spawn_blocking(move || run_hunt(a)).await?,
+        GuardCommand::Detections { format } => run_detections(format),
         GuardCommand::Enable {
             all_members,
             auto_enable,
@@ -556,6 +563,42 @@ pub enum HuntFormat {
     Json,
     /// OCSF 1.1 Detection Finding (class 2004), one JSON object per line
     Ocsf,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum CatalogueFormat {
+    Table,
+    Json,
+    Markdown,
+}
+
+fn run_detections(format: CatalogueFormat) -> anyhow::Result<u8> {
+    match format {
+        CatalogueFormat::Markdown => print!("{}", mamori_guard::curated::markdown()),
+        CatalogueFormat::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&mamori_guard::curated::catalogue())?
+        ),
+        CatalogueFormat::Table => {
+            let rows: Vec<Vec<String>> = mamori_guard::curated::catalogue()
+                .iter()
+                .map(|e| {
+                    vec![
+                        e.tactic.to_string(),
+                        e.kind.to_string(),
+                        band(e.severity).to_string(),
+                        e.techniques.join(","),
+                        cell(e.title, 70),
+                    ]
+                })
+                .collect();
+            print!(
+                "{}",
+                table(&["TACTIC", "TYPE", "SEVERITY", "ATT&CK", "WHAT"], &rows)
+            );
+        }
+    }
+    Ok(0)
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]

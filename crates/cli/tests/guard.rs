@@ -90,8 +90,9 @@ fn hunt_finds_aggregates_and_reports_bad_input() {
         .iter()
         .map(|f| f["type"].as_str().unwrap())
         .collect();
+    // The listed caller's call is an S3 one: GuardDuty's S3 protection type, about the bucket.
     assert!(
-        kinds.contains(&"Recon:IAMUser/MaliciousIPCaller.Custom"),
+        kinds.contains(&"Discovery:S3/MaliciousIPCaller.Custom"),
         "{kinds:?}"
     );
     assert!(
@@ -101,7 +102,7 @@ fn hunt_finds_aggregates_and_reports_bad_input() {
     assert_eq!(findings.len(), 2, "{kinds:?}");
     let recon = findings
         .iter()
-        .find(|f| f["type"] == "Recon:IAMUser/MaliciousIPCaller.Custom")
+        .find(|f| f["type"] == "Discovery:S3/MaliciousIPCaller.Custom")
         .unwrap();
     assert_eq!(recon["service"]["count"], 2, "two calls, one finding");
     assert_eq!(recon["service"]["eventFirstSeen"], "2026-11-28T10:00:00Z");
@@ -110,7 +111,7 @@ fn hunt_finds_aggregates_and_reports_bad_input() {
         recon["service"]["additionalInfo"]["eventIds"],
         json!(["a1", "a2"])
     );
-    assert_eq!(recon["severity"], 5.0);
+    assert_eq!(recon["severity"], 8.0, "GuardDuty's S3 caller types are High");
     assert_eq!(recon["resource"]["accessKeyDetails"]["userName"], "mallory");
     assert_eq!(
         recon["service"]["action"]["awsApiCallAction"]["remoteIpDetails"]["ipAddressV4"],
@@ -282,15 +283,18 @@ level: high
         "{v}"
     );
 
-    // Threshold: only Low and Medium here, so --min-severity high finds nothing → exit 0.
-    let (code, _, _) = hunt(&[
-        logs.to_str().unwrap(),
-        "--lists",
-        list.to_str().unwrap(),
-        "--min-severity",
-        "high",
-    ]);
-    assert_eq!(code, Some(0));
+    // Threshold: nothing Critical here, so --min-severity critical finds nothing → exit 0; the
+    // listed caller's S3 calls are High, so --min-severity high finds them → exit 1.
+    for (band, want) in [("critical", 0), ("high", 1)] {
+        let (code, _, _) = hunt(&[
+            logs.to_str().unwrap(),
+            "--lists",
+            list.to_str().unwrap(),
+            "--min-severity",
+            band,
+        ]);
+        assert_eq!(code, Some(want), "--min-severity {band}");
+    }
     // Table output names the type.
     let (_, out, _) = hunt(&[logs.to_str().unwrap()]);
     assert!(

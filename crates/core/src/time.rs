@@ -16,6 +16,23 @@ pub fn now_millis() -> String {
     Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
+/// The days from `since_day` (`YYYY-MM-DD`) through today (UTC), each with the next day: the
+/// half-open text range `[day, next)` that holds every timestamp of that day in the stores' RFC
+/// 3339 format. Nothing when `since_day` is not a date or lies ahead.
+pub fn days_through_today(since_day: &str) -> Vec<(String, String)> {
+    let Ok(mut day) = chrono::NaiveDate::parse_from_str(since_day, "%Y-%m-%d") else {
+        return Vec::new();
+    };
+    let today = Utc::now().date_naive();
+    let mut out = Vec::new();
+    while day <= today {
+        let Some(next) = day.succ_opt() else { break };
+        out.push((day.to_string(), next.to_string()));
+        day = next;
+    }
+    out
+}
+
 /// Parses an RFC 3339 time, or an offset before `now` such as `-90s`, `-15m`, `-1h`, `-7d`, `-2w`.
 pub fn parse_instant(input: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, TimeError> {
     let err = || TimeError {

@@ -16,6 +16,7 @@
 //! | `Recon:IAMUser/MaliciousIPCaller[.Custom]` | a read-only call (List/Describe/Get…, or `readOnly`) from an address on a threat list (`.Custom`: your lists; without: the built-in set) | Medium 5.0 |
 //! | `UnauthorizedAccess:IAMUser/MaliciousIPCaller[.Custom]` | any other call from such an address | Medium 5.0 |
 //! | `Recon:IAMUser/TorIPCaller`, `UnauthorizedAccess:IAMUser/TorIPCaller` | the same, from a Tor exit node (a list loaded as `tor`) | Medium 5.0 |
+//! | `Discovery:S3/…`, `Exfiltration:S3/…`, `Impact:S3/…`, `UnauthorizedAccess:S3/…` `MaliciousIPCaller[.Custom]`, `TorIPCaller`; `PenTest:S3/KaliLinux`… | the same callers and user agents on S3 calls (data events above all), by what the call does: listing and reading settings (Discovery; Tor Medium 5.0), reading objects (Exfiltration), writing or deleting (Impact), anything but discovery from a custom list or Tor (UnauthorizedAccess) | High 8.0 |
 //! | `UnauthorizedAccess:IAMUser/InstanceCredentialExfiltration.OutsideAWS` | an EC2 instance role's session credentials used from a public address outside the account's configured instance networks (`[guard] instance_networks`) — off until they are configured | High 8.0 |
 //!
 //! Beyond these foundational types, [`crate::curated`] holds the curated detections, one per
@@ -279,6 +280,28 @@ fn policy_public(p: &Value) -> bool {
     })
 }
 
+/// GuardDuty's S3 type for a call from a listed address: discovery (listing, reading bucket
+/// settings), exfiltration (reading or copying objects), impact (writing or deleting), or
+/// unauthorized access (custom lists and Tor, for anything but discovery); with its severity.
+fn s3_caller_type(r: &View<'_>, tor: bool, builtin: bool) -> (String, f64) {
+    let name = r.event_name;
+    let reads_objects = matches!(
+        name,
+        "GetObject" | "GetObjectVersion" | "CopyObject" | "SelectObjectContent" | "RestoreObject"
+    );
+    let discovery = read_only(r) && !reads_objects;
+    let (purpose, family, severity) = match (tor, builtin) {
+        (true, _) if discovery => ("Discovery", "TorIPCaller", 5.0),
+        (true, _) => ("UnauthorizedAccess", "TorIPCaller", 8.0),
+        (false, true) if discovery => ("Discovery", "MaliciousIPCaller", 8.0),
+        (false, true) if reads_objects => ("Exfiltration", "MaliciousIPCaller", 8.0),
+        (false, true) => ("Impact", "MaliciousIPCaller", 8.0),
+        (false, false) if discovery => ("Discovery", "MaliciousIPCaller.Custom", 8.0),
+        (false, false) => ("UnauthorizedAccess", "MaliciousIPCaller.Custom", 8.0),
+    };
+    (format!("{purpose}:S3/{family}"), severity)
+}
+
 /// Every signal one record raises.
 pub fn detect(r: &View<'_>, ctx: &Context<'_>) -> Vec<Signal> {
     let mut out = Vec::new();
@@ -420,18 +443,28 @@ pub fn detect(r: &View<'_>, ctx: &Context<'_>) -> Vec<Signal> {
         }
     }
 
+    // S3 calls (data events above all) raise GuardDuty's S3 protection types, about the bucket.
+    let s3 = source == "s3.amazonaws.com";
     if let Some(distro) = pentest_distro(r.user_agent) {
-        out.push(b.iam(
-            &format!("PenTest:IAMUser/{distro}"),
-            5.0,
-            "An API was invoked from a penetration-testing distribution.",
-            format!(
-                "{} called {name} with the user agent {:?}.",
-                who(r),
-                r.user_agent
-            ),
-            distro,
-        ));
+        let description = format!(
+            "{} called {name} with the user agent {:?}.",
+            who(r),
+            r.user_agent
+        );
+        let title = "An API was invoked from a penetration-testing distribution.";
+        out.push(if s3 {
+            let mut sig = b.s3(&format!("PenTest:S3/{distro}"), 5.0, title, description);
+            sig.actor = distro.to_string();
+            sig
+        } else {
+            b.iam(
+                &format!("PenTest:IAMUser/{distro}"),
+                5.0,
+                title,
+                description,
+                distro,
+            )
+        });
     }
 
     if let Some(hit) = ctx.intel.check_ip(ip) {
@@ -460,6 +493,13 @@ pub fn detect(r: &View<'_>, ctx: &Context<'_>) -> Vec<Signal> {
             ),
             ip,
         );
+        if s3 {
+            let (kind, severity) =
+                s3_caller_type(r, hit.list.kind == ListKind::Tor, hit.list.builtin);
+            let mut s3_sig = b.s3(&kind, severity, &sig.title, sig.description.clone());
+            s3_sig.actor = ip.to_string();
+            sig = s3_sig;
+        }
         sig.evidence = Some(json!({"threatIntelligenceDetails": [{
             "threatListName": hit.list.name, "threatNames": [hit.entry]}]}));
         out.push(sig);

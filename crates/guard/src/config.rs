@@ -74,6 +74,8 @@ pub struct GuardConfig {
     pub instance_discovery_min_apis: usize,
     /// How long an instance's role credentials are watched for a second address, in seconds.
     pub instance_credentials_window_seconds: i64,
+    /// Bucket enumeration: distinct buckets one principal lists or probes in a window.
+    pub bucket_enumeration_min: usize,
 }
 
 impl Default for GuardConfig {
@@ -113,6 +115,7 @@ impl Default for GuardConfig {
             model_invocations_min: 100,
             instance_discovery_min_apis: 10,
             instance_credentials_window_seconds: 6 * 3600,
+            bucket_enumeration_min: 20,
         }
     }
 }

@@ -6,7 +6,7 @@
 //! gzip). A file that cannot be read is reported with its path and the hunt goes on; a line or
 //! record that does not parse is counted and reported with the file and its line or position.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, mpsc};
@@ -184,9 +184,9 @@ struct FileOut {
     signals: Vec<Signal>,
     /// What each record feeds the curated bursts, counted in file order by the calling thread.
     tallies: Vec<Tally>,
-    /// A burst's finding as built from the first record of its principal in this file.
-    templates: Vec<Signal>,
-    template_of: HashMap<(bursts::Id, u64), u32>,
+    /// What a burst's finding is built from: the first record of its principal in this file.
+    bases: bursts::Bases,
+    basis_of: foldhash::HashMap<u64, u32>,
 }
 
 /// One record's item for one burst.
@@ -195,7 +195,7 @@ struct Tally {
     principal: u64,
     item: u64,
     t: i64,
-    template: u32,
+    basis: u32,
 }
 
 impl FileOut {
@@ -206,23 +206,20 @@ impl FileOut {
     /// The record's detections that need no state, and what it feeds the bursts.
     fn detect(&mut self, view: &View<'_>, ctx: &Context<'_>) {
         self.signals.extend(detect(view, ctx));
-        let t = bursts::seconds(view.event_time);
-        let (tallies, templates, template_of) = (
-            &mut self.tallies,
-            &mut self.templates,
-            &mut self.template_of,
-        );
+        let (tallies, bases, basis_of) = (&mut self.tallies, &mut self.bases, &mut self.basis_of);
+        // The time is read only for records that feed a burst.
+        let mut t = None;
         bursts::classify(view, |id, principal, item| {
-            let template = *template_of.entry((id, principal)).or_insert_with(|| {
-                templates.push(bursts::template(id, view));
-                (templates.len() - 1) as u32
-            });
+            let basis = *basis_of
+                .entry(principal)
+                .or_insert_with(|| bases.push(view));
+            let t = *t.get_or_insert_with(|| bursts::seconds(view.event_time));
             tallies.push(Tally {
                 id,
                 principal,
                 item,
                 t,
-                template,
+                basis,
             });
         });
     }
@@ -232,8 +229,8 @@ impl FileOut {
         self.records = 0;
         self.signals.clear();
         self.tallies.clear();
-        self.templates.clear();
-        self.template_of.clear();
+        self.bases.clear();
+        self.basis_of.clear();
     }
 }
 
@@ -390,11 +387,11 @@ impl State<'_, '_> {
         }
         for t in &out.tallies {
             if let Some(c) = self.bursts.add(t.id, t.principal, t.item, t.t)
-                && let Some(template) = out.templates.get(t.template as usize)
+                && let Some(view) = out.bases.view(t.basis)
             {
                 stats.signals += 1;
-                self.findings
-                    .add(bursts::finish(template.clone(), c), "hunt", self.now);
+                let sig = bursts::finish(bursts::template(t.id, &view), c);
+                self.findings.add(sig, "hunt", self.now);
             }
         }
     }

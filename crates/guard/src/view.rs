@@ -58,6 +58,20 @@ pub fn needs_parameters(event_source: &str, event_name: &str) -> bool {
     crate::curated::reads(event_source, event_name) || foundational_reads(event_source, event_name)
 }
 
+/// Are this event's response elements and additional event data read (a few events only: the
+/// console sign-in's result and MFA, a function's layers, an object's customer key)?
+pub fn needs_response(event_source: &str, event_name: &str) -> bool {
+    matches!(
+        (event_source, crate::curated::base_name(event_name)),
+        ("signin.amazonaws.com", "ConsoleLogin")
+            | (
+                "lambda.amazonaws.com",
+                "UpdateFunctionConfiguration" | "CreateFunction"
+            )
+            | ("s3.amazonaws.com", "PutObject" | "CopyObject")
+    )
+}
+
 /// The foundational detectors' part of [`needs_parameters`].
 fn foundational_reads(event_source: &str, event_name: &str) -> bool {
     match event_source {
@@ -556,7 +570,8 @@ impl<'a> Lite<'a> {
         let id = self.user_identity.as_ref();
         let source = text(&self.event_source);
         let wanted = needs_parameters(source, text(&self.event_name));
-        let parsed = |raw: Option<&str>| {
+        let response = wanted && needs_response(source, text(&self.event_name));
+        let parsed = |raw: Option<&str>, wanted: bool| {
             raw.filter(|_| wanted)
                 .and_then(|r| serde_json::from_str::<Value>(r).ok())
                 .unwrap_or(Value::Null)
@@ -585,9 +600,9 @@ impl<'a> Lite<'a> {
                 .and_then(|u| u.session_context.as_ref())
                 .and_then(|c| c.session_issuer.as_ref())
                 .map_or("", |i| text(&i.user_name)),
-            request_parameters: Cow::Owned(parsed(self.request_parameters)),
-            response_elements: Cow::Owned(parsed(self.response_elements)),
-            additional_event_data: Cow::Owned(parsed(self.additional_event_data)),
+            request_parameters: Cow::Owned(parsed(self.request_parameters, wanted)),
+            response_elements: Cow::Owned(parsed(self.response_elements, response)),
+            additional_event_data: Cow::Owned(parsed(self.additional_event_data, response)),
             flat_identity: !self.no_flat_identity,
         }
     }

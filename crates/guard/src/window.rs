@@ -2,7 +2,7 @@
 //! first event and restarts once it is older than the window; each key fires at most once per
 //! window; expired keys are dropped when the table grows.
 
-use std::collections::{HashMap, HashSet};
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use std::hash::Hash;
 
 /// Keys kept before expired ones are swept.
@@ -11,9 +11,46 @@ const SWEEP_AT: usize = 500_000;
 struct Slot<V> {
     start: i64,
     last: i64,
-    values: HashSet<V>,
+    values: Values<V>,
     attempts: usize,
     fired: bool,
+}
+
+/// A slot's distinct values: the first inline (most keys are seen once, and a set per key was
+/// an allocation per key), the rest in a set.
+enum Values<V> {
+    None,
+    One(V),
+    Many(HashSet<V>),
+}
+
+impl<V: Hash + Eq> Values<V> {
+    fn len(&self) -> usize {
+        match self {
+            Values::None => 0,
+            Values::One(_) => 1,
+            Values::Many(s) => s.len(),
+        }
+    }
+
+    fn insert(&mut self, v: V) {
+        match self {
+            Values::None => *self = Values::One(v),
+            Values::One(first) if *first == v => {}
+            Values::One(_) => {
+                let Values::One(first) = std::mem::replace(self, Values::None) else {
+                    return;
+                };
+                let mut set = HashSet::with_capacity(4);
+                set.insert(first);
+                set.insert(v);
+                *self = Values::Many(set);
+            }
+            Values::Many(s) => {
+                s.insert(v);
+            }
+        }
+    }
 }
 
 pub struct Distinct<K, V> {
@@ -47,7 +84,7 @@ impl<K: Hash + Eq + Clone, V: Hash + Eq> Distinct<K, V> {
         let slot = self.slots.entry(key).or_insert_with(|| Slot {
             start: t,
             last: t,
-            values: HashSet::new(),
+            values: Values::None,
             attempts: 0,
             fired: false,
         });
@@ -55,7 +92,7 @@ impl<K: Hash + Eq + Clone, V: Hash + Eq> Distinct<K, V> {
             *slot = Slot {
                 start: t,
                 last: t,
-                values: HashSet::new(),
+                values: Values::None,
                 attempts: 0,
                 fired: false,
             };

@@ -1861,6 +1861,21 @@ fn burst_cases() -> Vec<Case> {
                 ),
             ],
         ),
+        case(
+            "Discovery:S3/BucketEnumeration",
+            n_of(20, |i| {
+                and(
+                    call(S3, "ListObjects", json!({"bucketName": format!("b{i}")})),
+                    json!({"readOnly": true}),
+                )
+            }),
+            n_of(40, |_| {
+                and(
+                    call(S3, "ListObjects", json!({"bucketName": "b"})),
+                    json!({"readOnly": true}),
+                )
+            }),
+        ),
     ]
 }
 
@@ -1962,4 +1977,22 @@ fn the_hunt_counts_bursts_across_files_as_the_server_does() {
         server,
         vec!["CredentialAccess:SecretsManager/BulkSecretReads"]
     );
+}
+
+/// `docs/detections.md` is the catalogue as `mamori guard detections --format markdown` prints
+/// it (MAMORI_BLESS=1 rewrites it after an intended change).
+#[test]
+fn the_detections_reference_is_current() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/detections.md");
+    let want = mamori_guard::curated::markdown();
+    if std::env::var_os("MAMORI_BLESS").is_some() {
+        std::fs::write(&path, &want).unwrap();
+    }
+    let have = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        have == want,
+        "{} is out of date: run MAMORI_BLESS=1 cargo test -p mamori-guard --test curated",
+        path.display()
+    );
+    assert!(want.matches("\n| `").count() >= 60 + 15);
 }

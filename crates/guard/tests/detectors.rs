@@ -359,6 +359,69 @@ fn malicious_and_tor_callers() {
     );
 }
 
+/// S3 calls from listed addresses and pentest machines raise GuardDuty's S3 types, by what the
+/// call does, about the bucket.
+#[test]
+fn s3_protection_callers() {
+    let s3 = |name: &str, read_only: bool, ip: &str| {
+        with(
+            json!({"eventSource": "s3.amazonaws.com", "eventName": name, "readOnly": read_only,
+            "sourceIPAddress": ip, "eventCategory": "Data",
+            "requestParameters": {"bucketName": "payroll", "key": "2026/11.csv"}}),
+        )
+    };
+    for (name, read_only, ip, kind) in [
+        (
+            "ListObjects",
+            true,
+            "203.0.113.66",
+            "Discovery:S3/MaliciousIPCaller",
+        ),
+        (
+            "GetObject",
+            true,
+            "203.0.113.66",
+            "Exfiltration:S3/MaliciousIPCaller",
+        ),
+        (
+            "DeleteObject",
+            false,
+            "203.0.113.66",
+            "Impact:S3/MaliciousIPCaller",
+        ),
+        (
+            "ListObjects",
+            true,
+            "5.6.7.9",
+            "Discovery:S3/MaliciousIPCaller.Custom",
+        ),
+        (
+            "PutObject",
+            false,
+            "5.6.7.9",
+            "UnauthorizedAccess:S3/MaliciousIPCaller.Custom",
+        ),
+        ("GetBucketAcl", true, "9.9.9.9", "Discovery:S3/TorIPCaller"),
+        (
+            "GetObject",
+            true,
+            "9.9.9.9",
+            "UnauthorizedAccess:S3/TorIPCaller",
+        ),
+    ] {
+        let k = kinds(&s3(name, read_only, ip), &[]);
+        assert_eq!(k, vec![kind.to_string()], "{name} from {ip}");
+    }
+    let kali = with(
+        json!({"eventSource": "s3.amazonaws.com", "eventName": "GetObject", "readOnly": true,
+        "userAgent": "aws-cli/2.15.0 Python/3.11.6 Linux/6.5.0-kali3-amd64",
+        "requestParameters": {"bucketName": "payroll"}}),
+    );
+    assert_eq!(kinds(&kali, &[]), vec!["PenTest:S3/KaliLinux".to_string()]);
+    // Near miss: a trusted address on S3.
+    assert!(kinds(&s3("GetObject", true, "5.6.7.8"), &[]).is_empty());
+}
+
 #[test]
 fn instance_credential_exfiltration_outside_aws() {
     let k = "UnauthorizedAccess:IAMUser/InstanceCredentialExfiltration.OutsideAWS";

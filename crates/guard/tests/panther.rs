@@ -35,6 +35,54 @@ fn ours(rule: &str, event: &Value) -> Option<&'static str> {
         "AWS.S3.SecurityControlDisabling" if name == "PutBucketLogging" => {
             Some("Stealth:S3/ServerAccessLoggingDisabled")
         }
+        // The curated detections where Panther's rule means the same thing.
+        "AWS.CloudTrail.AttemptToLeaveOrg" => {
+            Some("DefenseEvasion:Organizations/LeaveOrganization")
+        }
+        "AWS.CloudTrail.DNSLogsDeleted" => Some("DefenseEvasion:Route53/DnsQueryLoggingDeleted"),
+        "AWS.VPCFlow.LogsDeleted" => Some("DefenseEvasion:EC2/FlowLogsDeleted"),
+        // Their rule covers sharing with anyone and with one account: ours are two rules.
+        "AWS.CloudTrail.SnapshotMadePublic" => Some("Exfiltration:EC2/Snapshot"),
+        "AWS.CloudTrail.AMIModifiedForPublicAccess" => Some("Exfiltration:EC2/Image"),
+        "AWS.RDS.SnapshotShared" => Some("Exfiltration:RDS/SnapshotSharedOutside"),
+        "AWS.IAM.AttachAdminUserPolicy" | "AWS.IAM.AttachAdminRolePolicy" => {
+            Some("PrivilegeEscalation:IAMUser/AdminPolicyAttached")
+        }
+        "AWS.Bedrock.DeleteModelInvocationLoggingConfiguration" => {
+            Some("DefenseEvasion:IAMUser/BedrockLoggingDisabled")
+        }
+        "AWS.EC2.EBS.Encryption.Disabled" => {
+            Some("DefenseEvasion:EC2/EbsDefaultEncryptionDisabled")
+        }
+        "AWS.S3.DeleteBucketEncryption" => Some("DefenseEvasion:S3/BucketEncryptionRemoved"),
+        "AWS.KMS.CustomerManagedKeyLoss" if name == "ScheduleKeyDeletion" => {
+            Some("Impact:KMS/KeyDeletionScheduled")
+        }
+        "AWS.CloudTrail.EventSelectorsDisabled" => {
+            Some("DefenseEvasion:CloudTrail/EventSelectorsNarrowed")
+        }
+        "AWS.CloudTrail.ShortLifecycle" => Some("DefenseEvasion:S3/LogBucketLifecycleShortened"),
+        "AWS.S3.SuspendVersioning" => Some("DefenseEvasion:S3/VersioningSuspended"),
+        "AWS.RDS.InstanceMadePublic" => Some("Exfiltration:RDS/InstanceMadePublic"),
+        "AWS.RDS.DeletionProtectionDisabled" => Some("Impact:RDS/DeletionProtectionDisabled"),
+        "AWS.RDS.SnapshotExport" => Some("Exfiltration:RDS/SnapshotExported"),
+        "AWS.RDS.MasterPasswordUpdated" => Some("CredentialAccess:RDS/MasterPasswordReset"),
+        "AWS.EC2.Startup.Script.Change" => Some("Execution:EC2/UserDataModified"),
+        "AWS.IAM.BackdoorRole" => Some("Persistence:IAMUser/RoleTrusts"),
+        "AWS.CloudTrail.CodebuildProjectMadePublic" => {
+            Some("Exfiltration:CodeBuild/ProjectMadePublic")
+        }
+        "AWS.CloudTrail.RootAccessKeyCreated" => Some("Persistence:IAMUser/RootAccessKeyCreated"),
+        "AWS.Console.LoginWithoutMFA" => Some("UnauthorizedAccess:IAMUser/ConsoleLoginWithoutMFA"),
+        "AWS.Console.RootLoginFailed" => Some("UnauthorizedAccess:IAMUser/RootConsoleLoginFailed"),
+        "AWS.SecretsManager.BatchRetrieveSecrets" => {
+            Some("CredentialAccess:SecretsManager/BatchSecretRetrieval")
+        }
+        "AWS.WAF.Disassociation" => Some("DefenseEvasion:WAF/WebACLDisassociated"),
+        "AWS.EC2.Traffic.Mirroring" if name == "CreateTrafficMirrorSession" => {
+            Some("Exfiltration:EC2/TrafficMirroringStarted")
+        }
+        "AWS.CloudTrail.EnableRegion" => Some("DefenseEvasion:Account/RegionEnabled"),
         _ => None,
     }
 }
@@ -56,10 +104,23 @@ fn our_detectors_agree_with_panthers_labelled_cases() {
         let Some(kind) = ours(rule, event) else {
             continue;
         };
+        // Their verdict hangs on a mocked helper (allow-lists, lookups): not comparable.
+        if !case["mocks"].is_null() {
+            continue;
+        }
         let expected = case["expected_match"].as_bool().unwrap();
-        let fired = detect(&View::from_value(event), &ctx)
-            .iter()
-            .any(|s| s.kind == kind);
+        let signals = detect(&View::from_value(event), &ctx);
+        // A prefix names a family of ours (one of them is enough).
+        let fired = signals.iter().any(|s| s.kind.starts_with(kind));
+        // A refused call is an attempt: ours report the riskiest at a lower severity, theirs
+        // never. Not a disagreement.
+        let attempt = !event["errorCode"].is_null()
+            && signals
+                .iter()
+                .any(|s| s.info.as_ref().is_some_and(|i| i["attempt"] == true));
+        if attempt && !expected {
+            continue;
+        }
         if fired != expected {
             disagree.push(format!(
                 "{rule} / {:?}: Panther says {expected}, {kind} {}",
@@ -75,5 +136,5 @@ fn our_detectors_agree_with_panthers_labelled_cases() {
     }
     eprintln!("Panther cases compared: {hits} that fire, {misses} near misses");
     assert!(disagree.is_empty(), "{disagree:#?}");
-    assert!(hits >= 5 && misses >= 10, "{hits} / {misses}");
+    assert!(hits >= 35 && misses >= 45, "{hits} / {misses}");
 }

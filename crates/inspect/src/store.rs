@@ -617,27 +617,37 @@ impl<'c> Reads<'c> {
         since_day: &str,
     ) -> Result<InspectSummary, StoreError> {
         let mut out = InspectSummary::default();
-        // One pass over the severity index: (status, severity, day first observed) counted.
+        // Totals: a covered pass over the severity index, in its order (no sort).
         let mut st = self.conn.prepare_cached(
-            "SELECT status, severity, substr(first_observed_at, 1, 10), COUNT(*) FROM findings \
-             WHERE account = ?1 GROUP BY 1, 2, 3",
+            "SELECT status, severity, COUNT(*) FROM findings WHERE account = ?1 GROUP BY 1, 2",
         )?;
         let mut rows = st.query([account])?;
         while let Some(r) = rows.next()? {
-            let (status, severity, day, n): (String, String, String, i64) =
-                (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
-            let n = n as u64;
-            *out.by_status.entry(status.clone()).or_default() += n;
-            if status != "ACTIVE" {
-                continue;
+            let (status, severity, n): (String, String, i64) = (r.get(0)?, r.get(1)?, r.get(2)?);
+            *out.by_status.entry(status.clone()).or_default() += n as u64;
+            if status == "ACTIVE" {
+                *out.active.entry(severity).or_default() += n as u64;
             }
-            *out.active.entry(severity.clone()).or_default() += n;
-            if day.as_str() >= since_day {
-                *out.observed_per_day
-                    .entry(day)
-                    .or_default()
-                    .entry(severity)
-                    .or_default() += n;
+        }
+        // Per active severity and day, a count over an index range (grouping the window's
+        // findings by day in one query sorted them all).
+        let mut per_day = self.conn.prepare_cached(
+            "SELECT COUNT(*) FROM findings WHERE account = ?1 AND status = 'ACTIVE' \
+             AND severity = ?2 AND first_observed_at >= ?3 AND first_observed_at < ?4",
+        )?;
+        let days = mamori_core::time::days_through_today(since_day);
+        let severities: Vec<String> = out.active.keys().cloned().collect();
+        for severity in severities {
+            for (day, next) in &days {
+                let n: i64 =
+                    per_day.query_row(params![account, severity, day, next], |r| r.get(0))?;
+                if n > 0 {
+                    *out.observed_per_day
+                        .entry(day.clone())
+                        .or_default()
+                        .entry(severity.clone())
+                        .or_default() += n as u64;
+                }
             }
         }
         Ok(out)

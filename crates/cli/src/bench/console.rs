@@ -26,7 +26,8 @@ pub struct ConsoleBench {
     /// Requests per page
     #[arg(long, default_value_t = 100)]
     samples: usize,
-    /// Where the data dir goes (default: a temp dir, removed afterwards)
+    /// Where the data dir goes (default: a temp dir, removed afterwards); a work dir a run of
+    /// the same sizes prepared is measured again without being rebuilt
     #[arg(long)]
     work_dir: Option<PathBuf>,
 }
@@ -62,6 +63,16 @@ pub async fn run(b: ConsoleBench) -> anyhow::Result<u8> {
         b.vulnerabilities
     );
 
+    let ready = dir.join("bench-console.ready");
+    let sizes = format!("{} {} {}\n", b.events, b.findings, b.vulnerabilities);
+    if std::fs::read_to_string(&ready).is_ok_and(|s| s == sizes) {
+        println!(
+            "measuring the data dir a previous run prepared in {}",
+            dir.display()
+        );
+        return serve_and_measure(&dir, b.samples).await;
+    }
+
     // The organization, its admin key where the server expects it.
     let org = mamori_org::Org::open(&data)?;
     if let Some(boot) = org.bootstrap()? {
@@ -95,9 +106,15 @@ pub async fn run(b: ConsoleBench) -> anyhow::Result<u8> {
     store_findings(&data, account, b.findings, last_seq)?;
     store_vulnerabilities(&dir, &data, account, b.vulnerabilities)?;
     println!("stored the findings in {:.0} s", t.elapsed().as_secs_f64());
+    if b.work_dir.is_some() {
+        std::fs::write(&ready, sizes)?;
+    }
+    serve_and_measure(&dir, b.samples).await
+}
 
-    let (mut child, addr, key) = super::start_server(&dir)?;
-    let result = measure(&addr, &key, b.samples).await;
+async fn serve_and_measure(dir: &std::path::Path, samples: usize) -> anyhow::Result<u8> {
+    let (mut child, addr, key) = super::start_server(dir)?;
+    let result = measure(&addr, &key, samples).await;
     let _ = child.kill();
     let _ = child.wait();
     result?;

@@ -8,7 +8,7 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use mamori_core::Role;
-use mamori_inspect::store::{Criteria, Reads, StoreError, StringFilter};
+use mamori_inspect::store::{Criteria, Reads, StringFilter};
 use maud::{Markup, html};
 use serde::Deserialize;
 use serde_json::Value;
@@ -33,21 +33,23 @@ pub async fn dashboard(State(console): St, ctx: Ctx) -> Response {
         return r;
     }
     let account = ctx.caller.account;
-    let c = console.clone();
-    let (summary, stats, coverage) = match blocking(&ctx, move || {
-        c.inspect.read(|conn| {
-            let r = Reads::new(conn);
-            Ok::<_, StoreError>((
-                r.severity_summary(account, "9999")?,
-                r.stats(account)?,
-                r.coverage(account)?,
-            ))
-        })
-    })
-    .await
-    {
-        Ok(x) => x,
-        Err(r) => return r,
+    // Three independent reads at once, each on its own reader of the store.
+    let (c1, c2, c3) = (console.clone(), console.clone(), console.clone());
+    let (summary, stats, coverage) = tokio::join!(
+        blocking(&ctx, move || {
+            c1.inspect
+                .read(|conn| Reads::new(conn).severity_summary(account, "9999"))
+        }),
+        blocking(&ctx, move || {
+            c2.inspect.read(|conn| Reads::new(conn).stats(account))
+        }),
+        blocking(&ctx, move || {
+            c3.inspect.read(|conn| Reads::new(conn).coverage(account))
+        }),
+    );
+    let (summary, stats, coverage) = match (summary, stats, coverage) {
+        (Ok(a), Ok(b), Ok(c)) => (a, b, c),
+        (Err(r), _, _) | (_, Err(r), _) | (_, _, Err(r)) => return r,
     };
     let mut by_type: BTreeMap<String, (u64, u64)> = BTreeMap::new();
     for r in &coverage {

@@ -24,7 +24,7 @@ mod catalog;
 pub mod policy;
 
 use std::borrow::Cow;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::LazyLock;
 
 use serde_json::{Value, json};
@@ -215,6 +215,125 @@ impl Ev<'_, '_> {
     }
 }
 
+/// One row of the catalogue, for `mamori guard detections` and `docs/detections.md`: a
+/// detection or a burst, in one shape.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Entry {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub tactic: &'static str,
+    pub tactic_id: &'static str,
+    pub techniques: &'static [&'static str],
+    pub severity: f64,
+    pub title: &'static str,
+    pub fires: &'static str,
+    pub quiet: &'static str,
+    /// `event` (one event decides) or `burst` (counted in a window).
+    pub scope: &'static str,
+    pub events: Vec<String>,
+    pub attempts: bool,
+}
+
+/// Every curated detection and burst, by tactic, then type.
+pub fn catalogue() -> Vec<Entry> {
+    let mut out: Vec<(Tactic, Entry)> = all()
+        .iter()
+        .map(|d| {
+            (
+                d.tactic,
+                Entry {
+                    kind: d.kind,
+                    tactic: d.tactic.name(),
+                    tactic_id: d.tactic.id(),
+                    techniques: d.attack,
+                    severity: d.severity,
+                    title: d.title,
+                    fires: d.fires,
+                    quiet: d.quiet,
+                    scope: "event",
+                    events: d.on.iter().map(|(s, n)| format!("{s} {n}")).collect(),
+                    attempts: d.attempts,
+                },
+            )
+        })
+        .chain(bursts::BURSTS.iter().map(|b| {
+            (
+                b.tactic,
+                Entry {
+                    kind: b.kind,
+                    tactic: b.tactic.name(),
+                    tactic_id: b.tactic.id(),
+                    techniques: b.attack,
+                    severity: b.severity,
+                    title: b.title,
+                    fires: b.fires,
+                    quiet: b.quiet,
+                    scope: "burst",
+                    events: Vec::new(),
+                    attempts: true,
+                },
+            )
+        }))
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.kind.cmp(b.1.kind)));
+    out.into_iter().map(|(_, e)| e).collect()
+}
+
+/// The catalogue as Markdown: what `docs/detections.md` holds.
+pub fn markdown() -> String {
+    let entries = catalogue();
+    let mut md = String::from(
+        "# Curated detections\n\
+         \n\
+         Written by `mamori guard detections --format markdown` from the catalogue in\n\
+         `crates/guard/src/curated/` (a test keeps this file current). Each runs on the server over\n\
+         every enabled account's audit events and in `mamori guard hunt`; each is tested with events\n\
+         that fire it and near misses that do not (`crates/guard/tests/curated.rs`). Severities are\n\
+         GuardDuty's scale (Low 1–3.9, Medium 4–6.9, High 7–8.9); a failed call (an attempt) fires\n\
+         only the rules marked so, one band lower. Thresholds and windows of bursts live in `[guard]`.\n\
+         \"Outside the organization\" means outside the organization's accounts and\n\
+         `[guard] trusted_accounts` (offline: `[guard] organization_accounts` and `trusted_accounts`\n\
+         of `guard hunt --config`).\n",
+    );
+    md.push_str(&format!(
+        "
+{} detections: {} on one event, {} bursts.
+",
+        entries.len(),
+        entries.iter().filter(|e| e.scope == "event").count(),
+        entries.iter().filter(|e| e.scope == "burst").count()
+    ));
+    let mut tactic = "";
+    for e in &entries {
+        if e.tactic != tactic {
+            tactic = e.tactic;
+            md.push_str(&format!(
+                "
+## {} ({})
+
+| type | ATT&CK | severity | fires on | quiet on |
+|---|---|---|---|---|
+",
+                e.tactic, e.tactic_id
+            ));
+        }
+        let cell = |s: &str| s.replace('|', "\\|");
+        md.push_str(&format!(
+            "| `{}`{} | {} | {} {} | {} | {} |
+",
+            e.kind,
+            if e.scope == "burst" { " (burst)" } else { "" },
+            e.techniques.join(", "),
+            crate::finding::band(e.severity),
+            e.severity,
+            cell(e.fires),
+            cell(e.quiet)
+        ));
+    }
+    md
+}
+
 /// The event name without an API-version suffix: `UpdateFunctionCode20150331v2` →
 /// `UpdateFunctionCode`, `AddPermission20150331` → `AddPermission`.
 pub fn base_name(name: &str) -> &str {
@@ -245,26 +364,28 @@ pub fn all() -> &'static [&'static Detection] {
 }
 
 /// The detections by event name (without suffix).
-static INDEX: LazyLock<HashMap<&'static str, Vec<&'static Detection>>> = LazyLock::new(|| {
-    let mut index: HashMap<&'static str, Vec<&'static Detection>> = HashMap::new();
-    for &d in all() {
-        for (_, name) in d.on {
-            let list = index.entry(*name).or_default();
-            if !list.iter().any(|x| std::ptr::eq(*x, d)) {
-                list.push(d);
+static INDEX: LazyLock<foldhash::HashMap<&'static str, Vec<&'static Detection>>> =
+    LazyLock::new(|| {
+        let mut index: foldhash::HashMap<&'static str, Vec<&'static Detection>> =
+            foldhash::HashMap::default();
+        for &d in all() {
+            for (_, name) in d.on {
+                let list = index.entry(*name).or_default();
+                if !list.iter().any(|x| std::ptr::eq(*x, d)) {
+                    list.push(d);
+                }
             }
         }
-    }
-    index
-});
+        index
+    });
 
 /// Does a curated rule (or a burst) read this event's parameters?
 pub fn reads(source: &str, name: &str) -> bool {
     let name = base_name(name);
-    INDEX
-        .get(name)
-        .is_some_and(|ds| ds.iter().any(|d| d.on.iter().any(|(s, _)| *s == source)))
-        || bursts::reads(source, name)
+    INDEX.get(name).is_some_and(|ds| {
+        ds.iter()
+            .any(|d| d.on.iter().any(|(s, n)| *s == source && *n == name))
+    }) || bursts::reads(source, name)
 }
 
 /// The request parameters as an object: CloudTrail writes some as a JSON string.

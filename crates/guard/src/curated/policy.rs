@@ -120,21 +120,64 @@ pub fn account_of(s: &str) -> Option<&str> {
     None
 }
 
-/// Who each allowing statement lets in, with whether the statement has a condition.
-pub fn principals(doc: &Value) -> Vec<(Principal, bool)> {
+/// A statement's condition, as far as who may use it goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cond {
+    None,
+    /// A condition that does not say who (sts:ExternalId, MFA, time): `*` stays anyone.
+    Other,
+    /// A condition on the caller's organization, account, ARN, source or network.
+    Scoping,
+}
+
+/// Condition keys that narrow who can use a statement.
+const SCOPING_KEYS: &[&str] = &[
+    "aws:principalorgid",
+    "aws:principalorgpaths",
+    "aws:principalaccount",
+    "aws:principalarn",
+    "aws:sourceaccount",
+    "aws:sourcearn",
+    "aws:sourceorgid",
+    "aws:sourceorgpaths",
+    "aws:sourcevpc",
+    "aws:sourcevpce",
+    "aws:sourceip",
+    "aws:userid",
+    "aws:username",
+    "aws:principalservicename",
+    "kms:calleraccount",
+    "kms:viaservice",
+    "lambda:functionarn",
+];
+
+fn condition(st: &Value) -> Cond {
+    let Some(c) = st["Condition"].as_object().filter(|c| !c.is_empty()) else {
+        return Cond::None;
+    };
+    let scoping = c.values().any(|op| {
+        op.as_object().is_some_and(|keys| {
+            keys.keys()
+                .any(|k| SCOPING_KEYS.contains(&k.to_ascii_lowercase().as_str()))
+        })
+    });
+    if scoping { Cond::Scoping } else { Cond::Other }
+}
+
+/// Who each allowing statement lets in, with the statement's condition.
+pub fn principals(doc: &Value) -> Vec<(Principal, Cond)> {
     let mut out = Vec::new();
     for st in statements(doc) {
         if !allows(st) {
             continue;
         }
-        let conditioned = st["Condition"].as_object().is_some_and(|c| !c.is_empty());
-        principals_of(&st["Principal"], conditioned, &mut out);
+        principals_of(&st["Principal"], condition(st), &mut out);
     }
     out
 }
 
 /// The principals one `Principal` field names (`"*"`, `{"AWS": …}`, `{"Service": …}`).
-pub fn principals_of(p: &Value, conditioned: bool, out: &mut Vec<(Principal, bool)>) {
+pub fn principals_of(p: &Value, conditioned: Cond, out: &mut Vec<(Principal, Cond)>) {
     match p {
         Value::String(s) => out.push((principal(s), conditioned)),
         Value::Object(m) => {
@@ -270,10 +313,10 @@ mod tests {
         assert_eq!(
             principals(&doc),
             vec![
-                (Principal::Account("999988887777".into()), false),
-                (Principal::Account("123456789012".into()), false),
-                (Principal::Anyone, true),
-                (Principal::Other("ec2.amazonaws.com".into()), false),
+                (Principal::Account("999988887777".into()), Cond::None),
+                (Principal::Account("123456789012".into()), Cond::None),
+                (Principal::Anyone, Cond::Scoping),
+                (Principal::Other("ec2.amazonaws.com".into()), Cond::None),
             ]
         );
         assert_eq!(
@@ -285,6 +328,12 @@ mod tests {
             None
         );
         assert_eq!(account_of("12345678901"), None);
+        let external_id = json!({"Statement": {"Effect": "Allow", "Principal": "*",
+            "Condition": {"StringEquals": {"sts:ExternalId": "12345"}}}});
+        assert_eq!(
+            principals(&external_id),
+            vec![(Principal::Anyone, Cond::Other)]
+        );
     }
 
     #[test]

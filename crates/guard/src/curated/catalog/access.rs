@@ -17,6 +17,10 @@ fn console_without_mfa(ev: &Ev<'_, '_>) -> Option<Hit> {
     if !result.eq_ignore_ascii_case("Success") || !mfa.eq_ignore_ascii_case("No") {
         return None;
     }
+    // Through a SAML provider: MFA is the identity provider's to ask.
+    if !ev.extra["SamlProviderArn"].is_null() {
+        return None;
+    }
     let hit = |sev: f64, who: String| {
         Some(
             Hit::new(
@@ -187,7 +191,7 @@ pub static LIST: &[Detection] = &[
         severity: 3.0,
         title: "A console sign-in succeeded without MFA.",
         fires: "a successful ConsoleLogin of an IAM user (Low) or the root user (Medium) with MFAUsed No",
-        quiet: "MFAUsed Yes; federated (SAML, Identity Center) sign-ins, whose MFA is the identity provider's; failed sign-ins",
+        quiet: "MFAUsed Yes; federated (SAML, Identity Center: a SamlProviderArn, or a role session) sign-ins, whose MFA is the identity provider's; failed sign-ins",
         on: &[("signin.amazonaws.com", "ConsoleLogin")],
         attempts: false,
         check: console_without_mfa,

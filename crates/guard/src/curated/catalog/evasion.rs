@@ -154,13 +154,15 @@ fn versioning_off(ev: &Ev<'_, '_>) -> Option<Hit> {
     let status = policy::text(&cfg["Status"]);
     let mfa = policy::text(&cfg["MfaDelete"]);
     let bucket = ev.text("bucketName").into_owned();
-    let what = if status.eq_ignore_ascii_case("Suspended") {
-        "suspended versioning of"
-    } else if mfa.eq_ignore_ascii_case("Disabled") {
-        "turned off MFA delete on"
-    } else {
-        return None;
-    };
+    // "Disabled" is not a status S3 accepts, but producers write it.
+    let what =
+        if status.eq_ignore_ascii_case("Suspended") || status.eq_ignore_ascii_case("Disabled") {
+            "suspended versioning of"
+        } else if mfa.eq_ignore_ascii_case("Disabled") {
+            "turned off MFA delete on"
+        } else {
+            return None;
+        };
     Some(Hit::new(
         format!(
             "{} {what} bucket {bucket:?}: deleted or overwritten objects can no longer be recovered.",
@@ -601,7 +603,11 @@ pub static LIST: &[Detection] = &[
         title: "An opt-in region was enabled.",
         fires: "EnableRegion (unused regions are where attackers run what they hope nobody watches)",
         quiet: "ListRegions, DisableRegion",
-        on: &[("account.amazonaws.com", "EnableRegion")],
+        on: &[
+            ("account.amazonaws.com", "EnableRegion"),
+            // Some producers write the event under CloudTrail's source.
+            ("cloudtrail.amazonaws.com", "EnableRegion"),
+        ],
         attempts: false,
         check: |ev| {
             let region = ev.text("RegionName");

@@ -22,11 +22,20 @@ fn shared_thing(ev: &Ev<'_, '_>) -> (&'static str, String) {
     }
 }
 
+/// The part of a share request that grants: EC2's `createVolumePermission` /
+/// `launchPermission` (other attributes of the same call share nothing), RDS's `restore`.
+fn grant(ev: &Ev<'_, '_>) -> Option<(Vec<String>, bool)> {
+    let part = match ev.name {
+        "ModifySnapshotAttribute" => &ev.params["createVolumePermission"],
+        "ModifyImageAttribute" => &ev.params["launchPermission"],
+        _ if ev.text("attributeName").eq_ignore_ascii_case("restore") => ev.params,
+        _ => return None,
+    };
+    Some(policy::shares(part))
+}
+
 fn shared_outside(ev: &Ev<'_, '_>) -> Option<Hit> {
-    if ev.r.event_source == RDS && !ev.text("attributeName").eq_ignore_ascii_case("restore") {
-        return None;
-    }
-    let (accounts, _) = policy::shares(ev.params);
+    let (accounts, _) = grant(ev)?;
     let strangers: Vec<String> = accounts.into_iter().filter(|a| ev.outside(a)).collect();
     if strangers.is_empty() {
         return None;
@@ -44,10 +53,7 @@ fn shared_outside(ev: &Ev<'_, '_>) -> Option<Hit> {
 }
 
 fn shared_publicly(ev: &Ev<'_, '_>) -> Option<Hit> {
-    if ev.r.event_source == RDS && !ev.text("attributeName").eq_ignore_ascii_case("restore") {
-        return None;
-    }
-    let (_, public) = policy::shares(ev.params);
+    let (_, public) = grant(ev)?;
     if !public {
         return None;
     }
@@ -238,6 +244,23 @@ fn nacl_open(ev: &Ev<'_, '_>) -> Option<Hit> {
     (allow && ingress && policy::is_world(&cidr))
         .then(|| called(ev, &["networkAclId"]))
         .flatten()
+}
+
+fn mirror(ev: &Ev<'_, '_>) -> Option<Hit> {
+    // `{"CreateTrafficMirrorSessionRequest": {"NetworkInterfaceId": …}}` as CloudTrail writes it.
+    let mut eni = String::new();
+    policy::walk(ev.params, &mut |k, v| {
+        if eni.is_empty() && k.eq_ignore_ascii_case("networkInterfaceId") {
+            eni = policy::text(v).into_owned();
+        }
+    });
+    Some(Hit::new(
+        format!(
+            "{} started copying the traffic of network interface {eni:?} to a mirror target.",
+            ev.who()
+        ),
+        eni,
+    ))
 }
 
 fn codebuild_public(ev: &Ev<'_, '_>) -> Option<Hit> {
@@ -484,11 +507,11 @@ pub static LIST: &[Detection] = &[
         attack: &["T1040"],
         severity: 3.0,
         title: "An instance's network traffic is being copied elsewhere.",
-        fires: "CreateTrafficMirrorSession",
+        fires: "CreateTrafficMirrorSession; attempts too",
         quiet: "DescribeTrafficMirrorSessions",
         on: &[(EC2, "CreateTrafficMirrorSession")],
-        attempts: false,
-        check: |ev| called(ev, &["networkInterfaceId", "trafficMirrorTargetId"]),
+        attempts: true,
+        check: mirror,
     },
     Detection {
         kind: "Exfiltration:RDS/SnapshotExported",

@@ -12,7 +12,7 @@ use std::sync::LazyLock;
 
 use serde_json::Value;
 
-use super::policy::{self, Principal};
+use super::policy::{self, Cond, Principal};
 use super::{Detection, Ev, Hit};
 
 /// Every curated detection, by tactic in ATT&CK's order.
@@ -87,9 +87,9 @@ fn opened(
     let mut public = false;
     for (p, conditioned) in policy::principals(&doc) {
         match p {
-            Principal::Anyone if !conditioned => public = true,
+            Principal::Anyone if conditioned != Cond::Scoping => public = true,
             Principal::Account(a)
-                if !conditioned && ev.outside(&a) && !strangers.contains(&a) =>
+                if conditioned == Cond::None && ev.outside(&a) && !strangers.contains(&a) =>
             {
                 strangers.push(a)
             }
@@ -100,7 +100,7 @@ fn opened(
         Some(
             Hit::new(
                 format!(
-                    "{} set the policy of {what} {target:?} to allow any principal (\"*\") without a condition.",
+                    "{} set the policy of {what} {target:?} to allow any principal (\"*\") without a condition on who.",
                     ev.who()
                 ),
                 target,

@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use super::super::policy::{self, Principal};
+use super::super::policy::{self, Cond, Principal};
 use super::super::{Detection, Ev, Hit, Tactic};
 use super::{called, principal_opened, someone_else};
 
@@ -25,9 +25,13 @@ fn trust(ev: &Ev<'_, '_>) -> Option<(bool, Vec<String>, Vec<String>)> {
     let (mut anyone, mut bare, mut conditioned) = (false, Vec::new(), Vec::new());
     for (p, cond) in policy::principals(&doc) {
         match p {
-            Principal::Anyone if !cond => anyone = true,
+            Principal::Anyone if cond != Cond::Scoping => anyone = true,
             Principal::Account(a) if ev.outside(&a) => {
-                let list = if cond { &mut conditioned } else { &mut bare };
+                let list = if cond == Cond::None {
+                    &mut bare
+                } else {
+                    &mut conditioned
+                };
                 if !list.contains(&a) {
                     list.push(a);
                 }
@@ -74,7 +78,7 @@ fn role_trusts_anyone(ev: &Ev<'_, '_>) -> Option<Hit> {
     anyone.then(|| {
         Hit::new(
             format!(
-                "{} let any principal (\"*\") assume role {role:?}, without a condition ({}).",
+                "{} let any principal (\"*\") assume role {role:?}, with no condition on who ({}); an external id alone does not say who.",
                 ev.who(),
                 ev.name
             ),
@@ -217,8 +221,8 @@ pub static LIST: &[Detection] = &[
         attack: &["T1098.003"],
         severity: 8.0,
         title: "A role can be assumed by anyone.",
-        fires: "UpdateAssumeRolePolicy or CreateRole whose trust policy allows principal `*` without a condition; attempts too",
-        quiet: "principal `*` limited by a condition (aws:PrincipalOrgID, sts:ExternalId)",
+        fires: "UpdateAssumeRolePolicy or CreateRole whose trust policy allows principal `*` without a condition on who (an sts:ExternalId condition alone does not say who); attempts too",
+        quiet: "principal `*` limited by aws:PrincipalOrgID, aws:PrincipalAccount, aws:SourceArn or the like",
         on: &[(IAM, "UpdateAssumeRolePolicy"), (IAM, "CreateRole")],
         attempts: true,
         check: role_trusts_anyone,
