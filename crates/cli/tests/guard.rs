@@ -111,7 +111,10 @@ fn hunt_finds_aggregates_and_reports_bad_input() {
         recon["service"]["additionalInfo"]["eventIds"],
         json!(["a1", "a2"])
     );
-    assert_eq!(recon["severity"], 8.0, "GuardDuty's S3 caller types are High");
+    assert_eq!(
+        recon["severity"], 8.0,
+        "GuardDuty's S3 caller types are High"
+    );
     assert_eq!(recon["resource"]["accessKeyDetails"]["userName"], "mallory");
     assert_eq!(
         recon["service"]["action"]["awsApiCallAction"]["remoteIpDetails"]["ipAddressV4"],
