@@ -1474,16 +1474,52 @@ fn severities_follow_what_the_event_says() {
         severity_of("UnauthorizedAccess:IAMUser/ConsoleLoginWithoutMFA", &root),
         Some(5.0)
     );
-    let ssh = call(
-        EC2,
-        "AuthorizeSecurityGroupIngress",
-        json!({"groupId": "sg-1", "ipPermissions": {"items": [{"ipProtocol": "tcp", "fromPort": 443, "toPort": 443, "ipRanges": {"items": [{"cidrIp": "0.0.0.0/0"}]}}]}}),
+    let open_port = |port: u32| {
+        call(
+            EC2,
+            "AuthorizeSecurityGroupIngress",
+            json!({"groupId": "sg-1", "ipPermissions": {"items": [{"ipProtocol": "tcp", "fromPort": port, "toPort": port, "ipRanges": {"items": [{"cidrIp": "0.0.0.0/0"}]}}]}}),
+        )
+    };
+    let kind = "Exfiltration:EC2/SecurityGroupOpenedToWorld";
+    // HTTPS to the world is a choice; SSH is what EC2's launch wizard does by default (an
+    // administrator's everyday act, still worth knowing); a database is an incident.
+    assert_eq!(severity_of(kind, &open_port(443)), Some(2.0));
+    assert_eq!(severity_of(kind, &open_port(22)), Some(3.0));
+    assert_eq!(severity_of(kind, &open_port(3306)), Some(5.0));
+    // Bulk secret reads: Medium for long-term keys, Low for an application's role.
+    let batch = call(
+        "secretsmanager.amazonaws.com",
+        "BatchGetSecretValue",
+        json!({"filters": [{"key": "name", "values": ["prod"]}]}),
     );
-    assert_eq!(
-        severity_of("Exfiltration:EC2/SecurityGroupOpenedToWorld", &ssh),
-        Some(2.0),
-        "HTTPS to the world is a choice, not an incident"
-    );
+    let kind = "CredentialAccess:SecretsManager/BatchSecretRetrieval";
+    assert_eq!(severity_of(kind, &batch), Some(5.0));
+    assert_eq!(severity_of(kind, &as_role(batch)), Some(3.0));
+}
+
+/// A dual-stack instance calls from one IPv4 and one IPv6 address: not a second place.
+#[test]
+fn a_dual_stack_instance_is_one_place() {
+    let events = vec![
+        at(
+            instance(
+                call("ssm.amazonaws.com", "UpdateInstanceInformation", json!({})),
+                "3.225.16.109",
+            ),
+            0,
+            0,
+        ),
+        at(
+            instance(
+                call("s3.amazonaws.com", "ListBuckets", json!({})),
+                "2600:1f18:abcd::10",
+            ),
+            10,
+            1,
+        ),
+    ];
+    assert!(burst_kinds(&events).is_empty());
 }
 
 /// Real logs: parameters as a JSON string, policies URL-encoded, addresses that are not IP

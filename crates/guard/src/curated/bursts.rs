@@ -75,7 +75,7 @@ pub static BURSTS: &[Burst] = &[
         attack: &["T1580", "T1069.003"],
         severity: 5.0,
         title: "A principal was refused by many different APIs in a short time (probing its permissions).",
-        fires: "`denied_min_apis` (10) distinct APIs answering AccessDenied / UnauthorizedOperation to one principal in the window",
+        fires: "`denied_min_apis` (10) distinct APIs answering AccessDenied / UnauthorizedOperation to one principal in the window, outside the console (its pages call what the user may not)",
         quiet: "one API refused again and again (a misconfigured application)",
         unit: "refused APIs",
         by_attempts: false,
@@ -139,7 +139,8 @@ pub static BURSTS: &[Burst] = &[
         kind: "Impact:S3/MassObjectDeletion",
         tactic: Tactic::Impact,
         attack: &["T1485"],
-        severity: 6.0,
+        // Low: emptying a bucket before deleting it looks the same.
+        severity: 3.0,
         title: "A principal deleted many objects in a short time.",
         fires: "DeleteObject of `deletion_min_objects` (50) distinct objects by one principal in the window (data events; a DeleteObjects call counts as 10)",
         quiet: "a few deletions; lifecycle expiration (done by S3, not a principal)",
@@ -172,7 +173,7 @@ pub static BURSTS: &[Burst] = &[
         kind: "Impact:EC2/MassTermination",
         tactic: Tactic::Impact,
         attack: &["T1485", "T1489"],
-        severity: 5.0,
+        severity: 3.0,
         title: "A principal terminated many instances in a short time.",
         fires: "TerminateInstances of `termination_min` (10) distinct instances by one principal in the window, not by an AWS service (Auto Scaling)",
         quiet: "terminations by autoscaling.amazonaws.com",
@@ -219,7 +220,7 @@ pub static BURSTS: &[Burst] = &[
         severity: 7.0,
         title: "An instance's role credentials were used from a second address.",
         fires: "one instance's role session (ASIA… keys of session `i-…`) calling from 2 different IP addresses within `instance_credentials_window_seconds` (6 h), calls through VPC endpoints aside; with `instance_networks` configured, InstanceCredentialExfiltration.OutsideAWS says more",
-        quiet: "the instance's own calls from its one address; calls through a VPC endpoint",
+        quiet: "the instance's own calls from its one address (one of each family when dual-stack); calls through a VPC endpoint",
         unit: "addresses",
         by_attempts: false,
     },
@@ -359,6 +360,7 @@ pub fn classify(r: &View<'_>, mut feed: impl FnMut(Id, u64, u64)) {
         return;
     }
     if failed
+        && !from_console(r)
         && (r.error_code.contains("AccessDenied")
             || r.error_code.contains("UnauthorizedOperation")
             || r.error_code.contains("Unauthorized"))
@@ -385,8 +387,14 @@ pub fn classify(r: &View<'_>, mut feed: impl FnMut(Id, u64, u64)) {
         feed(
             Id::InstanceCredentials,
             // The instance's session, not one key: the SSM agent and the instance's metadata
-            // service hand out different keys of the same session.
-            hash(&[account, "instance", r.principal_id]),
+            // service hand out different keys of the same session. Per address family: a
+            // dual-stack instance calls from one IPv4 and one IPv6 address.
+            hash(&[
+                account,
+                "instance",
+                r.principal_id,
+                if r.source_ip.contains(':') { "6" } else { "4" },
+            ]),
             hash(&[r.source_ip]),
         );
     }

@@ -100,10 +100,16 @@ fn user_data(ev: &Ev<'_, '_>) -> Option<Hit> {
 fn batch_secrets(ev: &Ev<'_, '_>) -> Option<Hit> {
     let ids = policy::many(&ev.params["secretIdList"]).len();
     let filtered = !ev.params["filters"].is_null();
+    // Bulk reads by long-term keys (users, root) are worse than an application role's.
+    let bulk = if matches!(ev.r.identity_type, "IAMUser" | "Root") {
+        5.0
+    } else {
+        3.0
+    };
     let (what, severity) = if filtered {
-        ("every secret matching a filter".to_string(), 5.0)
+        ("every secret matching a filter".to_string(), bulk)
     } else if ids >= 5 {
-        (format!("{ids} secrets"), 5.0)
+        (format!("{ids} secrets"), bulk)
     } else {
         (format!("{ids} secret(s)"), 2.0)
     };
@@ -238,7 +244,7 @@ pub static LIST: &[Detection] = &[
         attack: &["T1555.006"],
         severity: 5.0,
         title: "Secrets were read in bulk.",
-        fires: "BatchGetSecretValue with filters or 5 or more secret ids (Medium), fewer ids (Low); attempts too",
+        fires: "BatchGetSecretValue with filters or 5 or more secret ids (Medium for users and root, Low for roles), fewer ids (Low); attempts too",
         quiet: "GetSecretValue of one secret (counted by the bulk-read burst instead); ListSecrets",
         on: &[("secretsmanager.amazonaws.com", "BatchGetSecretValue")],
         attempts: true,

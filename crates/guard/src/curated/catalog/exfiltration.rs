@@ -182,17 +182,20 @@ fn database_public(ev: &Ev<'_, '_>) -> Option<Hit> {
     ))
 }
 
-/// Ports whose exposure to the internet is an incident, not a choice: remote shells and
-/// databases.
-const ADMIN_PORTS: &[u32] = &[
-    22, 23, 445, 1433, 1521, 2375, 2376, 3306, 3389, 5432, 5900, 5985, 5986, 6379, 9200, 11211,
-    27017,
+/// Ports whose exposure to the internet is an incident, not a choice: databases, caches, search
+/// and the Docker API (Medium).
+const DATA_PORTS: &[u32] = &[
+    1433, 1521, 2375, 2376, 3306, 5432, 6379, 9200, 9300, 11211, 27017,
 ];
+
+/// Remote shells (Low: EC2's launch wizard opens SSH to the world by default, so administrators
+/// do it every day; it is still worth knowing).
+const SHELL_PORTS: &[u32] = &[22, 23, 445, 3389, 5900, 5985, 5986];
 
 fn world_ingress(ev: &Ev<'_, '_>) -> Option<Hit> {
     let group = param(ev, &["groupId", "groupName"]);
     let mut worst: Option<(u32, u32)> = None;
-    let mut admin = false;
+    let (mut data, mut shell) = (false, false);
     let perms = &ev.params["ipPermissions"]["items"];
     let mut check = |perm: &serde_json::Value| {
         let mut world = false;
@@ -209,7 +212,8 @@ fn world_ingress(ev: &Ev<'_, '_>) -> Option<Hit> {
         let Some((from, to)) = policy::port_range(perm) else {
             return;
         };
-        admin |= ADMIN_PORTS.iter().any(|p| (from..=to).contains(p));
+        data |= DATA_PORTS.iter().any(|p| (from..=to).contains(p));
+        shell |= SHELL_PORTS.iter().any(|p| (from..=to).contains(p));
         worst = Some(worst.map_or((from, to), |w| w));
     };
     for perm in policy::many(perms) {
@@ -234,7 +238,11 @@ fn world_ingress(ev: &Ev<'_, '_>) -> Option<Hit> {
         ),
         group,
     );
-    Some(if admin { hit } else { hit.at(2.0) })
+    Some(match (data, shell) {
+        (true, _) => hit,
+        (false, true) => hit.at(3.0),
+        _ => hit.at(2.0),
+    })
 }
 
 fn nacl_open(ev: &Ev<'_, '_>) -> Option<Hit> {
@@ -480,7 +488,7 @@ pub static LIST: &[Detection] = &[
         attack: &["T1562.007"],
         severity: 5.0,
         title: "A security group was opened to the whole internet.",
-        fires: "AuthorizeSecurityGroupIngress from a `/0` range (0.0.0.0/0, ::/0, any a.b.c.d/0) on a remote-shell or database port (Medium) or other ports (Low); attempts too",
+        fires: "AuthorizeSecurityGroupIngress from a `/0` range (0.0.0.0/0, ::/0, any a.b.c.d/0): a database, cache, search or Docker API port (Medium), a remote shell (Low 3), other ports (Low 2); attempts too",
         quiet: "ingress from a private or narrow range; egress rules",
         on: &[(EC2, "AuthorizeSecurityGroupIngress")],
         attempts: true,

@@ -329,7 +329,7 @@ pub static LIST: &[Detection] = &[
         kind: "Persistence:Lambda/LayerPermissionOpened",
         tactic: Tactic::Persistence,
         attack: &["T1546"],
-        severity: 5.0,
+        severity: 3.0,
         title: "A layer was shared outside the organization.",
         fires: "AddLayerVersionPermission with principal `*` and no organizationId, or an outside account",
         quiet: "AddLayerVersionPermission for an organization account or with an organizationId",
@@ -341,7 +341,8 @@ pub static LIST: &[Detection] = &[
         kind: "Persistence:Lambda/LayerFromOutsideAccount",
         tactic: Tactic::Persistence,
         attack: &["T1546", "T1525"],
-        severity: 5.0,
+        // Low: vendors (monitoring, AWS's own extensions) publish layers from their accounts.
+        severity: 3.0,
         title: "A function runs a layer from outside the organization.",
         fires: "CreateFunction or UpdateFunctionConfiguration whose layers (in the request or the response) belong to an account outside the organization",
         quiet: "layers of the function's own account, or of an organization account",

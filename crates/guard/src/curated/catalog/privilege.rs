@@ -207,7 +207,8 @@ pub static LIST: &[Detection] = &[
         kind: "PrivilegeEscalation:IAMUser/AdminPolicyVersionSetAsDefault",
         tactic: Tactic::PrivilegeEscalation,
         attack: &["T1098.003"],
-        severity: 5.0,
+        // Low: administrators maintain their own admin policies this way too.
+        severity: 3.0,
         title: "A policy's default version was changed to grant more.",
         fires: "CreatePolicyVersion with `setAsDefault` and a document allowing `*` on `*`; SetDefaultPolicyVersion (Low: an older version may be broader); attempts too",
         quiet: "CreatePolicyVersion without `setAsDefault`, or with a narrow document",
