@@ -16,6 +16,9 @@ pub enum GuardCommand {
     /// Run the detectors over log files, no server needed (exit 1 when something at or above
     /// --min-severity is found, 2 on error)
     Hunt(HuntArgs),
+    /// Check rules against their example events (NAME.tests.json beside NAME.yml; exit 1 on a
+    /// miss or a false match, 2 on error) — for CI pipelines
+    Test(TestArgs),
     /// The curated detections: type, ATT&CK tactic and techniques, severity, what fires each and
     /// what does not
     Detections {
@@ -240,6 +243,7 @@ pub async fn run_remote(cmd: GuardCommand) -> anyhow::Result<u8> {
     match cmd {
         GuardCommand::Hunt(a) => tokio::task::spawn_blocking(move || run_hunt(a)).await?,
         GuardCommand::Detections { format } => run_detections(format),
+        GuardCommand::Test(a) => tokio::task::spawn_blocking(move || run_test(a)).await?,
         GuardCommand::Enable {
             all_members,
             auto_enable,
@@ -565,6 +569,109 @@ pub enum HuntFormat {
     Ocsf,
 }
 
+#[derive(Args)]
+pub struct TestArgs {
+    /// Rule folders or files; each NAME.tests.json is checked against NAME.yml beside it (or,
+    /// alone, against the built-in detections by "type")
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// A mamori.toml whose [guard] section sets what the built-ins compare against
+    /// (organization_accounts, trusted_accounts, thresholds)
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// A rule file without examples fails the run too
+    #[arg(long)]
+    pub require_tests: bool,
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: CatalogueFormat,
+}
+
+fn guard_config(path: Option<&PathBuf>) -> anyhow::Result<mamori_guard::config::GuardConfig> {
+    Ok(match path {
+        Some(p) => {
+            let c = crate::load_config(Some(p)).map_err(|e| Exit(2, e.to_string()))?;
+            mamori_guard::config::GuardConfig::from_table(&c.guard).map_err(|e| Exit(2, e))?
+        }
+        None => mamori_guard::config::GuardConfig::default(),
+    })
+}
+
+fn run_test(a: TestArgs) -> anyhow::Result<u8> {
+    let cfg = guard_config(a.config.as_ref())?;
+    let nets = cfg.networks().map_err(|e| Exit(2, e))?;
+    let known = cfg.known_accounts().map_err(|e| Exit(2, e))?;
+    let intel = Intel::with_canaries();
+    let ctx = Context {
+        intel: &intel,
+        instance_networks: &nets,
+        known: &known,
+    };
+    for p in &a.paths {
+        if !p.exists() {
+            return Err(Exit(
+                2,
+                format!(
+                    "{}: no such file or folder",
+                    sanitize(&p.display().to_string())
+                ),
+            )
+            .into());
+        }
+    }
+    let report = mamori_guard::ruletest::run(&a.paths, &ctx);
+    if report.outcomes.is_empty() && report.errors.is_empty() {
+        return Err(Exit(
+            2,
+            format!(
+                "no tests found: put NAME{} beside each rule NAME.yml",
+                mamori_guard::ruletest::TESTS_SUFFIX
+            ),
+        )
+        .into());
+    }
+    match a.format {
+        CatalogueFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+        _ => {
+            for o in &report.outcomes {
+                let verdict = if o.passed { "PASS" } else { "FAIL" };
+                let why = if o.why.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", sanitize(&o.why))
+                };
+                println!(
+                    "{verdict}  {}: {}{why}",
+                    sanitize(&o.file),
+                    sanitize(&o.name)
+                );
+            }
+            for u in &report.untested {
+                println!(
+                    "{}  {}: no examples",
+                    if a.require_tests { "FAIL" } else { "WARN" },
+                    sanitize(u)
+                );
+            }
+            for e in &report.errors {
+                println!("ERROR {}", sanitize(e));
+            }
+            let failed = report.failed();
+            println!(
+                "{} examples: {} passed, {failed} failed; {} rule file(s) without examples; {} error(s)",
+                report.outcomes.len(),
+                report.outcomes.len() - failed,
+                report.untested.len(),
+                report.errors.len()
+            );
+        }
+    }
+    if !report.errors.is_empty() {
+        return Ok(2);
+    }
+    let failed = report.failed() > 0 || (a.require_tests && !report.untested.is_empty());
+    Ok(u8::from(failed))
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum CatalogueFormat {
     Table,
@@ -689,13 +796,7 @@ fn run_hunt(a: HuntArgs) -> anyhow::Result<u8> {
     load(&mut intel, &a.tor, ListKind::Tor)?;
     load(&mut intel, &a.sinkholes, ListKind::Sinkhole)?;
     load(&mut intel, &a.droppoints, ListKind::DropPoint)?;
-    let cfg = match &a.config {
-        Some(p) => {
-            let c = crate::load_config(Some(p)).map_err(|e| Exit(2, e.to_string()))?;
-            mamori_guard::config::GuardConfig::from_table(&c.guard).map_err(|e| Exit(2, e))?
-        }
-        None => mamori_guard::config::GuardConfig::default(),
-    };
+    let cfg = guard_config(a.config.as_ref())?;
     let mut nets = cfg.networks().map_err(|e| Exit(2, e))?;
     for n in &a.instance_networks {
         nets.push(
