@@ -573,8 +573,11 @@ pub enum HuntFormat {
 pub struct TestArgs {
     /// Rule folders or files; each NAME.tests.json is checked against NAME.yml beside it (or,
     /// alone, against the built-in detections by "type")
-    #[arg(required = true)]
+    #[arg(required_unless_present = "builtin")]
     pub paths: Vec<PathBuf>,
+    /// Also run the built-in detections' own examples (one per hit and near miss)
+    #[arg(long)]
+    pub builtin: bool,
     /// A mamori.toml whose [guard] section sets what the built-ins compare against
     /// (organization_accounts, trusted_accounts, thresholds)
     #[arg(long)]
@@ -618,7 +621,12 @@ fn run_test(a: TestArgs) -> anyhow::Result<u8> {
             .into());
         }
     }
-    let report = mamori_guard::ruletest::run(&a.paths, &ctx);
+    let mut report = mamori_guard::ruletest::run(&a.paths, &ctx);
+    if a.builtin {
+        let b = mamori_guard::ruletest::run_builtin(&ctx);
+        report.outcomes.extend(b.outcomes);
+        report.errors.extend(b.errors);
+    }
     if report.outcomes.is_empty() && report.errors.is_empty() {
         return Err(Exit(
             2,

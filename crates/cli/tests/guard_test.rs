@@ -156,6 +156,10 @@ fn broken_tests_files_are_errors_that_say_where() {
     let (code, out, _) = guard_test(&[dir.to_str().unwrap()]);
     assert_eq!(code, Some(1), "{out}");
     assert!(out.contains("the event is not a JSON object"), "{out}");
+    // The built-ins' own examples, every one passing.
+    let (code, out, _) = guard_test(&["--builtin"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains(" 0 failed"), "{out}");
     // No tests at all is an error, not a pass.
     let empty = tempfile::tempdir().unwrap();
     let (code, _, err) = guard_test(&[empty.path().to_str().unwrap()]);

@@ -10,7 +10,8 @@
 //! ]}
 //! ```
 //!
-//! (a bare array of tests is read too). An example expects the file's rules to raise a finding
+//! (a bare array of tests is read too). `"organizationAccounts": ["…"]` beside `"tests"` names
+//! the accounts the examples take for the organization's. An example expects the file's rules to raise a finding
 //! (`match: true`) or none (`match: false`). With `"type": "Persistence:IAMUser/RoleTrustsAnyone"`
 //! it expects (or not) a finding of that type from the file's rules *and* the built-in
 //! detections — the way the built-ins are held to examples too; a tests file with no rule file
@@ -23,6 +24,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::cloudtrail::{Context, detect};
+use crate::curated::KnownAccounts;
 use crate::sigma::{Record, SigmaRules};
 use crate::view::View;
 
@@ -121,16 +123,30 @@ pub fn run(paths: &[PathBuf], ctx: &Context<'_>) -> Report {
     report
 }
 
+/// The built-in detections' own examples (one event each; bursts are tested in order in
+/// `tests/curated.rs`), kept current by a test from the cases there.
+pub const BUILTIN: &str = include_str!("../testdata/builtin.tests.json");
+
+/// Runs the built-in detections' examples.
+pub fn run_builtin(ctx: &Context<'_>) -> Report {
+    let mut report = Report::default();
+    match parse_tests(BUILTIN) {
+        Ok((examples, org)) => check("(built-in examples)", examples, org, None, ctx, &mut report),
+        Err(e) => report.errors.push(format!("(built-in examples): {e}")),
+    }
+    report
+}
+
 fn run_file(tests: &Path, ctx: &Context<'_>, report: &mut Report) {
     let shown = tests.display().to_string();
-    let examples = match read_tests(tests) {
+    let (examples, org) = match read_tests(tests) {
         Ok(e) => e,
         Err(e) => {
             report.errors.push(format!("{shown}: {e}"));
             return;
         }
     };
-    let mut rules = match rule_of(tests) {
+    let rules = match rule_of(tests) {
         Some(rule) => {
             let (rules, errors) = SigmaRules::load(std::slice::from_ref(&rule));
             if !errors.is_empty() {
@@ -141,9 +157,26 @@ fn run_file(tests: &Path, ctx: &Context<'_>, report: &mut Report) {
         }
         None => None,
     };
+    check(&shown, examples, org, rules, ctx, report);
+}
+
+fn check(
+    shown: &str,
+    examples: Vec<Example>,
+    org: Option<KnownAccounts>,
+    mut rules: Option<SigmaRules>,
+    ctx: &Context<'_>,
+    report: &mut Report,
+) {
+    let ctx = Context {
+        intel: ctx.intel,
+        instance_networks: ctx.instance_networks,
+        known: org.as_ref().unwrap_or(ctx.known),
+    };
+    let ctx = &ctx;
     for ex in examples {
         let outcome = |passed: bool, why: String| Outcome {
-            file: shown.clone(),
+            file: shown.to_string(),
             name: ex.name.clone(),
             passed,
             why,
@@ -206,7 +239,9 @@ fn run_file(tests: &Path, ctx: &Context<'_>, report: &mut Report) {
     }
 }
 
-fn read_tests(path: &Path) -> Result<Vec<Example>, String> {
+type Parsed = (Vec<Example>, Option<KnownAccounts>);
+
+fn read_tests(path: &Path) -> Result<Parsed, String> {
     let len = std::fs::metadata(path).map_err(|e| e.to_string())?.len();
     if len > MAX_TESTS_FILE {
         return Err(format!(
@@ -214,21 +249,45 @@ fn read_tests(path: &Path) -> Result<Vec<Example>, String> {
         ));
     }
     let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
+    parse_tests(&text)
+}
+
+fn parse_tests(text: &str) -> Result<Parsed, String> {
     let shape = "expected {\"tests\": [{\"name\": …, \"match\": true|false, \"event\": {…}}]}";
-    let v: Value = serde_json::from_str(&text).map_err(|e| format!("not JSON ({e}); {shape}"))?;
-    let list = match v {
-        Value::Array(a) => a,
-        Value::Object(mut o) => match o.remove("tests") {
-            Some(Value::Array(a)) => a,
-            _ => return Err(format!("no \"tests\" array; {shape}")),
-        },
+    let v: Value = serde_json::from_str(text).map_err(|e| format!("not JSON ({e}); {shape}"))?;
+    let (list, org) = match v {
+        Value::Array(a) => (a, None),
+        Value::Object(mut o) => {
+            let org = match o.remove("organizationAccounts") {
+                None => None,
+                Some(accounts) => {
+                    let accounts: Vec<String> = serde_json::from_value(accounts)
+                        .map_err(|e| format!("organizationAccounts: {e}"))?;
+                    if let Some(bad) = accounts
+                        .iter()
+                        .find(|a| a.len() != 12 || !a.bytes().all(|b| b.is_ascii_digit()))
+                    {
+                        return Err(format!(
+                            "organizationAccounts: {bad:?} is not a 12-digit account id"
+                        ));
+                    }
+                    Some(KnownAccounts::new(accounts))
+                }
+            };
+            match o.remove("tests") {
+                Some(Value::Array(a)) => (a, org),
+                _ => return Err(format!("no \"tests\" array; {shape}")),
+            }
+        }
         _ => return Err(shape.to_string()),
     };
-    list.into_iter()
+    let examples = list
+        .into_iter()
         .enumerate()
         .map(|(i, t)| {
             serde_json::from_value::<Example>(t)
                 .map_err(|e| format!("test {}: {e}; {shape}", i + 1))
         })
-        .collect()
+        .collect::<Result<_, _>>()?;
+    Ok((examples, org))
 }

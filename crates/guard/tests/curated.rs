@@ -2032,3 +2032,57 @@ fn the_detections_reference_is_current() {
     );
     assert!(want.matches("\n| `").count() >= 60 + 15);
 }
+
+/// `testdata/builtin.tests.json` holds every single-event case above as `guard test` examples
+/// (what `mamori guard test --builtin` runs, and what users read as examples of each detection);
+/// MAMORI_BLESS=1 rewrites it. The built-ins pass their own examples through `guard test`'s runner.
+#[test]
+fn the_builtin_examples_are_current_and_pass() {
+    let mut tests = Vec::new();
+    for c in cases() {
+        for (expect, events) in [(true, &c.fires), (false, &c.quiet)] {
+            for (i, v) in events.iter().enumerate() {
+                let what = if expect { "fires" } else { "near miss" };
+                tests.push(json!({"name": format!("{} {what} {}", c.kind, i + 1), "match": expect, "type": c.kind, "event": v}));
+            }
+        }
+    }
+    let want = serde_json::to_string_pretty(
+        &json!({"organizationAccounts": [ORG, SISTER], "tests": tests}),
+    )
+    .unwrap()
+        + "\n";
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/builtin.tests.json");
+    if std::env::var_os("MAMORI_BLESS").is_some() {
+        std::fs::write(&path, &want).unwrap();
+    }
+    let have = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        have == want,
+        "{} is out of date: run MAMORI_BLESS=1 cargo test -p mamori-guard --test curated",
+        path.display()
+    );
+    // The file compiled into the binary is this file; a rebuild after blessing takes it in.
+    if have == mamori_guard::ruletest::BUILTIN {
+        let intel = Intel::default();
+        let empty = KnownAccounts::default();
+        let ctx = Context {
+            intel: &intel,
+            instance_networks: &[],
+            known: &empty,
+        };
+        let report = mamori_guard::ruletest::run_builtin(&ctx);
+        assert!(report.errors.is_empty(), "{:?}", report.errors);
+        assert_eq!(
+            report.failed(),
+            0,
+            "{:#?}",
+            report
+                .outcomes
+                .iter()
+                .filter(|o| !o.passed)
+                .collect::<Vec<_>>()
+        );
+        assert!(report.outcomes.len() >= 200, "{}", report.outcomes.len());
+    }
+}
