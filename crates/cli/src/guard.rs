@@ -25,6 +25,18 @@ pub enum GuardCommand {
         #[arg(long, value_enum, default_value = "table")]
         format: CatalogueFormat,
     },
+    /// Run today's detectors, lists and rules over this account's stored event history since a
+    /// time (findings dated when the activity happened, marked retroHunt); progress on stderr
+    Retrohunt {
+        /// How far back: 30d, 12h, 90m, or an RFC 3339 time
+        #[arg(long)]
+        since: String,
+        /// Start it and print its id without waiting
+        #[arg(long)]
+        no_wait: bool,
+        #[command(flatten)]
+        remote: Remote,
+    },
     /// Turn detection on for this account (--all-members, --auto-enable: the organization)
     Enable {
         #[arg(long)]
@@ -243,6 +255,11 @@ pub async fn run_remote(cmd: GuardCommand) -> anyhow::Result<u8> {
     match cmd {
         GuardCommand::Hunt(a) => tokio::task::spawn_blocking(move || run_hunt(a)).await?,
         GuardCommand::Detections { format } => run_detections(format),
+        GuardCommand::Retrohunt {
+            since,
+            no_wait,
+            remote,
+        } => run_retrohunt(&since, no_wait, &remote).await,
         GuardCommand::Test(a) => tokio::task::spawn_blocking(move || run_test(a)).await?,
         GuardCommand::Enable {
             all_members,
@@ -685,6 +702,60 @@ pub enum CatalogueFormat {
     Table,
     Json,
     Markdown,
+}
+
+async fn run_retrohunt(since: &str, no_wait: bool, remote: &Remote) -> anyhow::Result<u8> {
+    // `30d` means 30 days back; a time or `-30d` is sent as it is.
+    let since = if since.chars().next().is_some_and(|c| c.is_ascii_digit()) && !since.contains('T')
+    {
+        format!("-{since}")
+    } else {
+        since.to_string()
+    };
+    let client = Client::from_remote(remote)?;
+    let mut v = client
+        .post_json("/v1/guard/retrohunts", &serde_json::json!({"since": since}))
+        .await?;
+    let id = v["retroHuntId"].as_str().unwrap_or_default().to_string();
+    if no_wait {
+        println!("{}", sanitize(&id));
+        return Ok(0);
+    }
+    let path = format!("/v1/guard/retrohunts/{}", enc(&id));
+    while v["status"] == "RUNNING" {
+        eprint!(
+            "\rretro-hunt {}: {}% — {} events scanned, {} hunted, {} new findings   ",
+            sanitize(&id),
+            v["percentDone"],
+            v["eventsScanned"],
+            v["eventsHunted"],
+            v["newFindings"]
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        v = client.get(&path, &[]).await?;
+    }
+    eprintln!();
+    if v["status"] != "COMPLETED" {
+        return Err(Exit(
+            2,
+            format!(
+                "retro-hunt {} failed: {}",
+                sanitize(&id),
+                sanitize(v["error"].as_str().unwrap_or("unknown error"))
+            ),
+        )
+        .into());
+    }
+    println!(
+        "Retro-hunt {} since {}: {} events hunted of {} scanned, {} signals, {} new findings (mamori guard findings list)",
+        sanitize(&id),
+        sanitize(v["since"].as_str().unwrap_or("")),
+        v["eventsHunted"],
+        v["eventsScanned"],
+        v["signals"],
+        v["newFindings"]
+    );
+    Ok(0)
 }
 
 fn run_detections(format: CatalogueFormat) -> anyhow::Result<u8> {

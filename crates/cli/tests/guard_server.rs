@@ -493,3 +493,99 @@ fn the_management_account_sees_every_accounts_findings() {
     assert_eq!(code, Some(0), "{out}");
     assert!(out.contains("ACCOUNT") && out.contains(&member), "{out}");
 }
+
+/// A retro-hunt runs today's detectors over events stored before detection was on: findings
+/// dated when the activity happened and marked, nothing older than `--since`, the live cursor
+/// untouched; a reader cannot start one; the progress of another account's hunt is not found.
+#[test]
+fn retrohunt_finds_what_happened_before_detection_was_on() {
+    let s = Server::start_with("[trail]\nretention_days = 0\n");
+    let day = |days_ago: i64| {
+        (chrono::Utc::now() - chrono::Duration::days(days_ago))
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    };
+    let (two_days, forty_days) = (day(2), day(40));
+    let mut stop = record("old-stop", "StopLogging", &two_days);
+    stop["eventSource"] = json!("cloudtrail.amazonaws.com");
+    stop["requestParameters"] = json!({"name": "main"});
+    let mut leave = record("ancient-leave", "LeaveOrganization", &forty_days);
+    leave["eventSource"] = json!("organizations.amazonaws.com");
+    let (st, v) = s.post("/v1/trail/events", &s.key, json!([stop, leave]).to_string());
+    assert_eq!(st, 200, "{v}");
+    // Detection looks at each event once, as it arrives (every 50 ms when idle): these pass it
+    // while the account's detection is off.
+    std::thread::sleep(Duration::from_millis(1000));
+    let (st, _) = s.post(
+        "/v1/guard/detector",
+        &s.key,
+        json!({"enabled": true}).to_string(),
+    );
+    assert_eq!(st, 200);
+    // Detection covers what arrives from now on: the stored events raise nothing by themselves.
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(findings(&s, &s.key).is_empty());
+
+    let reader = s.create_key(&s.key, None, "r", "reader");
+    let (st, _) = s.post(
+        "/v1/guard/retrohunts",
+        &reader,
+        json!({"since": "-30d"}).to_string(),
+    );
+    assert_eq!(st, 403, "a reader cannot start a retro-hunt");
+    let (st, v) = s.post(
+        "/v1/guard/retrohunts",
+        &s.key,
+        json!({"since": "yesterday-ish"}).to_string(),
+    );
+    assert_eq!(st, 400, "{v}");
+
+    let (code, out) = s.cli(&["guard", "retrohunt", "--since", "30d"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("new findings"), "{out}");
+    let f = findings(&s, &s.key);
+    let kinds: Vec<&str> = f.iter().map(|f| f["type"].as_str().unwrap()).collect();
+    assert!(
+        !kinds.contains(&"DefenseEvasion:Organizations/LeaveOrganization"),
+        "older than --since: not hunted: {kinds:?}"
+    );
+    let stop = f
+        .iter()
+        .find(|f| f["type"] == "Stealth:IAMUser/CloudTrailLoggingDisabled")
+        .unwrap_or_else(|| panic!("{kinds:?}"));
+    assert_eq!(
+        stop["service"]["eventFirstSeen"],
+        json!(two_days),
+        "dated when it happened"
+    );
+    assert_eq!(stop["service"]["additionalInfo"]["retroHunt"], true);
+    let id = stop["service"]["additionalInfo"]["retroHuntId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (st, p) = s.get(&format!("/v1/guard/retrohunts/{id}"), &s.key);
+    assert_eq!(st, 200, "{p}");
+    assert_eq!(p["status"], "COMPLETED");
+    assert!(
+        p["eventsScanned"].as_u64() > p["eventsHunted"].as_u64(),
+        "{p}"
+    );
+    let other = s.create_account("other");
+    let other_key = s.create_key(&s.key, Some(&other), "o", "admin");
+    let (st, _) = s.get(&format!("/v1/guard/retrohunts/{id}"), &other_key);
+    assert_eq!(st, 404, "another account's retro-hunt is not found");
+    // The live cursor did not move back: a new event is detected once.
+    let mut again = record("new-stop", "StopLogging", &day(0));
+    again["eventSource"] = json!("cloudtrail.amazonaws.com");
+    again["requestParameters"] = json!({"name": "main"});
+    let (st, _) = s.post("/v1/trail/events", &s.key, json!([again]).to_string());
+    assert_eq!(st, 200);
+    wait_for("the live finding", || {
+        findings(&s, &s.key)
+            .iter()
+            .any(|f| {
+                f["type"] == "Stealth:IAMUser/CloudTrailLoggingDisabled"
+                    && f["service"]["count"] == 2
+            })
+            .then_some(())
+    });
+}

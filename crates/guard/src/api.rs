@@ -37,6 +37,8 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/guard/findings/{id}/unarchive", post(unarchive))
         .route("/v1/guard/findings/{id}/feedback", post(feedback))
         .route("/v1/guard/stats", get(stats))
+        .route("/v1/guard/retrohunts", post(start_retrohunt))
+        .route("/v1/guard/retrohunts/{id}", get(retrohunt))
         .route(
             "/v1/guard/lists",
             get(lists)
@@ -619,4 +621,54 @@ async fn delete_filter(
         GuardDb::delete_filter,
     )
     .await
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RetroBody {
+    /// RFC 3339, or an offset before now such as `-30d`.
+    since: String,
+}
+
+/// Starts a retro-hunt of the caller's account's stored events since a time: today's detectors,
+/// lists and rules over the history (202 with its id; its progress at `GET …/{id}`).
+async fn start_retrohunt(
+    State(s): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
+    JsonBody(b): JsonBody<RetroBody>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    caller.require(Role::Admin)?;
+    let since = mamori_core::time::parse_instant(&b.since, chrono::Utc::now())
+        .map_err(|e| ApiError::bad_request(format!("since: {e}")))?;
+    let engine = s.engine.clone();
+    let account = caller.account.as_i64();
+    let hunt =
+        mamori_core::service::blocking(move || engine.start_retrohunt(account, since.timestamp()))
+            .await?;
+    let status = hunt.status();
+    s.auditor()
+        .record(
+            &caller,
+            &headers,
+            "StartRetroHunt",
+            json!({"since": b.since}),
+            json!({"retroHuntId": hunt.id}),
+        )
+        .await?;
+    Ok((StatusCode::ACCEPTED, Json(status)))
+}
+
+async fn retrohunt(
+    State(s): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Reader)?;
+    let hunt = s
+        .engine
+        .retros()
+        .get(caller.account.as_i64(), &id)
+        .ok_or_else(|| ApiError::not_found(format!("no retro-hunt {id:?} in this account")))?;
+    Ok(Json(hunt.status()))
 }

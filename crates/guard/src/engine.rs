@@ -50,6 +50,8 @@ pub struct Engine {
     /// what "outside the organization" is measured against.
     accounts: Accounts,
     known: Mutex<(Option<std::time::Instant>, Arc<KnownAccounts>)>,
+    /// Retro-hunts started since the server did.
+    retros: crate::retro::RetroHunts,
     cfg: GuardConfig,
     history: Arc<History>,
     management: i64,
@@ -113,6 +115,7 @@ impl Engine {
             bursts: Mutex::new(HashMap::new()),
             accounts,
             known: Mutex::new((None, Arc::new(KnownAccounts::default()))),
+            retros: crate::retro::RetroHunts::default(),
             cfg,
             history,
             management,
@@ -129,7 +132,7 @@ impl Engine {
 
     /// The lists that apply to an account (its own and the organization's), cached until any
     /// list changes.
-    fn intel_for(&self, account: i64) -> Result<Arc<Intel>, GuardError> {
+    pub(crate) fn intel_for(&self, account: i64) -> Result<Arc<Intel>, GuardError> {
         let generation = self.db().lists_generation()?;
         let mut cache = self.intel.lock().unwrap_or_else(|p| p.into_inner());
         if cache.0 != generation {
@@ -161,8 +164,24 @@ impl Engine {
         Ok(intel)
     }
 
+    pub fn retros(&self) -> &crate::retro::RetroHunts {
+        &self.retros
+    }
+
+    pub(crate) fn history(&self) -> &History {
+        &self.history
+    }
+
+    pub(crate) fn config(&self) -> &GuardConfig {
+        &self.cfg
+    }
+
+    pub(crate) fn instance_networks(&self) -> &[IpNet] {
+        &self.instance_networks
+    }
+
     /// The organization's accounts and the trusted ones, cached for a minute.
-    fn known(&self) -> Arc<KnownAccounts> {
+    pub(crate) fn known(&self) -> Arc<KnownAccounts> {
         let mut k = self.known.lock().unwrap_or_else(|p| p.into_inner());
         if k.0.is_none_or(|at| at.elapsed() > KNOWN_ACCOUNTS_TTL) {
             let mut all: Vec<String> = (self.accounts)()

@@ -22,6 +22,7 @@ pub mod hunt;
 pub mod intel;
 pub mod lazy;
 pub mod ocsf;
+pub mod retro;
 pub mod ruletest;
 pub mod sigma;
 pub mod store;

@@ -273,6 +273,20 @@ impl GuardDb {
         signals: &[(i64, Signal)],
         seq: i64,
     ) -> Result<Vec<String>, GuardError> {
+        self.commit_at(signals, Some(seq))
+    }
+
+    /// Findings found off the cursor (a retro-hunt over the stored history): stored, aggregated
+    /// and published as [`GuardDb::commit`] does, the cursor left where it is.
+    pub fn commit_found(&mut self, signals: &[(i64, Signal)]) -> Result<Vec<String>, GuardError> {
+        self.commit_at(signals, None)
+    }
+
+    fn commit_at(
+        &mut self,
+        signals: &[(i64, Signal)],
+        seq: Option<i64>,
+    ) -> Result<Vec<String>, GuardError> {
         let at = now();
         let tx = self.conn.transaction()?;
         let mut new = Vec::new();
@@ -357,10 +371,12 @@ impl GuardDb {
                 params![account, id, at],
             )?;
         }
-        tx.execute(
-            "INSERT INTO cursor (id, seq) VALUES (1, ?1) ON CONFLICT(id) DO UPDATE SET seq = ?1",
-            [seq],
-        )?;
+        if let Some(seq) = seq {
+            tx.execute(
+                "INSERT INTO cursor (id, seq) VALUES (1, ?1) ON CONFLICT(id) DO UPDATE SET seq = ?1",
+                [seq],
+            )?;
+        }
         tx.commit()?;
         Ok(new)
     }
