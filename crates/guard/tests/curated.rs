@@ -1591,6 +1591,10 @@ fn without_known_accounts_every_other_account_is_outside() {
         "{}",
         s.description
     );
+    assert_eq!(
+        s.severity, 3.0,
+        "another account may be the organization's own: Low until the organization is named"
+    );
     let info = s.info.as_ref().unwrap();
     assert_eq!(info["mitreAttack"]["techniques"], json!(["T1537"]));
 }

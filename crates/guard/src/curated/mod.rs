@@ -110,6 +110,9 @@ pub struct Hit {
     pub target: String,
     /// A severity other than the default, when the event says more (e.g. `*` vs one account).
     pub severity: Option<f64>,
+    /// It is about an account outside the organization: with no organization accounts
+    /// configured that cannot be told from the organization's own, so it is Low at most.
+    pub outside: bool,
 }
 
 impl Hit {
@@ -118,6 +121,15 @@ impl Hit {
             what,
             target: target.into(),
             severity: None,
+            outside: false,
+        }
+    }
+
+    /// A hit about an account outside the organization (see [`Hit::outside`]'s field).
+    pub fn outside(what: String, target: impl Into<String>) -> Hit {
+        Hit {
+            outside: true,
+            ..Hit::new(what, target)
         }
     }
 
@@ -294,7 +306,8 @@ pub fn markdown() -> String {
          only the rules marked so, one band lower. Thresholds and windows of bursts live in `[guard]`.\n\
          \"Outside the organization\" means outside the organization's accounts and\n\
          `[guard] trusted_accounts` (offline: `[guard] organization_accounts` and `trusted_accounts`\n\
-         of `guard hunt --config`).\n",
+         of `guard hunt --config`); with none configured, a finding about another account is Low\n\
+         at most, since that account may be the organization's own.\n",
     );
     md.push_str(&format!(
         "
@@ -439,6 +452,10 @@ fn lower(severity: f64) -> f64 {
 fn signal(d: &Detection, ev: &Ev<'_, '_>, hit: Hit, failed: bool) -> Signal {
     let r = ev.r;
     let mut severity = hit.severity.unwrap_or(d.severity);
+    if hit.outside && ev.known.is_empty() {
+        // Which accounts are the organization's is not known: another account may be its own.
+        severity = severity.min(3.0);
+    }
     let mut description = hit.what;
     let mut title = d.title.to_string();
     if failed {

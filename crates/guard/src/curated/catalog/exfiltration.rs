@@ -41,7 +41,7 @@ fn shared_outside(ev: &Ev<'_, '_>) -> Option<Hit> {
         return None;
     }
     let (what, id) = shared_thing(ev);
-    Some(Hit::new(
+    Some(Hit::outside(
         format!(
             "{} shared {what} {id:?} with account(s) {} outside the organization{}.",
             ev.who(),
@@ -93,7 +93,7 @@ fn replication_outside(ev: &Ev<'_, '_>) -> Option<Hit> {
         }
     }
     (!strangers.is_empty()).then(|| {
-        Hit::new(
+        Hit::outside(
             format!(
                 "{} set bucket {bucket:?} to replicate every new object to {} outside the organization{}.",
                 ev.who(),
@@ -115,7 +115,7 @@ fn key_grant(ev: &Ev<'_, '_>) -> Option<Hit> {
     let grantee = ev.text("granteePrincipal");
     let account = policy::account_of(&grantee)?;
     ev.outside(account).then(|| {
-        Hit::new(
+        Hit::outside(
             format!(
                 "{} granted {grantee} (account {account}, outside the organization{}) use of key {key:?}.",
                 ev.who(),

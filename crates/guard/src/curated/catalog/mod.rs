@@ -109,7 +109,7 @@ fn opened(
         )
     } else if !strangers.is_empty() {
         Some(
-            Hit::new(
+            Hit::outside(
                 format!(
                     "{} set the policy of {what} {target:?} to allow account(s) {} outside the organization{}.",
                     ev.who(),
@@ -147,7 +147,7 @@ fn principal_opened(ev: &Ev<'_, '_>, what: &str, target: String) -> Option<Hit> 
     }
     let account = policy::account_of(&p)?;
     ev.outside(account).then(|| {
-        Hit::new(
+        Hit::outside(
             format!(
                 "{} let account {account}, outside the organization{}, use {what} {target:?}.",
                 ev.who(),

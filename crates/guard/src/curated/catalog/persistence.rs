@@ -58,7 +58,7 @@ fn role_trusts_outside(ev: &Ev<'_, '_>) -> Option<Hit> {
         return None;
     };
     Some(
-        Hit::new(
+        Hit::outside(
             format!(
                 "{} let account(s) {} outside the organization assume role {role:?} {how} ({}){}.",
                 ev.who(),
@@ -170,7 +170,7 @@ fn foreign_layer(ev: &Ev<'_, '_>) -> Option<Hit> {
         return None;
     }
     let f = ev.text("functionName").into_owned();
-    Some(Hit::new(
+    Some(Hit::outside(
         format!(
             "{} added layer(s) {} from outside the organization to function {f:?}{}: their code runs inside it.",
             ev.who(),
