@@ -31,6 +31,10 @@ pub enum GuardCommand {
         /// How far back: 30d, 12h, 90m, or an RFC 3339 time
         #[arg(long)]
         since: String,
+        /// Sigma rule files or folders sent with the hunt (run beside the server's own): a new
+        /// rule over old events
+        #[arg(long = "rules")]
+        rules: Vec<PathBuf>,
         /// Start it and print its id without waiting
         #[arg(long)]
         no_wait: bool,
@@ -257,9 +261,10 @@ pub async fn run_remote(cmd: GuardCommand) -> anyhow::Result<u8> {
         GuardCommand::Detections { format } => run_detections(format),
         GuardCommand::Retrohunt {
             since,
+            rules,
             no_wait,
             remote,
-        } => run_retrohunt(&since, no_wait, &remote).await,
+        } => run_retrohunt(&since, &rules, no_wait, &remote).await,
         GuardCommand::Test(a) => tokio::task::spawn_blocking(move || run_test(a)).await?,
         GuardCommand::Enable {
             all_members,
@@ -704,7 +709,54 @@ pub enum CatalogueFormat {
     Markdown,
 }
 
-async fn run_retrohunt(since: &str, no_wait: bool, remote: &Remote) -> anyhow::Result<u8> {
+/// The largest rules a retro-hunt sends, all files together.
+const MAX_RETRO_RULES_BYTES: u64 = 8 << 20;
+
+/// The texts of the Sigma rule files under `paths` (`.yml`, `.yaml`), bounded in size.
+fn rule_texts(paths: &[PathBuf]) -> anyhow::Result<Vec<String>> {
+    let walked = mamori_core::files::walk(
+        paths,
+        |p| {
+            let n = p.to_string_lossy();
+            n.ends_with(".yml") || n.ends_with(".yaml")
+        },
+        |_| false,
+    );
+    if let Some(e) = walked.errors.first() {
+        return Err(Exit(2, format!("--rules: {}", sanitize(e))).into());
+    }
+    let mut total = 0;
+    let mut texts = Vec::new();
+    for f in walked.files {
+        total += f.len;
+        if total > MAX_RETRO_RULES_BYTES {
+            return Err(Exit(
+                2,
+                format!("--rules: more than {MAX_RETRO_RULES_BYTES} bytes of rules; send fewer"),
+            )
+            .into());
+        }
+        let text = std::fs::read_to_string(&f.path).map_err(|e| {
+            Exit(
+                2,
+                format!("--rules {}: {e}", sanitize(&f.path.display().to_string())),
+            )
+        })?;
+        texts.push(text);
+    }
+    if texts.is_empty() && !paths.is_empty() {
+        return Err(Exit(2, "--rules: no .yml or .yaml rule files found".to_string()).into());
+    }
+    Ok(texts)
+}
+
+async fn run_retrohunt(
+    since: &str,
+    rules: &[PathBuf],
+    no_wait: bool,
+    remote: &Remote,
+) -> anyhow::Result<u8> {
+    let rules = rule_texts(rules)?;
     // `30d` means 30 days back; a time or `-30d` is sent as it is.
     let since = if since.chars().next().is_some_and(|c| c.is_ascii_digit()) && !since.contains('T')
     {
@@ -714,7 +766,10 @@ async fn run_retrohunt(since: &str, no_wait: bool, remote: &Remote) -> anyhow::R
     };
     let client = Client::from_remote(remote)?;
     let mut v = client
-        .post_json("/v1/guard/retrohunts", &serde_json::json!({"since": since}))
+        .post_json(
+            "/v1/guard/retrohunts",
+            &serde_json::json!({"since": since, "rules": rules}),
+        )
         .await?;
     let id = v["retroHuntId"].as_str().unwrap_or_default().to_string();
     if no_wait {

@@ -573,6 +573,36 @@ fn retrohunt_finds_what_happened_before_detection_was_on() {
     let other_key = s.create_key(&s.key, Some(&other), "o", "admin");
     let (st, _) = s.get(&format!("/v1/guard/retrohunts/{id}"), &other_key);
     assert_eq!(st, 404, "another account's retro-hunt is not found");
+    // A new rule over the old events: sent with the hunt, it finds what it says.
+    let rules = tempfile::tempdir().unwrap();
+    std::fs::write(
+        rules.path().join("stop.yml"),
+        "title: Trail stopped by alice\nlogsource:\n  product: aws\n  service: cloudtrail\ndetection:\n  sel:\n    eventName: StopLogging\n    userIdentity.userName: alice\n  condition: sel\nlevel: high\n",
+    )
+    .unwrap();
+    let (code, out) = s.cli(&[
+        "guard",
+        "retrohunt",
+        "--since",
+        "30d",
+        "--rules",
+        rules.path().to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(0), "{out}");
+    let f = findings(&s, &s.key);
+    let sigma = f
+        .iter()
+        .find(|f| f["type"].as_str().unwrap().starts_with("Sigma:"))
+        .unwrap_or_else(|| panic!("{f:?}"));
+    assert_eq!(sigma["service"]["eventFirstSeen"], json!(two_days));
+    let (st, v) = s.post(
+        "/v1/guard/retrohunts",
+        &s.key,
+        json!({"since": "-1d", "rules": ["title: [unclosed"]}).to_string(),
+    );
+    assert_eq!(st, 400, "a rule that does not parse: {v}");
+    assert!(v.to_string().contains("rules[0]"), "{v}");
+
     // The live cursor did not move back: a new event is detected once.
     let mut again = record("new-stop", "StopLogging", &day(0));
     again["eventSource"] = json!("cloudtrail.amazonaws.com");

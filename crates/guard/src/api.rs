@@ -37,7 +37,10 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/guard/findings/{id}/unarchive", post(unarchive))
         .route("/v1/guard/findings/{id}/feedback", post(feedback))
         .route("/v1/guard/stats", get(stats))
-        .route("/v1/guard/retrohunts", post(start_retrohunt))
+        .route(
+            "/v1/guard/retrohunts",
+            post(start_retrohunt).layer(axum::extract::DefaultBodyLimit::max(MAX_RETRO_BODY_BYTES)),
+        )
         .route("/v1/guard/retrohunts/{id}", get(retrohunt))
         .route(
             "/v1/guard/lists",
@@ -628,7 +631,17 @@ async fn delete_filter(
 struct RetroBody {
     /// RFC 3339, or an offset before now such as `-30d`.
     since: String,
+    /// Sigma rules (YAML texts) to run beside the configured ones: a new rule over old events.
+    #[serde(default)]
+    rules: Vec<String>,
 }
+
+/// Rules one retro-hunt request may carry.
+const MAX_RETRO_RULES: usize = 500;
+
+/// A retro-hunt request's body: 8 MiB of rules (what `guard retrohunt --rules` sends at most) and
+/// their JSON escaping.
+const MAX_RETRO_BODY_BYTES: usize = 10 << 20;
 
 /// Starts a retro-hunt of the caller's account's stored events since a time: today's detectors,
 /// lists and rules over the history (202 with its id; its progress at `GET …/{id}`).
@@ -641,18 +654,50 @@ async fn start_retrohunt(
     caller.require(Role::Admin)?;
     let since = mamori_core::time::parse_instant(&b.since, chrono::Utc::now())
         .map_err(|e| ApiError::bad_request(format!("since: {e}")))?;
+    if b.rules.len() > MAX_RETRO_RULES {
+        return Err(ApiError::bad_request(format!(
+            "rules: {} sent; a retro-hunt takes {MAX_RETRO_RULES} at most",
+            b.rules.len()
+        )));
+    }
+    let sent = b.rules.len();
+    let rules = if b.rules.is_empty() {
+        None
+    } else {
+        let texts = b
+            .rules
+            .into_iter()
+            .enumerate()
+            .map(|(i, t)| (format!("rules[{i}]"), t))
+            .collect();
+        let (rules, errors) = crate::sigma::SigmaRules::load_texts(texts);
+        if !errors.is_empty() {
+            return Err(ApiError::bad_request(format!(
+                "{} of {sent} rules rejected: {}",
+                errors.len(),
+                errors
+                    .iter()
+                    .take(5)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            )));
+        }
+        Some(rules)
+    };
     let engine = s.engine.clone();
     let account = caller.account.as_i64();
-    let hunt =
-        mamori_core::service::blocking(move || engine.start_retrohunt(account, since.timestamp()))
-            .await?;
+    let hunt = mamori_core::service::blocking(move || {
+        engine.start_retrohunt(account, since.timestamp(), rules)
+    })
+    .await?;
     let status = hunt.status();
     s.auditor()
         .record(
             &caller,
             &headers,
             "StartRetroHunt",
-            json!({"since": b.since}),
+            json!({"since": b.since, "rules": sent}),
             json!({"retroHuntId": hunt.id}),
         )
         .await?;

@@ -1,5 +1,5 @@
-//! Retro-hunts: today's detectors (built-in, curated and bursts, the configured Sigma rules, the
-//! account's current threat lists) over the account's stored event history since a time, in the
+//! Retro-hunts: today's detectors (built-in, curated and bursts, the configured Sigma rules and
+//! any sent with the request, the account's current threat lists) over the account's stored event history since a time, in the
 //! background. Findings are dated when the activity happened (`eventFirstSeen`/`eventLastSeen` are
 //! the events' times), marked `service.additionalInfo.retroHunt`, aggregated with the live ones
 //! and published like them; the live cursor is not moved. Progress is kept in memory.
@@ -38,6 +38,8 @@ pub struct RetroHunt {
     pub done: AtomicBool,
     pub error: Mutex<Option<String>>,
     pub started_at: String,
+    /// Sigma rules sent with the request (run beside the configured ones).
+    pub rules: usize,
 }
 
 impl RetroHunt {
@@ -65,6 +67,7 @@ impl RetroHunt {
             "eventsHunted": self.hunted.load(Ordering::Acquire),
             "signals": self.signals.load(Ordering::Acquire),
             "newFindings": self.new_findings.load(Ordering::Acquire),
+            "rules": self.rules,
             "percentDone": if done { 100.0 } else { (at as f64 * 100.0 / end as f64).floor() },
             "error": error,
         })
@@ -130,6 +133,7 @@ impl Engine {
         self: &Arc<Self>,
         account: i64,
         since: i64,
+        rules: Option<SigmaRules>,
     ) -> Result<Arc<RetroHunt>, StartError> {
         let retro = self.retros();
         if retro.running(account) {
@@ -152,13 +156,14 @@ impl Engine {
             done: AtomicBool::new(false),
             error: Mutex::new(None),
             started_at: mamori_core::time::now_millis(),
+            rules: rules.as_ref().map_or(0, |r| r.rules + r.correlations),
         });
         retro.add(hunt.clone());
         let (engine, h) = (self.clone(), hunt.clone());
         std::thread::Builder::new()
             .name("mamori-retrohunt".into())
             .spawn(move || {
-                if let Err(e) = engine.run_retrohunt(&h) {
+                if let Err(e) = engine.run_retrohunt(&h, rules) {
                     tracing::error!(error = %e, id = %h.id, "retro-hunt failed");
                     *h.error.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.to_string());
                 }
@@ -168,7 +173,7 @@ impl Engine {
         Ok(hunt)
     }
 
-    fn run_retrohunt(&self, h: &RetroHunt) -> Result<(), GuardError> {
+    fn run_retrohunt(&self, h: &RetroHunt, mut sent: Option<SigmaRules>) -> Result<(), GuardError> {
         let cfg = self.config();
         let mut bursts = Bursts::new(cfg);
         let mut sigma = (!cfg.sigma_rules.is_empty()).then(|| SigmaRules::load(&cfg.sigma_rules).0);
@@ -211,10 +216,10 @@ impl Engine {
                 h.hunted.fetch_add(1, Ordering::Relaxed);
                 let mut found = detect(&view, &ctx);
                 bursts.observe(&view, &mut found);
-                if let Some(rules) = sigma.as_mut()
-                    && let Ok(hits) = rules.detect_record_mut(Record::Text(&ev.record), &view)
-                {
-                    found.extend(hits);
+                for rules in [sigma.as_mut(), sent.as_mut()].into_iter().flatten() {
+                    if let Ok(hits) = rules.detect_record_mut(Record::Text(&ev.record), &view) {
+                        found.extend(hits);
+                    }
                 }
                 for mut s in found {
                     s.account = account_text.clone();

@@ -106,18 +106,27 @@ impl SigmaRules {
             |_| false,
         );
         let mut errors = walked.errors;
-        let files: Vec<PathBuf> = walked.files.into_iter().map(|f| f.path).collect();
+        let mut texts = Vec::new();
+        for f in walked.files {
+            let shown = f.path.display().to_string();
+            match std::fs::read_to_string(&f.path) {
+                Ok(t) => texts.push((shown, t)),
+                Err(e) => errors.push(format!("{shown}: {e}")),
+            }
+        }
+        let (rules, more) = SigmaRules::load_texts(texts);
+        errors.extend(more);
+        (rules, errors)
+    }
+
+    /// Loads rules from their texts, each named as errors should name it (a file's path, or
+    /// `rules[3]` of a request). A text that does not parse or compile is rejected; the others
+    /// still load.
+    pub fn load_texts(texts: Vec<(String, String)>) -> (SigmaRules, Vec<String>) {
+        let mut errors = Vec::new();
         let mut all = SigmaCollection::new();
         let mut info = HashMap::new();
-        for f in files {
-            let shown = f.display().to_string();
-            let text = match std::fs::read_to_string(&f) {
-                Ok(t) => t,
-                Err(e) => {
-                    errors.push(format!("{shown}: {e}"));
-                    continue;
-                }
-            };
+        for (shown, text) in texts {
             let c = match parse_sigma_yaml(&text) {
                 Ok(c) if c.errors.is_empty() => c,
                 Ok(c) => {
