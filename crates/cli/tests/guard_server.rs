@@ -595,6 +595,14 @@ fn retrohunt_finds_what_happened_before_detection_was_on() {
         .find(|f| f["type"].as_str().unwrap().starts_with("Sigma:"))
         .unwrap_or_else(|| panic!("{f:?}"));
     assert_eq!(sigma["service"]["eventFirstSeen"], json!(two_days));
+    let again = f
+        .iter()
+        .find(|f| f["type"] == "Stealth:IAMUser/CloudTrailLoggingDisabled")
+        .unwrap();
+    assert_eq!(
+        again["service"]["count"], 1,
+        "a second hunt over the same events does not count them again"
+    );
     let (st, v) = s.post(
         "/v1/guard/retrohunts",
         &s.key,

@@ -165,6 +165,15 @@ impl Finding {
         }
     }
 
+    /// Does the finding name this causing event (among its first [`MAX_EVENT_IDS`])?
+    pub fn names_event(&self, event_id: Option<&str>) -> bool {
+        event_id.is_some_and(|id| {
+            self.service.additional_info["eventIds"]
+                .as_array()
+                .is_some_and(|ids| ids.iter().any(|x| x == id))
+        })
+    }
+
     /// Counts one more occurrence.
     pub fn absorb(&mut self, s: &Signal, now: &str) {
         self.absorb_parts(&s.time, || s.action.clone(), s.event_id.as_deref(), now);

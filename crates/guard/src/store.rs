@@ -305,6 +305,10 @@ impl GuardDb {
                 None => None,
             };
             let f = match existing {
+                // A retro-hunt over events already counted (live, or by an earlier hunt) does not
+                // count them again: an event id the finding names is skipped. (It names its first
+                // 20; beyond that a second hunt may count again.)
+                Some(f) if seq.is_none() && f.names_event(s.event_id.as_deref()) => continue,
                 Some(mut f) => {
                     f.absorb(s, &at);
                     f
