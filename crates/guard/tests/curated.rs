@@ -3,6 +3,8 @@
 //! and every catalogue entry must have its cases here. Then the messy shapes of real logs, and
 //! the bursts counted in order, through the hunt as on the server.
 
+mod common;
+
 use std::collections::BTreeSet;
 
 use mamori_guard::cloudtrail::{Context, detect};
@@ -10,8 +12,7 @@ use mamori_guard::config::GuardConfig;
 use mamori_guard::curated::bursts::{BURSTS, Bursts};
 use mamori_guard::curated::{KnownAccounts, all};
 use mamori_guard::intel::Intel;
-use mamori_guard::view::{Lite, View};
-use mamori_trail::model::Record;
+use mamori_guard::view::View;
 use serde_json::{Value, json};
 
 const ORG: &str = "111122223333";
@@ -83,27 +84,7 @@ fn found(v: &Value) -> Vec<(String, f64)> {
         instance_networks: &[],
         known: &known,
     };
-    let record: Record = serde_json::from_value(v.clone()).unwrap();
-    let text = v.to_string();
-    let lite = Lite::parse(&text).unwrap();
-    let run = |view: &View<'_>| -> Vec<(String, f64)> {
-        let mut k: Vec<(String, f64)> = detect(view, &ctx)
-            .into_iter()
-            .map(|s| (s.kind, s.severity))
-            .collect();
-        k.sort_by(|a, b| a.0.cmp(&b.0));
-        k
-    };
-    let typed = run(&View::from_record(&record));
-    assert_eq!(typed, run(&View::from_value(v)), "from a JSON value: {v}");
-    assert_eq!(typed, run(&lite.view()), "from the partial parse: {v}");
-    let lazy = mamori_guard::lazy::LazyEvent::parse(&text).unwrap();
-    assert_eq!(
-        typed,
-        run(&Lite::from_lazy(&lazy).unwrap().view()),
-        "from the record read for Sigma: {v}"
-    );
-    typed
+    common::four_ways(v, &ctx)
 }
 
 fn severity_of(kind: &str, v: &Value) -> Option<f64> {

@@ -79,20 +79,7 @@ pub(super) fn guard_bench(b: GuardBench) -> anyhow::Result<u8> {
     use mamori_guard::cloudtrail::Context;
     use mamori_guard::finding::Findings;
     use mamori_guard::intel::{Intel, ListFormat, ListKind};
-    let tmp = tempfile::Builder::new().prefix("mamori-bench").tempdir()?;
-    println!(
-        "mamori bench guard on {} ({} build)",
-        machine(),
-        if cfg!(debug_assertions) {
-            "debug"
-        } else {
-            "release"
-        }
-    );
-    let work = b
-        .work_dir
-        .clone()
-        .unwrap_or_else(|| tmp.path().to_path_buf());
+    let (_tmp, work) = prologue("guard", b.work_dir.as_deref())?;
     let (files, gz) = generate(&work.join("logs"), b.events, 10_000, 7, 42)?;
     println!(
         "generated {} records in {} files, {:.1} MB .json.gz",

@@ -27,16 +27,7 @@ pub struct InspectBench {
 }
 
 pub fn run(b: InspectBench) -> anyhow::Result<u8> {
-    let tmp = tempfile::Builder::new().prefix("mamori-bench").tempdir()?;
-    println!(
-        "mamori bench inspect on {} ({} build)",
-        crate::bench::machine(),
-        if cfg!(debug_assertions) {
-            "debug"
-        } else {
-            "release"
-        }
-    );
+    let (tmp, _) = crate::bench::prologue("inspect", None)?;
     // 1. Import every OSV export found, into a fresh database.
     let db_path = tmp.path().join("advisories.db");
     let mut db = AdvisoryDb::open(&db_path)?;

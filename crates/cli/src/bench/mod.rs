@@ -117,6 +117,26 @@ pub struct TrailBench {
     work_dir: Option<PathBuf>,
 }
 
+/// What every bench starts with: a temporary folder (removed when it is dropped), the folder to
+/// work in (`--work-dir`, else the temporary one), and the line saying which bench runs where.
+pub(super) fn prologue(
+    name: &str,
+    work_dir: Option<&std::path::Path>,
+) -> anyhow::Result<(tempfile::TempDir, PathBuf)> {
+    let tmp = tempfile::Builder::new().prefix("mamori-bench").tempdir()?;
+    let work = work_dir.map_or_else(|| tmp.path().to_path_buf(), std::path::Path::to_path_buf);
+    println!(
+        "mamori bench {name} on {} ({} build)",
+        machine(),
+        if cfg!(debug_assertions) {
+            "debug"
+        } else {
+            "release"
+        }
+    );
+    Ok((tmp, work))
+}
+
 pub fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
@@ -147,20 +167,7 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<u8> {
             return tokio::task::spawn_blocking(move || crate::bench::inspect::run(b)).await?;
         }
     };
-    let tmp = tempfile::Builder::new().prefix("mamori-bench").tempdir()?;
-    let work = b
-        .work_dir
-        .clone()
-        .unwrap_or_else(|| tmp.path().to_path_buf());
-    println!(
-        "mamori bench trail on {} ({} build)",
-        machine(),
-        if cfg!(debug_assertions) {
-            "debug"
-        } else {
-            "release"
-        }
-    );
+    let (_tmp, work) = prologue("trail", b.work_dir.as_deref())?;
 
     // 1. Import vs parse-only over the same files (0 skips).
     if b.import_events > 0 {

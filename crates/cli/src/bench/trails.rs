@@ -4,20 +4,7 @@ use super::*;
 
 pub(super) async fn trails_bench(b: TrailsBench) -> anyhow::Result<u8> {
     use mamori_trails::{deliver, merkle, spec, store, validate};
-    let tmp = tempfile::Builder::new().prefix("mamori-bench").tempdir()?;
-    let work = b
-        .work_dir
-        .clone()
-        .unwrap_or_else(|| tmp.path().to_path_buf());
-    println!(
-        "mamori bench trails on {} ({} build)",
-        machine(),
-        if cfg!(debug_assertions) {
-            "debug"
-        } else {
-            "release"
-        }
-    );
+    let (_tmp, work) = prologue("trails", b.work_dir.as_deref())?;
     let (files, _) = generate(&work.join("files"), b.events, 10_000, 1, 21)?;
     let data = work.join("data");
     {
